@@ -46,15 +46,25 @@ func ParseDecimal(s string) (Decimal, error) {
 	return parseSlow(s)
 }
 
-// parseFast handles [-+]?digits[.digits]. ok is false for forms it does not know (left to parseSlow).
+// parseFast handles [-+]?digits[.digits] completely, whatever its length, and never allocates: it returns
+// the value, or ErrOverflow when the value does not fit (a coefficient over int64, or a non-zero digit beyond
+// MaxExp fractional digits). Leading zeros and trailing fractional zeros cost nothing. ok is false for forms
+// it does not know (left to parseSlow).
 func parseFast(s string) (d Decimal, ok bool, err error) {
 	i, neg := 0, false
 	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
 		neg = s[0] == '-'
 		i = 1
 	}
+	limit := uint64(math.MaxInt64)
+	if neg {
+		limit++ // -9223372036854775808 fits
+	}
 	var coef uint64
-	digits, frac, seenPoint, sig := 0, 0, false, 0
+	// zeros counts the zeros seen since the last non-zero digit: they are applied to coef only when another
+	// non-zero digit follows (or, at the end, when they are in the integer part), so trailing fractional zeros
+	// never overflow.
+	digits, frac, zeros, seenPoint, overflow := 0, 0, 0, false, false
 	for ; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -63,18 +73,25 @@ func parseFast(s string) (d Decimal, ok bool, err error) {
 			if seenPoint {
 				frac++
 			}
-			if coef == 0 && c == '0' {
-				if seenPoint && frac > MaxExp {
-					return Decimal{}, false, fmt.Errorf("%w: %q has more than %d fractional digits", ErrOverflow, s, MaxExp)
+			if c == '0' {
+				if coef != 0 {
+					zeros++
 				}
 				continue
 			}
-			sig++
-			if sig > 18 || (seenPoint && frac > MaxExp) {
-				// Trailing fractional zeros beyond the limit are harmless but rare; let the slow path decide.
-				return Decimal{}, false, nil
+			if overflow {
+				continue
 			}
-			coef = coef*10 + uint64(c-'0')
+			if seenPoint && frac > MaxExp {
+				overflow = true
+				continue
+			}
+			for ; zeros > 0 && !overflow; zeros-- {
+				coef, overflow = mulAdd10(coef, 0, limit)
+			}
+			if !overflow {
+				coef, overflow = mulAdd10(coef, uint64(c-'0'), limit)
+			}
 		case c == '.' && !seenPoint:
 			seenPoint = true
 		default:
@@ -84,11 +101,33 @@ func parseFast(s string) (d Decimal, ok bool, err error) {
 	if digits == 0 {
 		return Decimal{}, false, nil
 	}
-	v := int64(coef)
+	if overflow {
+		return Decimal{}, false, fmt.Errorf("%w: %.40q does not fit in %d digits with at most %d after the point", ErrOverflow, s, 19, MaxExp)
+	}
+	if coef == 0 {
+		return Decimal{}, true, nil
+	}
+	// Pending zeros are the last digits of s: those after the point are dropped, the others multiply.
+	trailing := min(zeros, frac)
+	frac -= trailing
+	for zeros -= trailing; zeros > 0; zeros-- {
+		if coef, overflow = mulAdd10(coef, 0, limit); overflow {
+			return Decimal{}, false, fmt.Errorf("%w: %.40q does not fit in int64", ErrOverflow, s)
+		}
+	}
+	v := int64(coef) // coef == 1<<63 only when neg: -v wraps to MinInt64, as wanted
 	if neg {
 		v = -v
 	}
 	return Decimal{Coef: v, Exp: uint8(frac)}, true, nil
+}
+
+// mulAdd10 returns c*10+d, and whether that exceeds limit.
+func mulAdd10(c, d, limit uint64) (uint64, bool) {
+	if c > (limit-d)/10 {
+		return 0, true
+	}
+	return c*10 + d, false
 }
 
 func parseSlow(s string) (Decimal, error) {
@@ -101,6 +140,9 @@ func parseSlow(s string) (Decimal, error) {
 	}
 	exp := d.Exponent()
 	coef := d.Coefficient()
+	if coef.Sign() == 0 {
+		return Decimal{}, nil // "0e-30" is zero, whatever its exponent
+	}
 	// Drop trailing zeros so that "1.000000000000000000000" still fits.
 	ten := decimal.New(10, 0).BigInt()
 	for exp < 0 && coef.Sign() != 0 {
@@ -109,6 +151,10 @@ func parseSlow(s string) (Decimal, error) {
 			break
 		}
 		coef, exp = q, exp+1
+	}
+	if exp > 18 {
+		// |coef| >= 1, so the value is at least 10^19: do not build a number of up to 10000 digits to learn that.
+		return Decimal{}, fmt.Errorf("%w: %.40q", ErrOverflow, s)
 	}
 	for exp > 0 {
 		coef = new(big.Int).Mul(coef, ten)

@@ -186,6 +186,10 @@ func DecodeEvent(data []byte) (Event, error) {
 	if err != nil {
 		return Event{}, invalid(ReasonTime, "time %.40q is not RFC 3339", *w.Time)
 	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		// "0000-01-01T00:00:00+01:00" is year -1 in UTC, which RFC 3339 cannot write.
+		return Event{}, invalid(ReasonTime, "time %.40q is outside years 0000..9999 in UTC", *w.Time)
+	}
 	ev.Time = FormatTime(t)
 	switch ev.Type {
 	case EventSnapshot, EventDelta:

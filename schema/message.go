@@ -3,6 +3,7 @@ package schema
 import (
 	"hash/crc32"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -229,20 +230,31 @@ func AppendString(dst []byte, s string) []byte {
 // ChecksumDepth is the number of levels per side the checksum covers at most.
 const ChecksumDepth = 10
 
-// Checksum returns the CRC-32 (IEEE) of the checksum string of the given levels: each bid best first as
-// "price:size;", then "|", then each ask best first as "price:size;", with canonical decimals. The caller
-// passes the levels to cover: the top min(10, N) of each side for a depth-N view (10 for a full book).
+// Checksum returns the CRC-32 (IEEE) of the checksum string of the given levels (see AppendChecksumInput).
+// The caller passes the levels to cover: the top min(10, N) of each side for a depth-N view (10 for a full
+// book).
 func Checksum(bids, asks []IntLevel, priceExp, sizeExp uint8) uint32 {
-	var buf [64]byte
-	crc := uint32(0)
-	for _, l := range bids {
-		crc = crc32.Update(crc, crc32.IEEETable, appendChecksumLevel(buf[:0], l, priceExp, sizeExp))
-	}
-	crc = crc32.Update(crc, crc32.IEEETable, []byte{'|'})
-	for _, l := range asks {
-		crc = crc32.Update(crc, crc32.IEEETable, appendChecksumLevel(buf[:0], l, priceExp, sizeExp))
-	}
+	bp := checksumBufs.Get().(*[]byte)
+	*bp = AppendChecksumInput((*bp)[:0], bids, asks, priceExp, sizeExp)
+	crc := crc32.ChecksumIEEE(*bp)
+	checksumBufs.Put(bp)
 	return crc
+}
+
+var checksumBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// AppendChecksumInput appends the string the checksum covers: each bid best first as "price:size;", then
+// "|", then each ask best first as "price:size;", with canonical decimals. Callers that keep a buffer of
+// their own hash it with crc32.ChecksumIEEE and allocate nothing.
+func AppendChecksumInput(dst []byte, bids, asks []IntLevel, priceExp, sizeExp uint8) []byte {
+	for _, l := range bids {
+		dst = appendChecksumLevel(dst, l, priceExp, sizeExp)
+	}
+	dst = append(dst, '|')
+	for _, l := range asks {
+		dst = appendChecksumLevel(dst, l, priceExp, sizeExp)
+	}
+	return dst
 }
 
 func appendChecksumLevel(dst []byte, l IntLevel, pexp, sexp uint8) []byte {
