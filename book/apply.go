@@ -1,0 +1,308 @@
+package book
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/depthcast/depthcast/schema"
+)
+
+// ApplySnapshot replaces the content of the book with bids and asks (in any order) and makes it live.
+// Levels with size 0 are left out; if a price repeats on a side, the last one counts. It returns ErrCrossed
+// if the best bid is at or above the best ask, ErrScale if the levels do not fit in int64 at the scale
+// they need, ErrInvalid for a price that is not positive or a negative size. On error the book is
+// unchanged. After it, Changes returns nil and ViewDiff appends nothing: a snapshot is sent whole.
+func (b *Book) ApplySnapshot(seq uint64, time string, bids, asks []schema.Level) error {
+	var np, ns uint8 // the digits the snapshot needs
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		for i, l := range ls {
+			if err := b.check(Side(s), i, l, "snapshot", seq); err != nil {
+				return err
+			}
+			if l.Size.Sign() != 0 {
+				np, ns = max(np, l.Price.Exp), max(ns, l.Size.Exp)
+			}
+		}
+	}
+	// Keep the current scale when the snapshot fits in it, so that the scale does not move back and forth;
+	// otherwise start again at the scale the snapshot needs.
+	pe, se := max(b.pexp, np), max(b.sexp, ns)
+	if !fitsSnapshot(bids, asks, pe, true) {
+		pe = np
+	}
+	if !fitsSnapshot(bids, asks, se, false) {
+		se = ns
+	}
+	if !fitsSnapshot(bids, asks, pe, true) || !fitsSnapshot(bids, asks, se, false) {
+		return fmt.Errorf("book %s: snapshot seq %d: levels do not fit in int64 with %d price and %d size digits: %w",
+			b.symbol, seq, np, ns, ErrScale)
+	}
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		b.spare[s] = buildSide(Side(s), ls, pe, se, b.spare[s][:0])
+	}
+	if crossedSides(b.spare[Bids], b.spare[Asks]) {
+		bb, ba := b.spare[Bids][len(b.spare[Bids])-1].Price, -b.spare[Asks][len(b.spare[Asks])-1].Price
+		return fmt.Errorf("book %s: snapshot seq %d: best bid %s >= best ask %s: %w", b.symbol, seq,
+			schema.AppendDecimal(nil, bb, pe), schema.AppendDecimal(nil, ba, pe), ErrCrossed)
+	}
+	b.sides, b.spare = b.spare, b.sides
+	b.pexp, b.sexp = pe, se
+	b.live, b.seq, b.time = true, seq, time
+	b.changes = b.changes[:0]
+	return nil
+}
+
+// check refuses a level the book must never hold.
+func (b *Book) check(s Side, i int, l schema.Level, what string, seq uint64) error {
+	if l.Price.Sign() <= 0 || l.Size.Sign() < 0 {
+		return fmt.Errorf("book %s: %s seq %d: %s[%d] = %s × %s: %w", b.symbol, what, seq, s, i, l.Price, l.Size, ErrInvalid)
+	}
+	return nil
+}
+
+// fitsSnapshot reports whether every level with a non-zero size has its price (or size) representable
+// with exp digits.
+func fitsSnapshot(bids, asks []schema.Level, exp uint8, price bool) bool {
+	for _, ls := range [2][]schema.Level{bids, asks} {
+		for _, l := range ls {
+			if l.Size.Sign() == 0 {
+				continue
+			}
+			d := l.Size
+			if price {
+				d = l.Price
+			}
+			if _, ok := d.Rescale(exp); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// buildSide appends the non-zero levels of ls to dst as keys and sizes, sorted ascending by key with the
+// last of repeated prices kept. The caller has checked that they fit.
+func buildSide(s Side, ls []schema.Level, pe, se uint8, dst []Level) []Level {
+	for _, l := range ls {
+		if l.Size.Sign() == 0 {
+			continue
+		}
+		p, _ := l.Price.Rescale(pe)
+		z, _ := l.Size.Rescale(se)
+		dst = append(dst, Level{Price: keyOf(s, p), Size: z})
+	}
+	// Snapshots usually come best first, that is descending by key: reverse instead of sorting.
+	if slices.IsSortedFunc(dst, func(x, y Level) int { return cmp.Compare(y.Price, x.Price) }) {
+		slices.Reverse(dst)
+		// A run of equal keys is now reversed too: the last input of the run comes first.
+		return compactKeep(dst, true)
+	}
+	slices.SortStableFunc(dst, func(x, y Level) int { return cmp.Compare(x.Price, y.Price) })
+	return compactKeep(dst, false)
+}
+
+// compactKeep removes repeated keys from a sorted slice, keeping the first (first == true) or the last of
+// each run.
+func compactKeep(a []Level, first bool) []Level {
+	if len(a) < 2 {
+		return a
+	}
+	w := 0
+	for i := 0; i < len(a); i++ {
+		if i > 0 && a[i].Price == a[w-1].Price {
+			if !first {
+				a[w-1] = a[i]
+			}
+			continue
+		}
+		a[w] = a[i]
+		w++
+	}
+	return a[:w]
+}
+
+// ApplyDelta applies a delta: bids, then asks, each in input order. Size 0 deletes the level (deleting a
+// level that is not there does nothing); any other size replaces it. It requires Live() (else ErrNotLive).
+// If the result would be crossed it returns ErrCrossed; with ErrScale or ErrInvalid it refuses the input
+// before changing anything. On every error the book, including Seq, Time, the scales and Changes, is
+// exactly as before.
+func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) error {
+	if !b.live {
+		return fmt.Errorf("book %s: delta seq %d: %w", b.symbol, seq, ErrNotLive)
+	}
+	// 1. Validate and find the scale the delta needs. Deletes do not count: see convert.
+	pe, se := b.pexp, b.sexp
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		for i, l := range ls {
+			if err := b.check(Side(s), i, l, "delta", seq); err != nil {
+				return err
+			}
+			if l.Size.Sign() != 0 {
+				pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
+			}
+		}
+	}
+	dp, ds := pe-b.pexp, se-b.sexp
+	if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
+		return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
+			b.symbol, seq, pe, se, ErrScale)
+	}
+	// 2. Convert the input to the new scale; still nothing changed.
+	b.in = b.in[:0]
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
+			return err
+		}
+	}
+	// 3. Change the book, logging every edit so that it can be undone.
+	if dp != 0 || ds != 0 {
+		b.rescale(dp, ds, true)
+		b.pexp, b.sexp = pe, se
+	}
+	b.log = b.log[:0]
+	for i, in := range b.in {
+		b.set(in.side, in.key, in.size, int32(i))
+	}
+	if b.crossed() {
+		bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
+		err := fmt.Errorf("book %s: delta seq %d: best bid %s >= best ask %s: %w", b.symbol, seq,
+			schema.AppendDecimal(nil, bb, pe), schema.AppendDecimal(nil, ba, pe), ErrCrossed)
+		b.rollback()
+		if dp != 0 || ds != 0 {
+			b.rescale(dp, ds, false)
+			b.pexp, b.sexp = pe-dp, se-ds
+		}
+		return err
+	}
+	b.seq, b.time = seq, time
+	b.buildChanges()
+	return nil
+}
+
+// fits reports whether every stored level still fits in int64 after multiplying prices by 10^dp and
+// sizes by 10^ds.
+func (b *Book) fits(dp, ds uint8) bool {
+	lp, ls := int64(math.MaxInt64)/schema.Pow10(dp), int64(math.MaxInt64)/schema.Pow10(ds)
+	for _, a := range b.sides {
+		for _, l := range a {
+			// Keys of asks are negative; |key| <= MaxInt64 always holds for a negated positive price.
+			if l.Price > lp || l.Price < -lp || l.Size > ls {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// rescale multiplies (up) or divides (down, exact: it undoes an earlier up) all stored levels.
+func (b *Book) rescale(dp, ds uint8, up bool) {
+	mp, ms := schema.Pow10(dp), schema.Pow10(ds)
+	for _, a := range b.sides {
+		for i := range a {
+			if up {
+				a[i].Price *= mp
+				a[i].Size *= ms
+			} else {
+				a[i].Price /= mp
+				a[i].Size /= ms
+			}
+		}
+	}
+}
+
+// convert appends the levels of one side of a delta to b.in in the scales pe, se.
+func (b *Book) convert(s Side, ls []schema.Level, pe, se uint8, seq uint64) error {
+	for i, l := range ls {
+		p, ok := l.Price.Rescale(pe)
+		if l.Size.Sign() == 0 {
+			if ok {
+				b.in = append(b.in, input{side: s, key: keyOf(s, p)})
+			}
+			// Otherwise the price has more digits than any level of the book (or is beyond int64 at its
+			// scale): it cannot be there and deleting it is a no-op.
+			continue
+		}
+		z, okz := l.Size.Rescale(se)
+		if !ok || !okz {
+			return fmt.Errorf("book %s: delta seq %d: %s[%d] = %s × %s does not fit in int64 with %d price and %d size digits: %w",
+				b.symbol, seq, s, i, l.Price, l.Size, pe, se, ErrScale)
+		}
+		b.in = append(b.in, input{side: s, key: keyOf(s, p), size: z})
+	}
+	return nil
+}
+
+// set sets the size at key on side s (0 deletes) and logs the edit unless it changes nothing.
+func (b *Book) set(s Side, key, size int64, ord int32) {
+	a := b.sides[s]
+	i, found := search(a, key)
+	var old int64
+	if found {
+		old = a[i].Size
+	}
+	if old == size {
+		return
+	}
+	b.log = append(b.log, edit{side: s, ord: ord, key: key, old: old, new: size})
+	b.sides[s] = put(a, i, found, key, size)
+}
+
+// put sets a[i] (found) or inserts at i to size; size 0 deletes a[i].
+func put(a []Level, i int, found bool, key, size int64) []Level {
+	switch {
+	case size == 0:
+		if found {
+			copy(a[i:], a[i+1:])
+			a = a[:len(a)-1]
+		}
+	case found:
+		a[i].Size = size
+	default:
+		a = append(a, Level{})
+		copy(a[i+1:], a[i:])
+		a[i] = Level{Price: key, Size: size}
+	}
+	return a
+}
+
+// rollback undoes the edits in b.log, last first.
+func (b *Book) rollback() {
+	for j := len(b.log) - 1; j >= 0; j-- {
+		e := b.log[j]
+		a := b.sides[e.side]
+		i, found := search(a, e.key)
+		b.sides[e.side] = put(a, i, found, e.key, e.old)
+	}
+	b.log = b.log[:0]
+}
+
+// buildChanges turns the undo log into the net changes: one per (side, key) from the first edit's old size
+// to the last edit's new size, dropped when they are equal.
+func (b *Book) buildChanges() {
+	log := b.log
+	if len(log) > 1 {
+		slices.SortFunc(log, func(x, y edit) int {
+			if x.side != y.side {
+				return cmp.Compare(x.side, y.side) // bids first
+			}
+			if x.key != y.key {
+				return cmp.Compare(y.key, x.key) // best (highest key) first
+			}
+			return cmp.Compare(x.ord, y.ord)
+		})
+	}
+	b.changes = b.changes[:0]
+	for i := 0; i < len(log); {
+		j := i
+		for j+1 < len(log) && log[j+1].side == log[i].side && log[j+1].key == log[i].key {
+			j++
+		}
+		if log[i].old != log[j].new {
+			s := log[i].side
+			b.changes = append(b.changes, Change{Side: s, Price: priceOf(s, log[i].key), Old: log[i].old, New: log[j].new})
+		}
+		i = j + 1
+	}
+}

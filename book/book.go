@@ -1,0 +1,195 @@
+package book
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/depthcast/depthcast/schema"
+)
+
+// Level is a price level in the book's scales: Price in ticks of 10^-PriceExp, Size in lots of 10^-SizeExp.
+type Level = schema.IntLevel
+
+// Side is a side of the book.
+type Side uint8
+
+// The two sides of a book.
+const (
+	Bids Side = iota
+	Asks
+)
+
+// String returns "bids" or "asks".
+func (s Side) String() string {
+	switch s {
+	case Bids:
+		return "bids"
+	case Asks:
+		return "asks"
+	}
+	return fmt.Sprintf("Side(%d)", uint8(s))
+}
+
+// Change is one net level change made by the last ApplyDelta. Old == 0: the level was inserted; New == 0:
+// deleted. Price, Old and New are in the book's scales.
+type Change struct {
+	Side            Side
+	Price, Old, New int64
+}
+
+// Errors returned by the book, wrapped with the symbol and seq; test them with errors.Is.
+var (
+	// ErrNotLive: a delta arrived before the first snapshot or after MarkStale.
+	ErrNotLive = errors.New("book not live")
+	// ErrScale: the prices or sizes, at the scale the event needs, do not fit in int64.
+	ErrScale = errors.New("book scale overflow")
+	// ErrCrossed: the snapshot, or the book after the delta, would have best bid >= best ask.
+	ErrCrossed = errors.New("book crossed")
+	// ErrInvalid: a level with a price that is not positive or a negative size. The schema decoder refuses
+	// these already; the book checks again so that its invariants never depend on the caller.
+	ErrInvalid = errors.New("invalid level")
+)
+
+// Book is the L2 order book of one symbol. The zero value is not usable; call New.
+// Book is not safe for concurrent use; one writer per symbol.
+type Book struct {
+	symbol     string
+	live       bool
+	seq        uint64
+	time       string
+	pexp, sexp uint8
+
+	// sides[s] is sorted ascending by key (see key), so the best level is last.
+	// Level.Price holds the key: the price for bids, the negated price for asks.
+	sides [2][]Level
+
+	changes []Change // net changes of the last successful ApplyDelta, bids best first then asks best first
+
+	// Scratch, reused between calls so that a warm book does not allocate.
+	spare [2][]Level // ApplySnapshot builds here, then swaps with sides
+	in    []input    // ApplyDelta's converted input
+	log   []edit     // ApplyDelta's undo log, in the order applied
+	sum   []byte     // Checksum's input string
+}
+
+// input is one delta level converted to the book's scales.
+type input struct {
+	side      Side
+	key, size int64
+}
+
+// edit is one applied level change: the undo log entry of ApplyDelta.
+type edit struct {
+	side     Side
+	ord      int32 // position in the delta, to keep the order of edits to one price when sorting
+	key      int64
+	old, new int64
+}
+
+// New returns an empty book for symbol that is not live: it accepts deltas only after a snapshot.
+func New(symbol string) *Book { return &Book{symbol: symbol} }
+
+// Symbol returns the book's symbol.
+func (b *Book) Symbol() string { return b.symbol }
+
+// Live reports whether the book follows its source: true after a snapshot, false before the first one and
+// after MarkStale until the next one.
+func (b *Book) Live() bool { return b.live }
+
+// MarkStale marks the book as not live (for example after a sequence gap). The content is kept and can
+// still be read, but ApplyDelta returns ErrNotLive until the next ApplySnapshot.
+func (b *Book) MarkStale() { b.live = false }
+
+// Seq returns the seq of the last applied snapshot or delta, 0 before any.
+func (b *Book) Seq() uint64 { return b.seq }
+
+// Time returns the time of the last applied snapshot or delta, as given.
+func (b *Book) Time() string { return b.time }
+
+// PriceExp returns the number of fractional digits of stored prices.
+func (b *Book) PriceExp() uint8 { return b.pexp }
+
+// SizeExp returns the number of fractional digits of stored sizes.
+func (b *Book) SizeExp() uint8 { return b.sexp }
+
+// Len returns the number of levels on side s.
+func (b *Book) Len(s Side) int { return len(b.sides[s]) }
+
+// Changes returns the net changes made by the last successful ApplyDelta: one per (side, price) whose
+// size differs from before the delta, bids best first, then asks best first. It returns nil after
+// ApplySnapshot and when the last delta changed nothing. The slice is owned by the book and valid until the
+// next Apply call; a refused delta leaves it as it was.
+func (b *Book) Changes() []Change {
+	if len(b.changes) == 0 {
+		return nil
+	}
+	return b.changes
+}
+
+// Top appends the best n levels of side s to dst, best first, and returns it. n <= 0 means all levels.
+func (b *Book) Top(s Side, n int, dst []Level) []Level {
+	a := b.sides[s]
+	if n <= 0 || n > len(a) {
+		n = len(a)
+	}
+	for i := len(a) - 1; i >= len(a)-n; i-- {
+		dst = append(dst, Level{Price: priceOf(s, a[i].Price), Size: a[i].Size})
+	}
+	return dst
+}
+
+// Size returns the size resting at price on side s, 0 if there is no such level.
+func (b *Book) Size(s Side, price int64) int64 {
+	a := b.sides[s]
+	if i, ok := search(a, keyOf(s, price)); ok {
+		return a[i].Size
+	}
+	return 0
+}
+
+// Checksum returns schema.Checksum of the top min(10, n) levels of each side in the book's scales, the
+// checksum a client with a depth-n view checks after applying an update. n <= 0 (a full-book view) means 10.
+func (b *Book) Checksum(n int) uint32 {
+	if n <= 0 || n > schema.ChecksumDepth {
+		n = schema.ChecksumDepth
+	}
+	var bb, ab [schema.ChecksumDepth]Level
+	b.sum = schema.AppendChecksumInput(b.sum[:0], b.Top(Bids, n, bb[:0]), b.Top(Asks, n, ab[:0]), b.pexp, b.sexp)
+	return crc32.ChecksumIEEE(b.sum)
+}
+
+// keyOf returns the sort key of price on side s: ascending keys go from worst to best on both sides.
+func keyOf(s Side, price int64) int64 {
+	if s == Asks {
+		return -price
+	}
+	return price
+}
+
+// priceOf is the inverse of keyOf.
+func priceOf(s Side, key int64) int64 { return keyOf(s, key) }
+
+// search returns the first index i with a[i].Price >= key, and whether a[i].Price == key.
+func search(a []Level, key int64) (int, bool) {
+	lo, hi := 0, len(a)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a[m].Price < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(a) && a[lo].Price == key
+}
+
+// crossed reports whether the book's best bid is at or above its best ask.
+func (b *Book) crossed() bool {
+	bids, asks := b.sides[Bids], b.sides[Asks]
+	return crossedSides(bids, asks)
+}
+
+func crossedSides(bids, asks []Level) bool {
+	return len(bids) > 0 && len(asks) > 0 && bids[len(bids)-1].Price >= -asks[len(asks)-1].Price
+}

@@ -1,0 +1,101 @@
+package book
+
+// ViewDiff appends to bids and asks (best first) the levels a client holding the top n levels per side
+// (n <= 0: the whole book) must set to go from its view before the last ApplyDelta to its view after it:
+//
+//   - a level visible after the delta whose size differs from before, or that was not visible before, is
+//     sent with its new size (this includes a level pulled into the top n because levels above it were
+//     deleted);
+//   - a level visible before but not after (deleted, or pushed below the top n by inserts above it) is
+//     sent with size 0.
+//
+// Levels outside the view before and after send nothing. For n <= 0 the result is Changes as levels.
+// After ApplySnapshot, or a delta that changed nothing, it appends nothing. Call it after a successful
+// ApplyDelta, before the next Apply call.
+//
+// It does not walk the book: for each side it starts at the best changed price (levels above it keep
+// their rank), walks the changes best first, and in each run of unchanged levels between two changes uses
+// the rank shift (inserted minus deleted so far) to go straight to the levels that cross the n boundary.
+// It stops as soon as both the old and the new rank pass n. Cost: O(k log len + levels sent).
+func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
+	ch := b.changes
+	k := 0
+	for k < len(ch) && ch[k].Side == Bids {
+		k++
+	}
+	return b.viewDiffSide(Bids, n, ch[:k], bids), b.viewDiffSide(Asks, n, ch[k:], asks)
+}
+
+// viewDiffSide is ViewDiff for one side; ch are that side's changes, best first.
+//
+// The new ordering is the array; the old one is the array minus the inserted levels plus the deleted
+// ones. ro and rn are the old and new ranks of the next level in the walk (the number of levels above it
+// in each ordering). rn is also the number of array levels passed, so the next array level is at index
+// len-1-rn.
+func (b *Book) viewDiffSide(s Side, n int, ch []Change, dst []Level) []Level {
+	if n <= 0 {
+		for _, c := range ch {
+			dst = append(dst, Level{Price: c.Price, Size: c.New})
+		}
+		return dst
+	}
+	a := b.sides[s]
+	ro, rn := 0, 0
+	hi := len(a) // changes come best first, so each search is below the previous one
+	for _, c := range ch {
+		if ro >= n && rn >= n {
+			return dst
+		}
+		i, found := search(a[:hi], keyOf(s, c.Price))
+		hi = i
+		// q: the number of array levels better than c.Price. Those from rank rn to q-1 are unchanged.
+		q := len(a) - i
+		if found {
+			q--
+		}
+		dst = boundary(s, a, q-rn, ro, rn, n, dst)
+		ro += q - rn
+		rn = q
+		if ro >= n && rn >= n {
+			return dst
+		}
+		// The changed level itself: in the old ordering iff Old != 0, in the new one iff New != 0.
+		if c.New != 0 && rn < n {
+			dst = append(dst, Level{Price: c.Price, Size: c.New}) // Old != New: always news for the client
+		} else if c.Old != 0 && ro < n {
+			dst = append(dst, Level{Price: c.Price}) // it leaves the view
+		}
+		if c.Old != 0 {
+			ro++
+		}
+		if c.New != 0 {
+			rn++
+		}
+	}
+	return boundary(s, a, len(a)-rn, ro, rn, n, dst)
+}
+
+// boundary handles a run of run unchanged levels whose first has old rank ro and new rank rn (array index
+// len-1-rn). An unchanged level matters only when it is visible in exactly one ordering, that is when n
+// lies between its two ranks: with rn > ro (more inserts than deletes above) the levels with
+// ro+j < n <= rn+j leave the view; with rn < ro the levels with rn+j < n <= ro+j enter it.
+func boundary(s Side, a []Level, run, ro, rn, n int, dst []Level) []Level {
+	var from, to int // offsets in the run
+	switch {
+	case rn > ro:
+		from, to = max(0, n-rn), min(run, n-ro)
+	case rn < ro:
+		from, to = max(0, n-ro), min(run, n-rn)
+	default:
+		return dst
+	}
+	for j := from; j < to; j++ {
+		l := a[len(a)-1-rn-j]
+		size := l.Size
+		if rn > ro {
+			size = 0
+		}
+		dst = append(dst, Level{Price: priceOf(s, l.Price), Size: size})
+	}
+	return dst
+}
