@@ -1,0 +1,20 @@
+// Package feed is the WebSocket side of depthcast: sessions, subscriptions, per-connection bounded send
+// queues, conflation, heartbeats, close codes, and the HTTP endpoints beside the feed (PROTOCOL.md §2–3).
+//
+// A Server receives book changes from the book writers through PublishBook, PublishTrade and
+// PublishStatus, and reads books through the Books it was given, whose Do runs a function on a symbol's
+// writer. All messages of a symbol are built on that symbol's writer, so a new subscriber's snapshot and
+// the updates after it come from one book version.
+//
+// Encode once, write many: every update is encoded once per (symbol, depth, interval) view and framed
+// once; the same bytes are queued for every subscriber of the view, and compressed at most once for all
+// connections that negotiated permessage-deflate.
+//
+// Backpressure: publishing never blocks. Each connection has a queue bounded in bytes and messages; a
+// write loop, started when the queue fills and ended when it drains, writes everything queued with one
+// writev call. A connection whose queue passes its limit is closed with 1013; its close frame follows the
+// data already on its way, with WriteTimeout to go out.
+//
+// Concurrency: Server is safe for concurrent use. The Publish methods for one symbol must come from one
+// goroutine at a time (the symbol's book writer), which is what the ingest side guarantees.
+package feed

@@ -1,0 +1,138 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// handler receives gws's connection events. gws calls OnOpen, OnMessage, OnPing and OnClose from the
+// connection's read loop, one at a time.
+type handler struct {
+	srv *Server
+}
+
+var _ gws.Event = (*handler)(nil)
+
+const sessionKey = "s"
+
+func sessionOf(c *gws.Conn) *session {
+	v, _ := c.Session().Load(sessionKey)
+	s, _ := v.(*session)
+	return s
+}
+
+func (h *handler) OnOpen(c *gws.Conn) {}
+
+func (h *handler) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
+
+func (h *handler) OnPong(c *gws.Conn, payload []byte) {}
+
+func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	s := sessionOf(c)
+	if s == nil || s.isClosing() {
+		return
+	}
+	if m.Opcode == gws.OpcodeBinary {
+		s.close(ReasonBinary, "binary frames are not accepted: send JSON text")
+		return
+	}
+	if !s.takeToken(h.srv.cfg, time.Now()) {
+		s.close(ReasonRateLimit, "client message rate over the limit")
+		return
+	}
+	h.srv.handleRequest(s, m.Bytes())
+}
+
+func (h *handler) OnClose(c *gws.Conn, err error) {
+	s := sessionOf(c)
+	if s == nil {
+		return
+	}
+	defer h.srv.readers.Done()
+	reason := ReasonPeer
+	s.mu.Lock()
+	if s.closing {
+		reason = s.reason
+	} else {
+		s.closing = true
+		// gws closed on its own for a frame it refused (1002, 1009…), or the peer went away.
+		var code interface{ Uint16() uint16 }
+		if errors.As(err, &code) {
+			reason = reasonForCode(code.Uint16())
+		}
+		s.reason = reason
+	}
+	s.mu.Unlock()
+	s.recordDisconnect(reason)
+	h.srv.conns.Add(-1)
+	h.srv.unregister(s)
+	s.nc.finish()
+	h.srv.log.Debug("connection closed", "remote", s.remote, "reason", reason.String(), "err", err)
+}
+
+// takeToken applies the per-connection token bucket on client messages.
+func (s *session) takeToken(cfg Config, now time.Time) bool {
+	if s.tokensAt.IsZero() {
+		s.tokens, s.tokensAt = float64(cfg.OpsBurst), now
+	}
+	s.tokens = min(float64(cfg.OpsBurst), s.tokens+now.Sub(s.tokensAt).Seconds()*cfg.OpsPerSecond)
+	s.tokensAt = now
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
+}
+
+// serveWS upgrades a request on /ws to a WebSocket connection.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	s.sessMu.Lock()
+	draining := s.draining
+	s.sessMu.Unlock()
+	if draining {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if s.conns.Load() >= int64(s.cfg.MaxConnections) {
+		s.metrics.refused.Add(r.Context(), 1)
+		http.Error(w, "connection limit reached", http.StatusTooManyRequests)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "connection cannot be upgraded", http.StatusInternalServerError)
+		return
+	}
+	raw, brw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	nc := newNetConn(raw, s.cfg.Linger)
+	ws, err := s.up.UpgradeFromConn(nc, brw.Reader, r)
+	if err != nil {
+		nc.abort()
+		s.log.Debug("websocket handshake refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	sess := &session{srv: s, ws: ws, nc: nc, remote: r.RemoteAddr, subs: map[subKey]*subscription{},
+		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
+	ws.Session().Store(sessionKey, sess)
+	if err := s.register(sess); err != nil {
+		_ = ws.WriteClose(ReasonShutdown.Code(), []byte(err.Error()))
+		nc.finish()
+		return
+	}
+	s.metrics.connects.Add(context.Background(), 1)
+	go ws.ReadLoop()
+}

@@ -1,0 +1,262 @@
+package feed
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/schema"
+)
+
+// hub holds everything the feed knows of one symbol: its book views and their subscribers, and its trade
+// subscribers. Messages for the symbol are built and queued on the symbol's single book writer (the
+// Publish methods, and Books.Do callbacks for new subscriptions and conflated flushes), so a new
+// subscriber's snapshot and the updates after it come from one book version, and every subscriber of a
+// view gets the same messages in the same order. mu guards the hub's state against connections that
+// unsubscribe or go away from their own goroutines.
+type hub struct {
+	symbol string
+
+	mu     sync.Mutex
+	known  bool // the ingest side has published the symbol
+	live   bool
+	seq    uint64 // last upstream seq seen (book or trade)
+	views  []*view
+	trades []*session
+}
+
+// viewKey identifies a view: subscriptions with the same depth and interval share one.
+type viewKey struct {
+	depth    int           // 0: full book
+	interval time.Duration // 0: every update
+}
+
+// view is one way of looking at a symbol's book, shared by its subscribers: every message is encoded once
+// for all of them. lastSent is the seq of the last book message the view sent; the view's visible content
+// has not changed since, so a newcomer's snapshot is stamped lastSent and the next update's prev_seq
+// matches it.
+type view struct {
+	key      viewKey
+	subs     []*subscription
+	lastSent uint64
+	snapshot *message // snapshot at lastSent, built on demand
+
+	// every-update views: recent updates for resume, oldest first
+	history []histEntry
+
+	// conflated views: the levels last sent, and when the next flush may happen
+	sentBids, sentAsks []book.Level
+	sentPexp, sentSexp uint8
+	dirty              bool
+	due                time.Time
+}
+
+type histEntry struct {
+	prevSeq, seq uint64
+	msg          *message
+}
+
+// subscription is one connection's subscription to one symbol's view.
+type subscription struct {
+	s    *session
+	key  subKey
+	view *view // nil for trades
+}
+
+func (h *hub) viewFor(k viewKey) *view {
+	for _, v := range h.views {
+		if v.key == k {
+			return v
+		}
+	}
+	return nil
+}
+
+func (h *hub) removeView(v *view) {
+	h.views = slices.DeleteFunc(h.views, func(x *view) bool { return x == v })
+}
+
+// fanout queues m for every subscriber of v.
+func (v *view) fanout(m *message) {
+	for _, sub := range v.subs {
+		sub.s.send(m)
+	}
+}
+
+// scratch holds reusable buffers for one publish; it is owned by the goroutine holding h.mu.
+type scratch struct {
+	bids, asks []book.Level
+	buf        []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 1024)} }}
+
+// bookMessage encodes a book message for view v and returns it framed.
+func (sc *scratch) bookMessage(m *schema.BookMessage) *message {
+	sc.buf = schema.AppendBookMessage(sc.buf[:0], m)
+	return newMessage(sc.buf)
+}
+
+// snapshotOf builds a snapshot of b for a view of the given depth, stamped seq.
+func (sc *scratch) snapshotOf(b *book.Book, depth int, seq uint64) *message {
+	sc.bids = b.Top(book.Bids, depth, sc.bids[:0])
+	sc.asks = b.Top(book.Asks, depth, sc.asks[:0])
+	return sc.bookMessage(&schema.BookMessage{Type: schema.TypeSnapshot, Symbol: b.Symbol(), Seq: seq, Time: b.Time(),
+		PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(depth)})
+}
+
+// publishSnapshot sends every view a fresh snapshot after an upstream snapshot. wasLive false means the
+// book recovers from stale (or goes live for the first time): a "live" status goes first.
+func (h *hub) publishSnapshot(b *book.Book, wasLive bool, sc *scratch, status *message) {
+	for _, v := range h.views {
+		if !wasLive {
+			v.fanout(status)
+		}
+		v.lastSent = b.Seq()
+		v.history = v.history[:0]
+		v.snapshot = sc.snapshotOf(b, v.key.depth, b.Seq())
+		if v.key.interval > 0 {
+			v.captureSent(b)
+			v.dirty = false
+		}
+		v.fanout(v.snapshot)
+	}
+}
+
+// publishDelta sends each every-update view the change it can see; conflated views are marked dirty.
+// It reports whether a conflated view needs a flush.
+func (h *hub) publishDelta(b *book.Book, sc *scratch, historyCap int) (dirty bool) {
+	for _, v := range h.views {
+		if v.key.interval > 0 {
+			v.dirty = true
+			dirty = true
+			continue
+		}
+		sc.bids, sc.asks = b.ViewDiff(v.key.depth, sc.bids[:0], sc.asks[:0])
+		if len(sc.bids) == 0 && len(sc.asks) == 0 {
+			continue
+		}
+		m := sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
+			Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)})
+		v.remember(histEntry{prevSeq: v.lastSent, seq: b.Seq(), msg: m}, historyCap)
+		v.lastSent = b.Seq()
+		v.snapshot = nil
+		v.fanout(m)
+	}
+	return dirty
+}
+
+func (v *view) remember(e histEntry, capacity int) {
+	if capacity <= 0 {
+		return
+	}
+	if len(v.history) >= capacity {
+		n := copy(v.history, v.history[len(v.history)-capacity+1:])
+		clear(v.history[n:])
+		v.history = v.history[:n]
+	}
+	v.history = append(v.history, e)
+}
+
+// since returns the updates after seq, or ok false when the history does not reach back that far.
+func (v *view) since(seq uint64) (out []*message, ok bool) {
+	if seq == v.lastSent {
+		return nil, true
+	}
+	for i, e := range v.history {
+		if e.prevSeq == seq {
+			for _, e := range v.history[i:] {
+				out = append(out, e.msg)
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// captureSent records b's top levels as what a conflated view has sent.
+func (v *view) captureSent(b *book.Book) {
+	v.sentBids = b.Top(book.Bids, v.key.depth, v.sentBids[:0])
+	v.sentAsks = b.Top(book.Asks, v.key.depth, v.sentAsks[:0])
+	v.sentPexp, v.sentSexp = b.PriceExp(), b.SizeExp()
+}
+
+// flush sends a conflated view the net change between what it sent and b now. It reports whether a message
+// went out.
+func (v *view) flush(b *book.Book, sc *scratch, now time.Time) bool {
+	v.dirty = false
+	v.rescaleSent(b.PriceExp(), b.SizeExp())
+	nb := b.Top(book.Bids, v.key.depth, nil)
+	na := b.Top(book.Asks, v.key.depth, nil)
+	sc.bids = diffLevels(sc.bids[:0], v.sentBids, nb, true)
+	sc.asks = diffLevels(sc.asks[:0], v.sentAsks, na, false)
+	if len(sc.bids) == 0 && len(sc.asks) == 0 {
+		return false
+	}
+	m := sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
+		Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)})
+	v.sentBids, v.sentAsks = nb, na
+	v.lastSent = b.Seq()
+	v.snapshot = nil
+	v.due = now.Add(v.key.interval)
+	v.fanout(m)
+	return true
+}
+
+// rescaleSent brings the sent levels to the book's current scales (the book only ever adds digits).
+func (v *view) rescaleSent(pexp, sexp uint8) {
+	if pexp == v.sentPexp && sexp == v.sentSexp {
+		return
+	}
+	pm, sm := schema.Pow10(pexp-v.sentPexp), schema.Pow10(sexp-v.sentSexp)
+	for _, side := range [][]book.Level{v.sentBids, v.sentAsks} {
+		for i := range side {
+			side[i].Price *= pm
+			side[i].Size *= sm
+		}
+	}
+	v.sentPexp, v.sentSexp = pexp, sexp
+}
+
+// sentSnapshot builds a snapshot of what a conflated view last sent, stamped lastSent.
+func (v *view) sentSnapshot(b *book.Book, sc *scratch) *message {
+	v.rescaleSent(b.PriceExp(), b.SizeExp())
+	n := schema.ChecksumDepth
+	if v.key.depth > 0 && v.key.depth < n {
+		n = v.key.depth
+	}
+	cb, ca := v.sentBids[:min(n, len(v.sentBids))], v.sentAsks[:min(n, len(v.sentAsks))]
+	return sc.bookMessage(&schema.BookMessage{Type: schema.TypeSnapshot, Symbol: b.Symbol(), Seq: v.lastSent, Time: b.Time(),
+		PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: v.sentBids, Asks: v.sentAsks,
+		Checksum: schema.Checksum(cb, ca, b.PriceExp(), b.SizeExp())})
+}
+
+// diffLevels appends the levels that turn side a into side b (both best first): changed or new levels
+// with their size in b, levels missing from b with size 0. Output is best first.
+func diffLevels(dst, a, b []book.Level, bids bool) []book.Level {
+	better := func(x, y int64) bool {
+		if bids {
+			return x > y
+		}
+		return x < y
+	}
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && better(a[i].Price, b[j].Price)):
+			dst = append(dst, book.Level{Price: a[i].Price})
+			i++
+		case i == len(a) || better(b[j].Price, a[i].Price):
+			dst = append(dst, b[j])
+			j++
+		default:
+			if a[i].Size != b[j].Size {
+				dst = append(dst, b[j])
+			}
+			i++
+			j++
+		}
+	}
+	return dst
+}

@@ -1,0 +1,84 @@
+package feed
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+)
+
+// metrics are the feed's OpenTelemetry instruments. With the Prometheus exporter they appear at /metrics as
+// depthcast_feed_*.
+type metrics struct {
+	connects      metric.Int64Counter
+	refused       metric.Int64Counter
+	disconnects   metric.Int64Counter
+	slowConsumers metric.Int64Counter
+	messagesOut   metric.Int64Counter
+	bytesOut      metric.Int64Counter
+	badRequests   metric.Int64Counter
+}
+
+func newMetrics(m metric.Meter, s *Server) (*metrics, error) {
+	if m == nil {
+		m = noop.NewMeterProvider().Meter("depthcast/feed")
+	}
+	var out metrics
+	var err error
+	counter := func(dst *metric.Int64Counter, name, desc, unit string) {
+		if err == nil {
+			*dst, err = m.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit(unit))
+		}
+	}
+	counter(&out.connects, "depthcast.feed.connections.opened", "WebSocket connections accepted.", "{connection}")
+	counter(&out.refused, "depthcast.feed.connections.refused", "WebSocket handshakes refused for the connection limit.", "{connection}")
+	counter(&out.disconnects, "depthcast.feed.disconnects", "Connections closed, by close reason and code.", "{connection}")
+	counter(&out.slowConsumers, "depthcast.feed.slow_consumers", "Connections closed because their send queue passed its limit.", "{connection}")
+	counter(&out.messagesOut, "depthcast.feed.messages.sent", "Messages written to clients.", "{message}")
+	counter(&out.bytesOut, "depthcast.feed.bytes.sent", "Bytes written to clients, frames included.", "By")
+	counter(&out.badRequests, "depthcast.feed.requests.malformed", "Malformed client messages.", "{message}")
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.Int64ObservableGauge("depthcast.feed.connections", metric.WithDescription("Open WebSocket connections."),
+		metric.WithUnit("{connection}"), metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(s.conns.Load())
+			return nil
+		}))
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.Int64ObservableGauge("depthcast.feed.queue.bytes", metric.WithDescription("Bytes queued for clients and not yet written, all connections."),
+		metric.WithUnit("By"), metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			var n int64
+			for _, sess := range s.sessionList() {
+				n += int64(sess.queued())
+			}
+			o.Observe(n)
+			return nil
+		}))
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.Int64ObservableGauge("depthcast.feed.subscriptions", metric.WithDescription("Book views and trade subscriptions by channel."),
+		metric.WithUnit("{subscription}"), metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(s.subscriptionCount()))
+			return nil
+		}))
+	return &out, err
+}
+
+func (s *Server) subscriptionCount() int {
+	s.hubsMu.RLock()
+	defer s.hubsMu.RUnlock()
+	n := 0
+	for _, h := range s.hubs {
+		h.mu.Lock()
+		n += len(h.trades)
+		for _, v := range h.views {
+			n += len(v.subs)
+		}
+		h.mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,192 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/lxzan/gws"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// session is one WebSocket connection. Publishing goroutines hand it shared messages with send, which never
+// blocks: the message joins a bounded queue, and a write loop (started when the queue becomes non-empty,
+// ended when it drains, so an idle connection holds no writer goroutine) writes everything queued with one
+// writev call per drain. Past the queue's limits the session closes with 1013.
+type session struct {
+	srv     *Server
+	ws      *gws.Conn
+	nc      *netConn
+	remote  string
+	deflate bool
+
+	mu          sync.Mutex
+	queue       []*message
+	spare       []*message
+	queuedBytes int // bytes queued or being written
+	writing     bool
+	closing     bool
+	reason      CloseReason
+	closeText   string
+
+	// Read side: touched only by the connection's read goroutine (gws calls OnMessage from ReadLoop).
+	subs      map[subKey]*subscription
+	malformed []time.Time
+	tokens    float64
+	tokensAt  time.Time
+}
+
+type subKey struct {
+	channel string
+	symbol  string
+}
+
+// send queues m. It reports false when the session is closing or was just closed as a slow consumer.
+func (s *session) send(m *message) bool {
+	n := len(m.frame)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	if s.queuedBytes+n > s.srv.cfg.SendQueueBytes || len(s.queue) >= s.srv.cfg.SendQueueMessages {
+		queued, msgs := s.queuedBytes, len(s.queue)
+		s.mu.Unlock()
+		s.close(ReasonSlowConsumer, fmt.Sprintf("slow consumer: %d bytes in %d messages queued", queued, msgs))
+		return false
+	}
+	s.queue = append(s.queue, m)
+	s.queuedBytes += n
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		s.srv.wg.Add(1)
+		go s.writeLoop()
+	}
+	return true
+}
+
+// sendBytes frames payload for this connection alone (replies) and queues it.
+func (s *session) sendBytes(payload []byte) bool { return s.send(newMessage(payload)) }
+
+func (s *session) writeLoop() {
+	defer s.srv.wg.Done()
+	var bufs net.Buffers
+	for {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			s.finishClose()
+			return
+		}
+		if len(s.queue) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue, s.spare = s.spare[:0], nil
+		s.mu.Unlock()
+
+		bufs = bufs[:0]
+		size := 0
+		for _, m := range batch {
+			f := m.frameFor(s.deflate, s.srv.cfg.CompressThreshold)
+			bufs = append(bufs, f)
+			size += len(m.frame)
+		}
+		wire := 0
+		for _, b := range bufs {
+			wire += len(b)
+		}
+		_, err := s.nc.writeFrames(bufs, time.Now().Add(s.srv.cfg.WriteTimeout))
+		clear(batch)
+		s.mu.Lock()
+		s.queuedBytes -= size
+		if s.spare == nil {
+			s.spare = batch[:0]
+		}
+		s.mu.Unlock()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.close(ReasonWriteTimeout, "write timeout")
+			} else {
+				s.close(ReasonPeer, "")
+			}
+			continue
+		}
+		s.srv.metrics.messagesOut.Add(context.Background(), int64(len(batch)))
+		s.srv.metrics.bytesOut.Add(context.Background(), int64(wire))
+	}
+}
+
+// close decides to close the session with reason r: nothing more is queued, what is queued and not yet
+// written is dropped, and the close frame follows what is already on its way to the socket, which has
+// WriteTimeout from now to go out before the connection is dropped. It is safe to call from any goroutine,
+// more than once; the first reason wins.
+func (s *session) close(r CloseReason, text string) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	s.reason, s.closeText = r, closeText(text)
+	for _, m := range s.queue {
+		s.queuedBytes -= len(m.frame)
+	}
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	_ = s.nc.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	if r == ReasonSlowConsumer {
+		s.srv.metrics.slowConsumers.Add(context.Background(), 1)
+	}
+	if start {
+		s.srv.wg.Add(1)
+		go func() {
+			defer s.srv.wg.Done()
+			s.finishClose()
+		}()
+	}
+}
+
+// finishClose runs on the write loop once the close is decided: it writes the close frame (unless the peer
+// is gone), then shuts the write side; the read loop ends when the client answers or Linger passes.
+func (s *session) finishClose() {
+	if s.reason == ReasonPeer {
+		s.nc.shutWrite()
+		return
+	}
+	// WriteClose writes the frame through netConn and then calls its Close, which shuts the write side.
+	if err := s.ws.WriteClose(s.reason.Code(), []byte(s.closeText)); err != nil {
+		s.nc.shutWrite()
+	}
+}
+
+// closing reports whether a close was decided.
+func (s *session) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// queued returns the bytes queued now.
+func (s *session) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queuedBytes
+}
+
+func (s *session) recordDisconnect(r CloseReason) {
+	s.srv.metrics.disconnects.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("reason", r.String()), attribute.Int("code", int(r.Code()))))
+}
