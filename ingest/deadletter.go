@@ -1,0 +1,130 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/depthcast/depthcast/schema"
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Dead-letter record headers.
+const (
+	HeaderReason    = "depthcast-reason"
+	HeaderError     = "depthcast-error"
+	HeaderPartition = "depthcast-partition"
+	HeaderOffset    = "depthcast-offset"
+)
+
+// deadLetter copies rejected records to a topic from its own goroutine. enqueue never blocks: past the
+// buffer, records are dropped and counted, so a slow or absent dead-letter topic never slows ingestion.
+type deadLetter struct {
+	w       *kafka.Writer
+	q       chan kafka.Message
+	log     *slog.Logger
+	logs    *logLimiter
+	count   metric.Int64Counter
+	written metric.AddOption
+	dropped metric.AddOption
+	failed  metric.AddOption
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) {
+	count, err := cfg.Meter.Int64Counter(MetricDeadLetter,
+		metric.WithDescription("Rejected records sent to the dead-letter topic, by result (written, dropped, failed)."),
+		metric.WithUnit("{record}"))
+	if err != nil {
+		return nil, err
+	}
+	opt := func(r string) metric.AddOption {
+		return metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r)))
+	}
+	d := &deadLetter{
+		w: &kafka.Writer{
+			Addr:         kafka.TCP(cfg.Brokers...),
+			Topic:        cfg.DeadLetterTopic,
+			Transport:    transport,
+			Balancer:     &kafka.Murmur2Balancer{},
+			BatchTimeout: 10 * time.Millisecond,
+			WriteTimeout: 10 * time.Second,
+			RequiredAcks: kafka.RequireAll,
+		},
+		q:       make(chan kafka.Message, cfg.DeadLetterBuffer),
+		log:     cfg.Logger,
+		logs:    newLogLimiter(1, 5),
+		count:   count,
+		written: opt("written"),
+		dropped: opt("dropped"),
+		failed:  opt("failed"),
+	}
+	d.wg.Add(1)
+	go d.run()
+	return d, nil
+}
+
+// enqueue is a PipelineConfig.OnReject.
+func (d *deadLetter) enqueue(rec Record, reason schema.Reason, err error) {
+	msg := kafka.Message{
+		Key:   rec.Key,
+		Value: rec.Value,
+		Headers: []kafka.Header{
+			{Key: HeaderReason, Value: []byte(reason)},
+			{Key: HeaderError, Value: []byte(err.Error())},
+			{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+			{Key: HeaderOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+		},
+	}
+	select {
+	case d.q <- msg:
+	default:
+		d.count.Add(context.Background(), 1, d.dropped)
+	}
+}
+
+func (d *deadLetter) run() {
+	defer d.wg.Done()
+	batch := make([]kafka.Message, 0, 100)
+	for msg := range d.q {
+		batch = append(batch[:0], msg)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case m, ok := <-d.q:
+				if !ok {
+					break more
+				}
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err := d.w.WriteMessages(ctx, batch...)
+		cancel()
+		if err != nil {
+			d.count.Add(context.Background(), int64(len(batch)), d.failed)
+			d.logs.warn(d.log, "ingest: dead-letter write failed", slog.String("topic", d.w.Topic),
+				slog.Int("records", len(batch)), slog.Any("error", err))
+			continue
+		}
+		d.count.Add(context.Background(), int64(len(batch)), d.written)
+	}
+}
+
+// close flushes what is queued and stops the writer. No enqueue may run during or after close.
+func (d *deadLetter) close() {
+	d.once.Do(func() {
+		close(d.q)
+		d.wg.Wait()
+		if err := d.w.Close(); err != nil {
+			d.log.Warn("ingest: closing the dead-letter writer", slog.Any("error", err))
+		}
+	})
+}

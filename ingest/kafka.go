@@ -1,0 +1,472 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Consumer reads every partition of the topic with one kafka-go partition reader each (no consumer group:
+// each node needs the whole stream) and feeds the records to a Pipeline.
+type Consumer struct {
+	cfg Config
+	pub Publisher
+	log *slog.Logger
+
+	running atomic.Bool
+	pipe    atomic.Pointer[Pipeline]
+	ready   atomic.Bool
+	parts   atomic.Pointer[[]*partState] // of the current run, for the gauges
+
+	restarts  metric.Int64Counter
+	kafkaLogs *logLimiter
+}
+
+// partState is one partition's progress. next and hwm are read by the monitor and the gauges.
+type partState struct {
+	id       int
+	attrs    metric.MeasurementOption
+	start    int64        // offset the run started at
+	target   int64        // high watermark when the run started
+	next     atomic.Int64 // next offset to read (all before it were handed to the pipeline)
+	hwm      atomic.Int64 // latest high watermark seen
+	fetching atomic.Int64 // unix nanos since a FetchMessage call is waiting, 0 when none
+	ready    atomic.Bool
+	mu       sync.Mutex
+	cancel   context.CancelFunc // cancels the current fetch loop (the watchdog restarts the reader)
+}
+
+// New validates cfg and returns a Consumer that publishes to pub. Nothing runs until Run.
+func New(cfg Config, pub Publisher) (*Consumer, error) {
+	if pub == nil {
+		return nil, errors.New("ingest: nil Publisher")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	c := &Consumer{cfg: cfg, pub: pub, log: cfg.Logger, kafkaLogs: newLogLimiter(1, 10)}
+	var err error
+	c.restarts, err = cfg.Meter.Int64Counter(MetricReaderRestarts,
+		metric.WithDescription("Partition readers restarted after an error or a stall."), metric.WithUnit("{restart}"))
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Ready reports whether every partition's consumed position reached the high watermark seen when Run
+// started, with those records applied (an empty topic is ready at once). It stays true until the next Run.
+func (c *Consumer) Ready() bool { return c.ready.Load() }
+
+// Do runs fn on symbol's writer goroutine between two events; see Pipeline.Do. It returns ErrClosed when
+// the consumer is not running.
+func (c *Consumer) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
+	p := c.pipe.Load()
+	if p == nil {
+		return ErrClosed
+	}
+	return p.Do(ctx, symbol, fn)
+}
+
+// Run discovers the partitions, reads their high watermarks, and runs the partition readers and the shard
+// writers until ctx is done. It returns nil on a clean stop, after every goroutine it started has exited. It
+// commits nothing. Broker trouble at start is retried (logged) until ctx ends; a partition in
+// Config.Partitions that the topic does not have is an error.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("ingest: Run already running")
+	}
+	defer c.running.Store(false)
+	c.ready.Store(false)
+
+	transport := &kafka.Transport{ClientID: c.cfg.ClientID, DialTimeout: 5 * time.Second}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: transport, Timeout: 10 * time.Second}
+	dialer := &kafka.Dialer{ClientID: c.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true}
+
+	parts, err := c.discoverRetry(ctx, client)
+	if err != nil {
+		return err
+	}
+	if parts == nil { // ctx ended
+		return nil
+	}
+
+	var dl *deadLetter
+	pcfg := c.cfg.pipelineConfig()
+	if c.cfg.DeadLetterTopic != "" {
+		if dl, err = newDeadLetter(c.cfg, transport); err != nil {
+			return err
+		}
+		pcfg.OnReject = dl.enqueue
+	}
+	pipe, err := NewPipeline(pcfg, c.pub)
+	if err != nil {
+		if dl != nil {
+			dl.close()
+		}
+		return err
+	}
+	reg, err := c.registerGauges()
+	if err != nil {
+		pipe.Close()
+		if dl != nil {
+			dl.close()
+		}
+		return err
+	}
+	c.parts.Store(&parts)
+	c.pipe.Store(pipe)
+	c.updateReady(parts)
+	c.log.Info("ingest: consuming", slog.String("topic", c.cfg.Topic), slog.Int("partitions", len(parts)),
+		slog.String("start", c.cfg.Start), slog.Int("shards", c.cfg.Shards))
+
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, st := range parts {
+		wg.Go(func() { c.readPartition(rctx, dialer, pipe, parts, st) })
+	}
+	wg.Go(func() { c.monitor(rctx, client, parts) })
+	<-ctx.Done()
+	cancel()
+	wg.Wait()
+
+	c.pipe.Store(nil)
+	pipe.Close() // writers finish what was queued; rejects during the drain still reach the dead-letter queue
+	if dl != nil {
+		dl.close()
+	}
+	_ = reg.Unregister()
+	c.parts.Store(nil)
+	c.log.Info("ingest: stopped", slog.String("topic", c.cfg.Topic))
+	return nil
+}
+
+// discoverRetry runs discover until it succeeds, fails for good, or ctx ends (nil, nil).
+func (c *Consumer) discoverRetry(ctx context.Context, client *kafka.Client) ([]*partState, error) {
+	backoff := 250 * time.Millisecond
+	for {
+		parts, err := c.discover(ctx, client)
+		if err == nil {
+			return parts, nil
+		}
+		var fatal *configError
+		if errors.As(err, &fatal) {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		c.log.Warn("ingest: cannot read topic metadata, retrying", slog.String("topic", c.cfg.Topic),
+			slog.Any("error", err), slog.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+// discover lists the topic's partitions and their first offset, high watermark and (for a start time) the
+// offset at that time, and returns the partition states with their start offsets.
+func (c *Consumer) discover(ctx context.Context, client *kafka.Client) ([]*partState, error) {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+	if err != nil {
+		return nil, err
+	}
+	var ids []int
+	for _, t := range md.Topics {
+		if t.Name != c.cfg.Topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("topic %s has no partitions", c.cfg.Topic)
+	}
+	slices.Sort(ids)
+	if len(c.cfg.Partitions) > 0 {
+		want := slices.Clone(c.cfg.Partitions)
+		slices.Sort(want)
+		want = slices.Compact(want)
+		for _, p := range want {
+			if _, ok := slices.BinarySearch(ids, p); !ok {
+				return nil, &configError{fmt.Sprintf("ingest: topic %s has no partition %d (it has %d)", c.cfg.Topic, p, len(ids))}
+			}
+		}
+		ids = want
+	}
+	kind, at, _ := c.cfg.startPosition()
+	firsts, err := c.listOffsets(ctx, client, ids, kafka.FirstOffset)
+	if err != nil {
+		return nil, err
+	}
+	lasts, err := c.listOffsets(ctx, client, ids, kafka.LastOffset)
+	if err != nil {
+		return nil, err
+	}
+	var ats map[int]int64
+	if kind == "time" {
+		if ats, err = c.listOffsets(ctx, client, ids, at.UnixMilli()); err != nil {
+			return nil, err
+		}
+	}
+	parts := make([]*partState, len(ids))
+	for i, id := range ids {
+		st := &partState{id: id, target: lasts[id],
+			attrs: metric.WithAttributeSet(attribute.NewSet(attribute.Int("partition", id)))}
+		switch kind {
+		case StartEarliest:
+			st.start = firsts[id]
+		case StartLatest:
+			st.start = lasts[id]
+		default:
+			st.start = ats[id]
+			if st.start < 0 { // nothing at or after the time
+				st.start = lasts[id]
+			}
+		}
+		st.next.Store(st.start)
+		st.hwm.Store(st.target)
+		if st.start >= st.target {
+			st.ready.Store(true)
+		}
+		parts[i] = st
+	}
+	return parts, nil
+}
+
+// listOffsets asks for one kind of offset (FirstOffset, LastOffset or a time in Unix milliseconds) of every
+// partition in one request (Kafka refuses a partition repeated within a request).
+func (c *Consumer) listOffsets(ctx context.Context, client *kafka.Client, ids []int, ts int64) (map[int]int64, error) {
+	reqs := make([]kafka.OffsetRequest, len(ids))
+	for i, id := range ids {
+		reqs[i] = kafka.OffsetRequest{Partition: id, Timestamp: ts}
+	}
+	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(ids))
+	for _, po := range res.Topics[c.cfg.Topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets of %s/%d: %w", c.cfg.Topic, po.Partition, po.Error)
+		}
+		switch ts {
+		case kafka.FirstOffset:
+			out[po.Partition] = po.FirstOffset
+		case kafka.LastOffset:
+			out[po.Partition] = po.LastOffset
+		default:
+			out[po.Partition] = -1
+			for off := range po.Offsets {
+				out[po.Partition] = off
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			return nil, fmt.Errorf("list offsets of %s: no answer for partition %d", c.cfg.Topic, id)
+		}
+	}
+	return out, nil
+}
+
+// readPartition runs a partition reader, restarting it at the next offset after an error or a stall,
+// until ctx ends.
+func (c *Consumer) readPartition(ctx context.Context, dialer *kafka.Dialer, pipe *Pipeline, all []*partState, st *partState) {
+	backoff := 100 * time.Millisecond
+	for {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:         c.cfg.Brokers,
+			Topic:           c.cfg.Topic,
+			Partition:       st.id,
+			Dialer:          dialer,
+			MinBytes:        c.cfg.MinBytes,
+			MaxBytes:        c.cfg.MaxBytes,
+			MaxWait:         c.cfg.MaxWait,
+			ReadLagInterval: -1, // lag comes from the high watermarks we track
+			Logger:          kafka.LoggerFunc(c.kafkaDebug),
+			ErrorLogger:     kafka.LoggerFunc(c.kafkaWarn),
+		})
+		err := r.SetOffset(st.next.Load())
+		progressed := false
+		if err == nil {
+			progressed, err = c.fetchLoop(ctx, r, pipe, all, st)
+		}
+		if cerr := r.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if progressed {
+			backoff = 100 * time.Millisecond
+		}
+		c.restarts.Add(context.Background(), 1, st.attrs)
+		c.log.Warn("ingest: restarting partition reader", slog.String("topic", c.cfg.Topic),
+			slog.Int("partition", st.id), slog.Int64("offset", st.next.Load()), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+var errStalled = errors.New("ingest: partition reader stalled")
+
+// fetchLoop hands the reader's records to the pipeline until ctx ends, the watchdog cancels the loop, or a
+// fetch fails. progressed reports whether any record went through.
+func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	st.mu.Lock()
+	st.cancel = func() { cancel(errStalled) }
+	st.mu.Unlock()
+	defer func() {
+		st.mu.Lock()
+		st.cancel = nil
+		st.mu.Unlock()
+	}()
+	for {
+		st.fetching.Store(time.Now().UnixNano())
+		m, err := r.FetchMessage(fctx)
+		st.fetching.Store(0)
+		if err != nil {
+			if cause := context.Cause(fctx); cause != nil && ctx.Err() == nil {
+				err = cause
+			}
+			return progressed, err
+		}
+		rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
+		if err := pipe.Submit(fctx, rec); err != nil {
+			return progressed, err
+		}
+		progressed = true
+		st.next.Store(m.Offset + 1)
+		if m.HighWaterMark > st.hwm.Load() {
+			st.hwm.Store(m.HighWaterMark)
+		}
+		if !st.ready.Load() && m.Offset+1 >= st.target {
+			// Caught up with what the topic held at start: once the writers have applied it, this partition
+			// is ready.
+			if err := pipe.Flush(fctx); err != nil {
+				return progressed, err
+			}
+			st.ready.Store(true)
+			c.updateReady(all)
+		}
+	}
+}
+
+func (c *Consumer) updateReady(all []*partState) {
+	for _, st := range all {
+		if !st.ready.Load() {
+			return
+		}
+	}
+	if !c.ready.Swap(true) {
+		c.log.Info("ingest: caught up with the high watermarks seen at start", slog.String("topic", c.cfg.Topic))
+	}
+}
+
+// monitor polls the high watermarks every PollInterval for the lag gauges, and restarts a reader whose
+// FetchMessage has waited longer than StallTimeout while its partition holds records past its position
+// (kafka-go FetchMessage can hang after broker trouble).
+func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, parts []*partState) {
+	ids := make([]int, len(parts))
+	for i, st := range parts {
+		ids[i] = st.id
+	}
+	t := time.NewTicker(c.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		qctx, cancel := context.WithTimeout(ctx, c.cfg.PollInterval)
+		lasts, err := c.listOffsets(qctx, client, ids, kafka.LastOffset)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.kafkaLogs.warn(c.log, "ingest: cannot read high watermarks", slog.Any("error", err))
+			}
+			continue
+		}
+		now := time.Now().UnixNano()
+		for _, st := range parts {
+			hwm := lasts[st.id]
+			st.hwm.Store(hwm)
+			since := st.fetching.Load()
+			if since == 0 || hwm <= st.next.Load() || time.Duration(now-since) < c.cfg.StallTimeout {
+				continue
+			}
+			st.mu.Lock()
+			if st.cancel != nil {
+				st.cancel()
+			}
+			st.mu.Unlock()
+		}
+	}
+}
+
+func (c *Consumer) registerGauges() (metric.Registration, error) {
+	m := c.cfg.Meter
+	off, err := m.Int64ObservableGauge(MetricPartitionOffset,
+		metric.WithDescription("Next offset to read in the partition."), metric.WithUnit("{offset}"))
+	if err != nil {
+		return nil, err
+	}
+	lag, err := m.Int64ObservableGauge(MetricPartitionLag,
+		metric.WithDescription("Records in the partition past the reader's position (high watermark - next offset)."), metric.WithUnit("{record}"))
+	if err != nil {
+		return nil, err
+	}
+	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		ps := c.parts.Load()
+		if ps == nil {
+			return nil
+		}
+		for _, st := range *ps {
+			next := st.next.Load()
+			o.ObserveInt64(off, next, st.attrs)
+			o.ObserveInt64(lag, max(0, st.hwm.Load()-next), st.attrs)
+		}
+		return nil
+	}, off, lag)
+}
+
+func (c *Consumer) kafkaDebug(msg string, args ...any) {
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...))
+	}
+}
+
+func (c *Consumer) kafkaWarn(msg string, args ...any) {
+	c.kafkaLogs.warn(c.log, "kafka-go: "+fmt.Sprintf(msg, args...))
+}

@@ -1,0 +1,549 @@
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+const testTopic = "md.events"
+
+// testCluster is an in-process kfake broker and a franz-go producer client.
+type testCluster struct {
+	c     *kfake.Cluster
+	addrs []string
+	cl    *kgo.Client
+}
+
+func newTestCluster(t *testing.T, partitions int32, opts ...kgo.Opt) *testCluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, testTopic, "md.dead"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	opts = append([]kgo.Opt{
+		kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.DefaultProduceTopic(testTopic),
+		kgo.MaxVersions(kversion.V2_8_0()), // Fetch by topic name for rawBatchCodecs
+	}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &testCluster{c: c, addrs: c.ListenAddrs(), cl: cl}
+}
+
+// symbolOf returns the symbol of an event JSON, or "BTC-USD" when it has none.
+func symbolOf(v string) string {
+	var e struct{ Symbol string }
+	if json.Unmarshal([]byte(v), &e) != nil || e.Symbol == "" {
+		return "BTC-USD"
+	}
+	return e.Symbol
+}
+
+// produce writes the values with key = symbol, in order, and waits for the acks.
+func (k *testCluster) produce(t *testing.T, values ...string) {
+	t.Helper()
+	k.produceAt(t, time.Time{}, values...)
+}
+
+func (k *testCluster) produceAt(t *testing.T, ts time.Time, values ...string) {
+	t.Helper()
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Key: []byte(symbolOf(v)), Value: []byte(v), Timestamp: ts}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := k.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawBatchCodecs fetches every partition of the topic raw and returns the compression codec of each record
+// batch stored (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+func (k *testCluster) rawBatchCodecs(t *testing.T, partitions int32) []int {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis = 100
+	req.MaxBytes = 10 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = testTopic
+	for p := range partitions {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = p
+		rp.PartitionMaxBytes = 10 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), k.cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codecs []int
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			b := rp.RecordBatches
+			for len(b) >= 12 {
+				n := 12 + int(binary.BigEndian.Uint32(b[8:12]))
+				if n > len(b) {
+					break
+				}
+				var batch kmsg.RecordBatch
+				if err := batch.ReadFrom(b[:n]); err != nil {
+					t.Fatal(err)
+				}
+				codecs = append(codecs, int(batch.Attributes&7))
+				b = b[n:]
+			}
+		}
+	}
+	return codecs
+}
+
+// runConsumer starts c.Run and returns a stop function that cancels it and checks that it returns nil
+// promptly. stop also runs at cleanup.
+func runConsumer(t *testing.T, c *Consumer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			start := time.Now()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v", err)
+				}
+				if d := time.Since(start); d > 3*time.Second {
+					t.Errorf("Run took %v to return after cancel", d)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return within 10s of cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func newTestConsumer(t *testing.T, k *testCluster, cfg Config, pub Publisher) *Consumer {
+	t.Helper()
+	cfg.Brokers = k.addrs
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
+	c, err := New(cfg, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitBook waits until the symbol's book, as read through Do, is want.
+func waitBook(t *testing.T, c *Consumer, sym, want string) {
+	t.Helper()
+	var got string
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if got = bookOf(t, c.Do, sym); got == want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: book %q, want %q", sym, got, want)
+}
+
+func TestKafkaBooksAndRules(t *testing.T) {
+	k := newTestCluster(t, 3)
+	m := newMetrics()
+	rec := &recorder{}
+	c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t"), Shards: 2}, rec)
+	if c.Ready() {
+		t.Error("Ready before Run")
+	}
+	if err := c.Do(context.Background(), "BTC-USD", func(*book.Book) {}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Do before Run = %v, want ErrClosed", err)
+	}
+	stop := runConsumer(t, c)
+
+	k.produce(t,
+		// BTC-USD: snapshot, deltas, a redelivered delta
+		snap("BTC-USD", 100, L("43000.1:2", "42999:1"), L("43000.2:1.5")),
+		delta("BTC-USD", 101, L("43000.1:0"), L("43000.3:4")),
+		delta("BTC-USD", 101, L("43000.1:0"), L("43000.3:4")),
+		trade("BTC-USD", 102, "43000.2", "0.5"),
+		delta("BTC-USD", 103, L("42999:2.5"), nil),
+		// ETH-USD: a gap makes it stale, the next snapshot live again
+		snap("ETH-USD", 1, L("2000:1"), L("2001:1")),
+		delta("ETH-USD", 3, L("2000:5"), nil),
+		snap("ETH-USD", 4, L("2000:7"), L("2001:7")),
+		delta("ETH-USD", 5, nil, L("2001:6")),
+		// malformed records
+		`{"type":"delta","symbol":"SOL-USD",`,
+		`{"type":"quote","symbol":"SOL-USD","seq":1,"time":"`+evTime+`"}`,
+		delta("SOL-USD", 1, L("-5:1"), nil),
+		snap("SOL-USD", 1, L("12:1"), L("11:1")),
+		`{"type":"snapshot","seq":1,"time":"`+evTime+`","bids":[["1","1"]],"asks":[["2","1"]]}`,
+		``,
+		// SOL-USD's first valid event
+		snap("SOL-USD", 2, L("10:1"), L("11:1")),
+	)
+	waitBook(t, c, "BTC-USD", "live=true seq=103 42999:2.5|43000.2:1.5,43000.3:4")
+	waitBook(t, c, "ETH-USD", "live=true seq=5 2000:7|2001:6")
+	waitBook(t, c, "SOL-USD", "live=true seq=2 10:1|11:1")
+	eventually(t, 5*time.Second, "Ready", c.Ready)
+
+	equalLines(t, "BTC-USD calls", rec.For("BTC-USD"), []string{
+		"status BTC-USD live=false",
+		"snapshot BTC-USD 100 43000.1:2,42999:1|43000.2:1.5",
+		"update BTC-USD 101 42999:1|43000.2:1.5,43000.3:4",
+		"trade BTC-USD 102 0.5@43000.2 live=true",
+		"update BTC-USD 103 42999:2.5|43000.2:1.5,43000.3:4",
+	})
+	equalLines(t, "ETH-USD calls", rec.For("ETH-USD"), []string{
+		"status ETH-USD live=false",
+		"snapshot ETH-USD 1 2000:1|2001:1",
+		"status ETH-USD live=false",
+		"snapshot ETH-USD 4 2000:7|2001:7",
+		"update ETH-USD 5 2000:7|2001:6",
+	})
+	equalLines(t, "SOL-USD calls", rec.For("SOL-USD"), []string{
+		"status SOL-USD live=false",
+		"snapshot SOL-USD 2 10:1|11:1",
+	})
+	for _, tt := range []struct {
+		name string
+		attr string
+		want int64
+	}{
+		{MetricRejected, "reason=bad_json", 2},
+		{MetricRejected, "reason=bad_type", 1},
+		{MetricRejected, "reason=bad_price", 1},
+		{MetricRejected, "reason=crossed", 1},
+		{MetricRejected, "reason=bad_symbol", 1},
+		{MetricSkipped, "reason=duplicate", 1},
+		{MetricSkipped, "reason=not_live", 1},
+		{MetricGaps, "", 1},
+		{MetricEvents, "type=snapshot", 4},
+		{MetricSymbols, "", 3},
+		{MetricStaleBooks, "", 0},
+		{MetricPartitionOffset, "", 16}, // every partition read from 0 to its end
+		{MetricPartitionLag, "", 0},
+	} {
+		var attrs []string
+		if tt.attr != "" {
+			attrs = []string{tt.attr}
+		}
+		if got := m.value(t, tt.name, attrs...); got != tt.want {
+			t.Errorf("%s{%s} = %d, want %d", tt.name, tt.attr, got, tt.want)
+		}
+	}
+	stop()
+	if err := c.Do(context.Background(), "BTC-USD", func(*book.Book) {}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Do after Run = %v, want ErrClosed", err)
+	}
+	if got := m.value(t, MetricPartitionLag); got != -1 {
+		t.Errorf("lag gauge still reported after Run returned: %d", got)
+	}
+}
+
+func TestKafkaCompressedBatches(t *testing.T) {
+	codecs := []struct {
+		name  string
+		codec kgo.CompressionCodec
+		id    int
+	}{
+		{"gzip", kgo.GzipCompression(), 1},
+		{"snappy", kgo.SnappyCompression(), 2},
+		{"lz4", kgo.Lz4Compression(), 3},
+		{"zstd", kgo.ZstdCompression(), 4},
+	}
+	for _, cc := range codecs {
+		t.Run(cc.name, func(t *testing.T) {
+			k := newTestCluster(t, 1, kgo.ProducerBatchCompression(cc.codec), kgo.ProducerLinger(20*time.Millisecond))
+			vals := []string{snap("BTC-USD", 1, L("100:1"), L("200:1"))}
+			for i := uint64(2); i <= 200; i++ {
+				vals = append(vals, delta("BTC-USD", i, L(fmt.Sprintf("%d:%d", 100-i%50, i)), nil))
+			}
+			k.produce(t, vals...)
+			got := k.rawBatchCodecs(t, 1)
+			if len(got) == 0 {
+				t.Fatal("no batches stored")
+			}
+			for _, id := range got {
+				if id != cc.id {
+					t.Fatalf("stored batch codecs %v, want all %d: the test would not exercise decompression", got, cc.id)
+				}
+			}
+			// The expected book: a model over the same deltas.
+			want := map[uint64]uint64{100: 1}
+			for i := uint64(2); i <= 200; i++ {
+				want[100-i%50] = i
+			}
+			c := newTestConsumer(t, k, Config{}, &recorder{})
+			runConsumer(t, c)
+			eventually(t, 15*time.Second, "Ready", c.Ready)
+			var levels int
+			err := c.Do(context.Background(), "BTC-USD", func(b *book.Book) {
+				levels = b.Len(book.Bids)
+				if b.Seq() != 200 {
+					t.Errorf("seq %d, want 200", b.Seq())
+				}
+				for p, s := range want {
+					if got := b.Size(book.Bids, int64(p)); got != int64(s) {
+						t.Errorf("bid %d: size %d, want %d", p, got, s)
+					}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if levels != len(want) {
+				t.Errorf("%d bid levels, want %d", levels, len(want))
+			}
+		})
+	}
+}
+
+func TestKafkaStartLatest(t *testing.T) {
+	k := newTestCluster(t, 3)
+	k.produce(t, snap("OLD-USD", 1, L("1:1"), L("2:1")), delta("OLD-USD", 2, L("1:2"), nil))
+	c := newTestConsumer(t, k, Config{Start: StartLatest}, &recorder{})
+	runConsumer(t, c)
+	eventually(t, 5*time.Second, "Ready with nothing to catch up", c.Ready)
+	k.produce(t, snap("NEW-USD", 7, L("1:1"), L("2:1")))
+	waitBook(t, c, "NEW-USD", "live=true seq=7 1:1|2:1")
+	if err := c.Do(context.Background(), "OLD-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
+		t.Errorf("Do(OLD-USD) = %v, want ErrUnknownSymbol: records before the start were read", err)
+	}
+}
+
+func TestKafkaStartTime(t *testing.T) {
+	k := newTestCluster(t, 2)
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	k.produceAt(t, t0, snap("OLD-USD", 1, L("1:1"), L("2:1")))
+	k.produceAt(t, t0.Add(time.Hour), snap("NEW-USD", 1, L("1:1"), L("2:1")), delta("NEW-USD", 2, nil, L("2:5")))
+	c := newTestConsumer(t, k, Config{Start: t0.Add(30 * time.Minute).Format(time.RFC3339)}, &recorder{})
+	runConsumer(t, c)
+	eventually(t, 10*time.Second, "Ready", c.Ready)
+	waitBook(t, c, "NEW-USD", "live=true seq=2 1:1|2:5")
+	if err := c.Do(context.Background(), "OLD-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
+		t.Errorf("Do(OLD-USD) = %v, want ErrUnknownSymbol", err)
+	}
+
+	// A start after everything: nothing is read, and the consumer is ready at once.
+	c2 := newTestConsumer(t, k, Config{Start: time.Now().Add(time.Hour).Format(time.RFC3339)}, &recorder{})
+	runConsumer(t, c2)
+	eventually(t, 5*time.Second, "Ready", c2.Ready)
+	if err := c2.Do(context.Background(), "NEW-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
+		t.Errorf("Do(NEW-USD) with a future start = %v, want ErrUnknownSymbol", err)
+	}
+}
+
+func TestKafkaReadyMeansApplied(t *testing.T) {
+	k := newTestCluster(t, 3)
+	syms := []string{"A-USD", "B-USD", "C-USD", "D-USD", "E-USD", "F-USD"}
+	var vals []string
+	for _, s := range syms {
+		vals = append(vals, snap(s, 1, L("10:1"), L("20:1")))
+	}
+	const n = 300
+	for i := uint64(2); i <= n; i++ {
+		for _, s := range syms {
+			vals = append(vals, delta(s, i, L(fmt.Sprintf("10:%d", i)), nil))
+		}
+	}
+	k.produce(t, vals...)
+	rec := &recorder{delay: 50 * time.Microsecond} // slow writers: the queues hold events when the reads end
+	c := newTestConsumer(t, k, Config{Shards: 3, QueueSize: 64}, rec)
+	runConsumer(t, c)
+	eventually(t, 20*time.Second, "Ready", c.Ready)
+	if got, want := len(rec.Lines()), len(syms)*(n+1); got != want {
+		t.Errorf("%d publisher calls when Ready turned true, want %d: Ready before the books caught up", got, want)
+	}
+	for _, s := range syms {
+		if got, want := bookOf(t, c.Do, s), fmt.Sprintf("live=true seq=%d 10:%d|20:1", n, n); got != want {
+			t.Errorf("%s right after Ready: %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestKafkaEmptyTopicReady(t *testing.T) {
+	k := newTestCluster(t, 3)
+	c := newTestConsumer(t, k, Config{}, &recorder{})
+	stop := runConsumer(t, c)
+	eventually(t, 5*time.Second, "Ready on an empty topic", c.Ready)
+	stop()
+}
+
+func TestKafkaWatchdogCancelsAStalledFetch(t *testing.T) {
+	// kafka-go recovers from a lost fetch response by itself; the hangs the watchdog is for (kafka-go issues
+	// #1133, #387, #847) cannot be provoked from the broker side, so drive the monitor directly.
+	k := newTestCluster(t, 2)
+	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("2:1")))
+	m := newMetrics()
+	c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t"), PollInterval: 50 * time.Millisecond, StallTimeout: time.Second}, &recorder{})
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(k.addrs...), Transport: transport}
+	parts, err := c.discover(context.Background(), client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cancelled [2]atomic.Int32
+	long := time.Now().Add(-2 * time.Second).UnixNano()
+	for i, st := range parts {
+		st.fetching.Store(long) // both have been fetching for 2s
+		st.cancel = func() { cancelled[i].Add(1) }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.monitor(ctx, client, parts) })
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	// The record went to one partition: only that one has records past its position.
+	var hwms [2]int64
+	for i, st := range parts {
+		hwms[i] = st.hwm.Load()
+	}
+	for i := range parts {
+		if stuck := hwms[i] > 0; (cancelled[i].Load() > 0) != stuck {
+			t.Errorf("partition %d (hwm %d, next 0): cancelled %d times", i, hwms[i], cancelled[i].Load())
+		}
+	}
+	if hwms[0]+hwms[1] != 1 {
+		t.Errorf("high watermarks %v, want one record in all", hwms)
+	}
+}
+
+func TestKafkaRestartedReaderResumesAtItsPosition(t *testing.T) {
+	k := newTestCluster(t, 1)
+	m := newMetrics()
+	c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t")}, &recorder{})
+	runConsumer(t, c)
+	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("9:1")), delta("BTC-USD", 2, L("2:1"), nil))
+	waitBook(t, c, "BTC-USD", "live=true seq=2 2:1,1:1|9:1")
+	st := (*c.parts.Load())[0]
+	eventually(t, 5*time.Second, "reader waiting in FetchMessage", func() bool { return st.fetching.Load() != 0 })
+	st.mu.Lock()
+	st.cancel() // what the watchdog does
+	st.mu.Unlock()
+	eventually(t, 5*time.Second, "restart", func() bool { return m.value(t, MetricReaderRestarts) == 1 })
+	k.produce(t, delta("BTC-USD", 3, L("3:1"), nil))
+	waitBook(t, c, "BTC-USD", "live=true seq=3 3:1,2:1,1:1|9:1")
+	if g, d := m.value(t, MetricGaps), m.value(t, MetricSkipped); g != -1 || d != -1 {
+		t.Errorf("after the restart: gaps %d, skipped %d; want none (resume exactly at the next offset)", g, d)
+	}
+}
+
+func TestKafkaDeadLetter(t *testing.T) {
+	k := newTestCluster(t, 1)
+	m := newMetrics()
+	c := newTestConsumer(t, k, Config{DeadLetterTopic: "md.dead", Meter: m.mp.Meter("t")}, &recorder{})
+	runConsumer(t, c)
+	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("2:1")), `not json`, snap("BTC-USD", 2, L("3:1"), L("2:1")))
+	eventually(t, 10*time.Second, "Ready", c.Ready)
+
+	cons, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...), kgo.ConsumeTopics("md.dead"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var got []*kgo.Record
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < 2 && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cons.PollFetches(ctx)
+		cancel()
+		got = append(got, fs.Records()...)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(got))
+	}
+	hdr := func(r *kgo.Record, key string) string {
+		for _, h := range r.Headers {
+			if h.Key == key {
+				return string(h.Value)
+			}
+		}
+		return ""
+	}
+	if string(got[0].Value) != "not json" || hdr(got[0], HeaderReason) != "bad_json" || hdr(got[0], HeaderOffset) != "1" || hdr(got[0], HeaderPartition) != "0" {
+		t.Errorf("first dead letter %q headers %v", got[0].Value, got[0].Headers)
+	}
+	if hdr(got[1], HeaderReason) != "crossed" || string(got[1].Key) != "BTC-USD" {
+		t.Errorf("second dead letter %q key %q headers %v", got[1].Value, got[1].Key, got[1].Headers)
+	}
+	eventually(t, 5*time.Second, MetricDeadLetter+"{result=written} = 2", func() bool {
+		return m.value(t, MetricDeadLetter, "result=written") == 2
+	})
+}
+
+func TestKafkaUnknownPartitionIsAnError(t *testing.T) {
+	k := newTestCluster(t, 2)
+	c := newTestConsumer(t, k, Config{Partitions: []int{0, 5}}, &recorder{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Run(ctx); err == nil || ctx.Err() != nil {
+		t.Errorf("Run with partition 5 of a 2-partition topic = %v, want an error at once", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"minimal", Config{Brokers: []string{"k:9092"}}, true},
+		{"no brokers", Config{}, false},
+		{"empty broker", Config{Brokers: []string{" "}}, false},
+		{"latest", Config{Brokers: []string{"k:9092"}, Start: "latest"}, true},
+		{"time", Config{Brokers: []string{"k:9092"}, Start: "2026-11-24T10:00:00Z"}, true},
+		{"bad start", Config{Brokers: []string{"k:9092"}, Start: "yesterday"}, false},
+		{"negative partition", Config{Brokers: []string{"k:9092"}, Partitions: []int{-1}}, false},
+		{"dead letter = topic", Config{Brokers: []string{"k:9092"}, DeadLetterTopic: "md.events"}, false},
+		{"min > max bytes", Config{Brokers: []string{"k:9092"}, MinBytes: 10, MaxBytes: 5}, false},
+		{"negative wait", Config{Brokers: []string{"k:9092"}, MaxWait: -1}, false},
+		{"stall below wait", Config{Brokers: []string{"k:9092"}, StallTimeout: time.Second, MaxWait: time.Second}, false},
+		{"bad shards", Config{Brokers: []string{"k:9092"}, Shards: -2}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+	d := Config{}.WithDefaults()
+	if d.Topic != "md.events" || d.Start != "earliest" || d.QueueSize != 4096 || d.MaxWait != 500*time.Millisecond ||
+		d.MinBytes != 1 || d.MaxBytes != 1<<20 || d.Shards < 1 || d.Logger == nil || d.Meter == nil || d.DeadLetterTopic != "" {
+		t.Errorf("defaults: %+v", d)
+	}
+}

@@ -1,0 +1,359 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/schema"
+)
+
+// Publisher receives what the writers do. Every call for a symbol comes from that symbol's single writer
+// goroutine, in event order; b is only valid during the call (do not retain).
+type Publisher interface {
+	// PublishBook is called after a snapshot (snapshot=true) or a delta was applied to b.
+	PublishBook(b *book.Book, snapshot bool)
+	// PublishTrade is called for a trade of b.Symbol() (whether or not the book is live).
+	PublishTrade(b *book.Book, e *schema.Event)
+	// PublishStatus is called when a symbol is first seen (b.Live()==false) and when a live book goes stale.
+	PublishStatus(b *book.Book)
+}
+
+// Record is one raw upstream record, from Kafka or from a recording.
+type Record struct {
+	Partition int
+	Offset    int64
+	Time      time.Time
+	Key       []byte
+	Value     []byte
+}
+
+// Errors returned by Do, Submit and Flush.
+var (
+	ErrUnknownSymbol = errors.New("ingest: unknown symbol")
+	ErrClosed        = errors.New("ingest: not running")
+)
+
+type itemKind uint8
+
+const (
+	itemEvent itemKind = iota
+	itemDo
+	itemFlush
+)
+
+// item is one entry of a shard queue: an event to apply, or a function to run between two events.
+type item struct {
+	kind itemKind
+	ev   schema.Event
+	rec  Record
+	fn   func(*book.Book)
+	done chan error
+}
+
+// Pipeline turns records into book changes: Submit decodes and validates a record in the caller's goroutine
+// and hands the event to the shard that owns its symbol (hash of the symbol); the shard's writer goroutine
+// checks the sequence, applies the event to the book and calls the Publisher. It has no notion of Kafka: the
+// Consumer feeds it from partition readers, a replay feeds it from a recording.
+type Pipeline struct {
+	cfg    PipelineConfig
+	pub    Publisher
+	log    *slog.Logger
+	shards []*shard
+
+	stop      chan struct{} // closed by Close: no more submissions
+	done      chan struct{} // closed when every writer has exited
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+
+	nSymbols atomic.Int64 // symbols known
+	nLive    atomic.Int64 // of which live
+
+	m       *pipelineMetrics
+	rejLogs *logLimiter
+	gapLogs *logLimiter
+}
+
+// shard owns the books of the symbols that hash to it. Only its goroutine touches syms.
+type shard struct {
+	p    *Pipeline
+	q    chan item
+	syms map[string]*symState
+}
+
+type symState struct {
+	b    *book.Book
+	last uint64 // seq of the last event that took effect (or was skipped as not live); 0: none yet
+	live bool   // b.Live() as last counted in Pipeline.nLive
+}
+
+// NewPipeline validates cfg and starts the shard writers. Close stops them.
+func NewPipeline(cfg PipelineConfig, pub Publisher) (*Pipeline, error) {
+	if pub == nil {
+		return nil, errors.New("ingest: nil Publisher")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	p := &Pipeline{
+		cfg:     cfg,
+		pub:     pub,
+		log:     cfg.Logger,
+		shards:  make([]*shard, cfg.Shards),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		rejLogs: newLogLimiter(5, 20),
+		gapLogs: newLogLimiter(5, 20),
+	}
+	for i := range p.shards {
+		p.shards[i] = &shard{p: p, q: make(chan item, cfg.QueueSize), syms: make(map[string]*symState)}
+	}
+	m, err := newPipelineMetrics(cfg.Meter, p)
+	if err != nil {
+		return nil, err
+	}
+	p.m = m
+	for _, s := range p.shards {
+		p.wg.Add(1)
+		go s.run()
+	}
+	return p, nil
+}
+
+// Submit decodes and validates rec and queues its event on the shard of its symbol. It blocks while that
+// queue is full. A record that fails decoding or validation is counted, logged (rate-limited), passed to
+// OnReject and skipped: Submit returns nil for it. Submit returns ErrClosed after Close and ctx.Err() when ctx
+// ends first. Records of one symbol must be submitted in order from one goroutine at a time (Kafka gives
+// that per partition, and a symbol lives in one partition).
+func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
+	select {
+	case <-p.stop:
+		return ErrClosed
+	default:
+	}
+	ev, err := schema.DecodeEvent(rec.Value)
+	if err != nil {
+		p.reject(rec, "", schema.ReasonOf(err), err)
+		return nil
+	}
+	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type])
+	s := p.shardOf(ev.Symbol)
+	select {
+	case s.q <- item{kind: itemEvent, ev: ev, rec: rec}:
+		return nil
+	case <-p.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Do runs fn on the writer goroutine of symbol's book, between two events: fn sees one consistent version of
+// the book, and whatever fn hands on (a snapshot for a new subscriber, say) cannot be overtaken by a later
+// Publish call for that symbol. Do blocks until fn has run. It returns ErrUnknownSymbol for a symbol never
+// seen, ErrClosed when the pipeline is closed, and ctx.Err() if ctx ends first (fn may then still run
+// later). fn must not retain b, block, or call Do, Submit or Flush.
+func (p *Pipeline) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
+	if fn == nil {
+		return errors.New("ingest: nil func")
+	}
+	done := make(chan error, 1)
+	it := item{kind: itemDo, ev: schema.Event{Symbol: symbol}, fn: fn, done: done}
+	return p.enqueueWait(ctx, p.shardOf(symbol), it)
+}
+
+// Flush waits until every event submitted before the call has been applied and published.
+func (p *Pipeline) Flush(ctx context.Context) error {
+	for _, s := range p.shards {
+		if err := p.enqueueWait(ctx, s, item{kind: itemFlush, done: make(chan error, 1)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) enqueueWait(ctx context.Context, s *shard, it item) error {
+	select {
+	case <-p.stop:
+		return ErrClosed
+	default:
+	}
+	select {
+	case s.q <- it:
+	case <-p.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-it.done:
+		return err
+	case <-p.done:
+		select {
+		case err := <-it.done: // ran while draining
+			return err
+		default:
+			return ErrClosed
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting records, lets the writers finish what is already queued, and waits for them to
+// exit. It is safe to call more than once and from any goroutine except a writer (a Publisher call or a Do
+// func).
+func (p *Pipeline) Close() {
+	p.closeOnce.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+		p.m.close()
+		close(p.done)
+	})
+}
+
+// Symbols returns how many symbols are known and how many of their books are live.
+func (p *Pipeline) Symbols() (known, live int) {
+	return int(p.nSymbols.Load()), int(p.nLive.Load())
+}
+
+func (p *Pipeline) shardOf(symbol string) *shard {
+	// FNV-1a, inline so that routing allocates nothing.
+	h := uint32(2166136261)
+	for i := 0; i < len(symbol); i++ {
+		h ^= uint32(symbol[i])
+		h *= 16777619
+	}
+	return p.shards[h%uint32(len(p.shards))]
+}
+
+// reject counts, logs (rate-limited) and reports a record that did not take effect.
+func (p *Pipeline) reject(rec Record, symbol string, reason schema.Reason, err error) {
+	p.m.reject(reason)
+	attrs := []slog.Attr{
+		slog.Int("partition", rec.Partition),
+		slog.Int64("offset", rec.Offset),
+		slog.String("reason", string(reason)),
+		slog.String("error", err.Error()),
+	}
+	if symbol != "" {
+		attrs = append(attrs, slog.String("symbol", symbol))
+	}
+	p.rejLogs.warn(p.log, "ingest: record rejected", attrs...)
+	if p.cfg.OnReject != nil {
+		p.cfg.OnReject(rec, reason, err)
+	}
+}
+
+func (s *shard) run() {
+	defer s.p.wg.Done()
+	for {
+		select {
+		case it := <-s.q:
+			s.handle(&it)
+		case <-s.p.stop:
+			for {
+				select {
+				case it := <-s.q:
+					s.handle(&it)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *shard) handle(it *item) {
+	switch it.kind {
+	case itemEvent:
+		s.apply(&it.ev, &it.rec)
+	case itemDo:
+		st := s.syms[it.ev.Symbol]
+		if st == nil {
+			it.done <- ErrUnknownSymbol
+			return
+		}
+		it.fn(st.b)
+		it.done <- nil
+	case itemFlush:
+		it.done <- nil
+	}
+}
+
+// apply runs the per-symbol rules of PROTOCOL.md §1 for one valid event.
+func (s *shard) apply(ev *schema.Event, rec *Record) {
+	p := s.p
+	ctx := context.Background()
+	st := s.syms[ev.Symbol]
+	if st == nil {
+		st = &symState{b: book.New(ev.Symbol)}
+		s.syms[ev.Symbol] = st
+		p.nSymbols.Add(1)
+		p.pub.PublishStatus(st.b)
+	}
+	if ev.Seq <= st.last {
+		p.m.skipped.Add(ctx, 1, p.m.dupOpt)
+		return
+	}
+	if st.last != 0 && ev.Seq != st.last+1 {
+		p.m.gaps.Add(ctx, 1)
+		wasLive := st.b.Live()
+		p.gapLogs.warn(p.log, "ingest: sequence gap",
+			slog.String("symbol", ev.Symbol), slog.Uint64("last_seq", st.last), slog.Uint64("seq", ev.Seq),
+			slog.String("type", ev.Type.String()), slog.Bool("was_live", wasLive),
+			slog.Int("partition", rec.Partition), slog.Int64("offset", rec.Offset))
+		if ev.Type != schema.EventSnapshot && wasLive {
+			st.b.MarkStale()
+			s.syncLive(st)
+			p.pub.PublishStatus(st.b)
+		}
+	}
+	switch ev.Type {
+	case schema.EventSnapshot:
+		if err := st.b.ApplySnapshot(ev.Seq, ev.Time, ev.Bids, ev.Asks); err != nil {
+			s.syncLive(st)
+			p.reject(*rec, ev.Symbol, schema.ReasonBook, err)
+			return
+		}
+		st.last = ev.Seq
+		s.syncLive(st)
+		p.pub.PublishBook(st.b, true)
+	case schema.EventDelta:
+		if !st.b.Live() {
+			st.last = ev.Seq
+			p.m.skipped.Add(ctx, 1, p.m.notLive)
+			return
+		}
+		if err := st.b.ApplyDelta(ev.Seq, ev.Time, ev.Bids, ev.Asks); err != nil {
+			s.syncLive(st)
+			p.reject(*rec, ev.Symbol, schema.ReasonBook, err)
+			return
+		}
+		st.last = ev.Seq
+		s.syncLive(st)
+		p.pub.PublishBook(st.b, false)
+	case schema.EventTrade:
+		st.last = ev.Seq
+		p.pub.PublishTrade(st.b, ev)
+	}
+}
+
+// syncLive keeps the live-book count in step with the book.
+func (s *shard) syncLive(st *symState) {
+	live := st.b.Live()
+	if live == st.live {
+		return
+	}
+	st.live = live
+	if live {
+		s.p.nLive.Add(1)
+	} else {
+		s.p.nLive.Add(-1)
+	}
+}

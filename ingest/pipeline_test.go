@@ -1,0 +1,522 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/schema"
+)
+
+func newTestPipeline(t *testing.T, cfg PipelineConfig, pub Publisher) *Pipeline {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p, err := NewPipeline(cfg, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func submitAll(t *testing.T, p *Pipeline, values ...string) {
+	t.Helper()
+	for i, v := range values {
+		if err := p.Submit(context.Background(), Record{Partition: 0, Offset: int64(i), Key: []byte("k"), Value: []byte(v)}); err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bookOf reads a book through Do: "live seq bids|asks".
+func bookOf(t *testing.T, do func(context.Context, string, func(*book.Book)) error, sym string) string {
+	t.Helper()
+	var s string
+	if err := do(context.Background(), sym, func(b *book.Book) {
+		s = fmt.Sprintf("live=%v seq=%d %s", b.Live(), b.Seq(), bookString(b))
+	}); err != nil {
+		return err.Error()
+	}
+	return s
+}
+
+func TestPipelineRules(t *testing.T) {
+	const X = "BTC-USD"
+	tests := []struct {
+		name    string
+		records []string
+		calls   []string
+		book    string           // of X, via Do
+		counts  map[string]int64 // "metric{attr=value}" -> value
+	}{
+		{
+			name: "snapshot then deltas",
+			records: []string{
+				snap(X, 100, L("43000.1:2", "42999:1"), L("43000.2:1.5")),
+				delta(X, 101, L("43000.1:0"), L("43000.3:4")),
+				delta(X, 102, L("42999.5:3"), nil),
+			},
+			calls: []string{
+				"status BTC-USD live=false",
+				"snapshot BTC-USD 100 43000.1:2,42999:1|43000.2:1.5",
+				"update BTC-USD 101 42999:1|43000.2:1.5,43000.3:4",
+				"update BTC-USD 102 42999.5:3,42999:1|43000.2:1.5,43000.3:4",
+			},
+			book:   "live=true seq=102 42999.5:3,42999:1|43000.2:1.5,43000.3:4",
+			counts: map[string]int64{MetricEvents + "{type=snapshot}": 1, MetricEvents + "{type=delta}": 2, MetricGaps: -1},
+		},
+		{
+			name: "duplicates are skipped",
+			records: []string{
+				snap(X, 10, L("1:1"), L("2:1")),
+				delta(X, 11, L("1:5"), nil),
+				delta(X, 11, L("1:7"), nil),      // redelivery
+				snap(X, 9, L("1.5:1"), L("3:1")), // older
+				trade(X, 11, "2", "1"),
+				delta(X, 12, nil, L("2:2")),
+			},
+			calls: []string{
+				"status BTC-USD live=false",
+				"snapshot BTC-USD 10 1:1|2:1",
+				"update BTC-USD 11 1:5|2:1",
+				"update BTC-USD 12 1:5|2:2",
+			},
+			book:   "live=true seq=12 1:5|2:2",
+			counts: map[string]int64{MetricSkipped + "{reason=duplicate}": 3, MetricGaps: -1},
+		},
+		{
+			name: "deltas before the first snapshot are skipped, trades flow",
+			records: []string{
+				delta(X, 5, L("1:1"), nil),
+				trade(X, 6, "1.5", "0.1"),
+				delta(X, 7, L("1:2"), nil),
+				snap(X, 8, L("1:3"), L("2:3")),
+				delta(X, 9, L("1:4"), nil),
+			},
+			calls: []string{
+				"status BTC-USD live=false",
+				"trade BTC-USD 6 0.1@1.5 live=false",
+				"snapshot BTC-USD 8 1:3|2:3",
+				"update BTC-USD 9 1:4|2:3",
+			},
+			book:   "live=true seq=9 1:4|2:3",
+			counts: map[string]int64{MetricSkipped + "{reason=not_live}": 2, MetricGaps: -1},
+		},
+		{
+			name: "gap makes the book stale until the next snapshot",
+			records: []string{
+				snap(X, 1, L("1:1"), L("2:1")),
+				delta(X, 3, L("1:2"), nil), // gap: 2 missing
+				delta(X, 4, L("1:3"), nil),
+				trade(X, 5, "2", "1"),
+				snap(X, 6, L("1:9"), L("2:9")),
+				delta(X, 7, nil, L("2:8")),
+			},
+			calls: []string{
+				"status BTC-USD live=false",
+				"snapshot BTC-USD 1 1:1|2:1",
+				"status BTC-USD live=false",
+				"trade BTC-USD 5 1@2 live=false",
+				"snapshot BTC-USD 6 1:9|2:9",
+				"update BTC-USD 7 1:9|2:8",
+			},
+			book:   "live=true seq=7 1:9|2:8",
+			counts: map[string]int64{MetricGaps: 1, MetricSkipped + "{reason=not_live}": 2},
+		},
+		{
+			name: "gap before a snapshot just applies it",
+			records: []string{
+				snap(X, 1, L("1:1"), L("2:1")),
+				snap(X, 5, L("1:2"), L("2:2")),
+			},
+			calls: []string{
+				"status BTC-USD live=false",
+				"snapshot BTC-USD 1 1:1|2:1",
+				"snapshot BTC-USD 5 1:2|2:2",
+			},
+			book:   "live=true seq=5 1:2|2:2",
+			counts: map[string]int64{MetricGaps: 1},
+		},
+		{
+			name: "malformed records are counted and change nothing",
+			records: []string{
+				snap(X, 1, L("10:1"), L("11:1")),
+				`{"type":"delta","symbol":"BTC-USD","seq":2,`, // bad JSON
+				`{"type":"quote","symbol":"BTC-USD","seq":2,"time":"` + evTime + `"}`,
+				delta(X, 2, L("-1:1"), nil),      // negative price
+				snap(X, 2, L("12:1"), L("11:1")), // crossed snapshot
+				delta("", 2, L("10:2"), nil),     // missing symbol
+				``,                               // empty value
+				`{"type":"delta","seq":2,"time":"` + evTime + `","bids":[["10","2"]]}`, // no symbol field
+			},
+			calls: []string{
+				"status BTC-USD live=false",
+				"snapshot BTC-USD 1 10:1|11:1",
+			},
+			book: "live=true seq=1 10:1|11:1",
+			counts: map[string]int64{
+				MetricRejected + "{reason=bad_json}":   2,
+				MetricRejected + "{reason=bad_type}":   1,
+				MetricRejected + "{reason=bad_price}":  1,
+				MetricRejected + "{reason=crossed}":    1,
+				MetricRejected + "{reason=bad_symbol}": 2,
+				MetricEvents + "{type=snapshot}":       1,
+				MetricEvents + "{type=delta}":          -1,
+			},
+		},
+		{
+			name: "a record the book refuses does not advance seq",
+			records: []string{
+				snap(X, 1, L("10:1"), L("11:1")),
+				delta(X, 2, L("11.5:1"), nil), // would cross the book
+				delta(X, 3, L("10:2"), nil),   // shows the gap
+				snap(X, 4, L("10:3"), L("11:3")),
+			},
+			calls: []string{
+				"status BTC-USD live=false",
+				"snapshot BTC-USD 1 10:1|11:1",
+				"status BTC-USD live=false",
+				"snapshot BTC-USD 4 10:3|11:3",
+			},
+			book: "live=true seq=4 10:3|11:3",
+			counts: map[string]int64{
+				MetricRejected + "{reason=book_reject}": 1,
+				MetricGaps:                              1,
+				MetricSkipped + "{reason=not_live}":     1,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMetrics()
+			rec := &recorder{}
+			var rejected []string
+			var mu sync.Mutex
+			p := newTestPipeline(t, PipelineConfig{Shards: 1, QueueSize: 4, Meter: m.mp.Meter("t"),
+				OnReject: func(r Record, reason schema.Reason, err error) {
+					mu.Lock()
+					rejected = append(rejected, fmt.Sprintf("%d:%s", r.Offset, reason))
+					mu.Unlock()
+				}}, rec)
+			submitAll(t, p, tt.records...)
+			equalLines(t, "publisher calls", rec.Lines(), tt.calls)
+			if got := bookOf(t, p.Do, X); got != tt.book {
+				t.Errorf("book = %q, want %q", got, tt.book)
+			}
+			var nrej int64
+			for k, want := range tt.counts {
+				name, attr, _ := strings.Cut(strings.TrimSuffix(k, "}"), "{")
+				var attrs []string
+				if attr != "" {
+					attrs = []string{attr}
+				}
+				if got := m.value(t, name, attrs...); got != want {
+					t.Errorf("%s = %d, want %d", k, got, want)
+				}
+				if name == MetricRejected {
+					nrej += want
+				}
+			}
+			if int64(len(rejected)) != nrej {
+				t.Errorf("OnReject calls %v, want %d", rejected, nrej)
+			}
+		})
+	}
+}
+
+func TestPipelineSymbolsAndStaleGauge(t *testing.T) {
+	m := newMetrics()
+	p := newTestPipeline(t, PipelineConfig{Shards: 3, Meter: m.mp.Meter("t")}, &recorder{})
+	submitAll(t, p,
+		snap("A", 1, L("1:1"), L("2:1")),
+		snap("B", 1, L("1:1"), L("2:1")),
+		trade("C", 1, "1", "1"),
+		delta("A", 3, L("1:2"), nil), // gap: A stale
+	)
+	if known, live := p.Symbols(); known != 3 || live != 1 {
+		t.Errorf("Symbols() = %d, %d; want 3, 1", known, live)
+	}
+	if got := m.value(t, MetricSymbols); got != 3 {
+		t.Errorf("%s = %d, want 3", MetricSymbols, got)
+	}
+	if got := m.value(t, MetricStaleBooks); got != 2 {
+		t.Errorf("%s = %d, want 2", MetricStaleBooks, got)
+	}
+}
+
+func TestPipelineDo(t *testing.T) {
+	rec := &recorder{}
+	p := newTestPipeline(t, PipelineConfig{Shards: 2}, rec)
+	submitAll(t, p, snap("A", 1, L("1:1"), L("2:1")))
+
+	if err := p.Do(context.Background(), "NOPE", func(*book.Book) { t.Error("fn ran for an unknown symbol") }); !errors.Is(err, ErrUnknownSymbol) {
+		t.Errorf("Do(unknown) = %v, want ErrUnknownSymbol", err)
+	}
+	if got := bookOf(t, p.Do, "A"); got != "live=true seq=1 1:1|2:1" {
+		t.Errorf("book = %q", got)
+	}
+
+	// A cancelled context stops the wait while the writer is busy.
+	rec.block = make(chan struct{})
+	defer func() { close(rec.block) }()
+	if err := p.Submit(context.Background(), Record{Value: []byte(delta("A", 2, L("1:2"), nil))}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := p.Do(ctx, "A", func(*book.Book) {}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Do with a busy writer and a short ctx = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestPipelineDoSeesEventOrder(t *testing.T) {
+	// What fn hands on is ordered with the Publisher calls: it sits between two events.
+	rec := &recorder{}
+	p := newTestPipeline(t, PipelineConfig{Shards: 4}, rec)
+	ctx := context.Background()
+	if err := p.Submit(ctx, Record{Value: []byte(snap("A", 1, L("1:1"), L("9:1")))}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := uint64(2); i <= 200; i++ {
+			if err := p.Submit(ctx, Record{Value: []byte(delta("A", i, L(fmt.Sprintf("%d:1", 1+i%7)), nil))}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for range 50 {
+		if err := p.Do(ctx, "A", func(b *book.Book) { rec.add(fmt.Sprintf("do A %d", b.Seq())) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := uint64(0)
+	for _, l := range rec.For("A") {
+		var kind string
+		var seq uint64
+		if _, err := fmt.Sscanf(l, "%s A %d", &kind, &seq); err != nil || kind == "status" {
+			continue
+		}
+		if kind == "do" && seq != last {
+			t.Fatalf("Do saw seq %d right after publish of %d", seq, last)
+		}
+		last = seq
+	}
+	if last != 200 {
+		t.Errorf("last seq %d, want 200", last)
+	}
+}
+
+func TestPipelineBackpressure(t *testing.T) {
+	rec := &recorder{block: make(chan struct{})}
+	p := newTestPipeline(t, PipelineConfig{Shards: 1, QueueSize: 2}, rec)
+	ctx := context.Background()
+	// The writer takes the snapshot and blocks in PublishBook; two more fill the queue; the fourth blocks.
+	vals := []string{snap("A", 1, L("1:1"), L("9:1")), delta("A", 2, L("2:1"), nil), delta("A", 3, L("3:1"), nil)}
+	for _, v := range vals {
+		if err := p.Submit(ctx, Record{Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, time.Second, "queue drained to 2", func() bool { return len(p.shards[0].q) == 2 })
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := p.Submit(short, Record{Value: []byte(delta("A", 4, L("4:1"), nil))}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Submit into a full queue = %v, want it to block until the deadline", err)
+	}
+	close(rec.block)
+	if err := p.Submit(ctx, Record{Value: []byte(delta("A", 4, L("4:1"), nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := bookOf(t, p.Do, "A"); got != "live=true seq=4 4:1,3:1,2:1,1:1|9:1" {
+		t.Errorf("book = %q", got)
+	}
+}
+
+func TestPipelineClose(t *testing.T) {
+	rec := &recorder{}
+	p, err := NewPipeline(PipelineConfig{Shards: 2, Logger: slog.New(slog.DiscardHandler)}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := uint64(1); i <= 100; i++ {
+		if err := p.Submit(ctx, Record{Value: []byte(trade("A", i, "1", "1"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	p.Close() // idempotent
+	if n := len(rec.For("A")); n != 101 {
+		t.Errorf("after Close %d calls for A, want 101 (queued events are drained)", n)
+	}
+	if err := p.Submit(ctx, Record{Value: []byte(trade("A", 101, "1", "1"))}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Submit after Close = %v", err)
+	}
+	if err := p.Do(ctx, "A", func(*book.Book) {}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Do after Close = %v", err)
+	}
+	if err := p.Flush(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Flush after Close = %v", err)
+	}
+}
+
+func TestPipelineManySymbolsConcurrently(t *testing.T) {
+	// Several submitters (like partition readers), each owning a set of symbols, under -race.
+	rec := &recorder{}
+	p := newTestPipeline(t, PipelineConfig{Shards: 4, QueueSize: 8}, rec)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			for s := range 5 {
+				sym := fmt.Sprintf("S%d-%d", w, s)
+				_ = p.Submit(ctx, Record{Value: []byte(snap(sym, 1, L("10:1"), L("20:1")))})
+			}
+			for i := uint64(2); i <= 60; i++ {
+				for s := range 5 {
+					sym := fmt.Sprintf("S%d-%d", w, s)
+					_ = p.Submit(ctx, Record{Value: []byte(delta(sym, i, L(fmt.Sprintf("10:%d", i)), nil))})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for w := range 3 {
+		for s := range 5 {
+			sym := fmt.Sprintf("S%d-%d", w, s)
+			if got, want := bookOf(t, p.Do, sym), "live=true seq=60 10:60|20:1"; got != want {
+				t.Errorf("%s: %q, want %q", sym, got, want)
+			}
+			calls := rec.For(sym)
+			if len(calls) != 61 {
+				t.Errorf("%s: %d calls, want 61", sym, len(calls))
+			}
+			for i, c := range calls[1:] {
+				if !strings.Contains(c, fmt.Sprintf(" %s %d ", sym, i+1)) {
+					t.Errorf("%s: call %d out of order: %s", sym, i+1, c)
+					break
+				}
+			}
+		}
+	}
+}
+
+func TestRejectLogsAreRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	h := slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil)
+	p := newTestPipeline(t, PipelineConfig{Shards: 1, Logger: slog.New(h)}, &recorder{})
+	for i := range 1000 {
+		if err := p.Submit(context.Background(), Record{Partition: 2, Offset: int64(i), Value: []byte("garbage")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	n := strings.Count(out, "record rejected")
+	if n == 0 || n > 50 {
+		t.Errorf("%d warning lines for 1000 bad records, want 1..50", n)
+	}
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "partition=2") || !strings.Contains(out, "offset=0") || !strings.Contains(out, "reason=bad_json") {
+		t.Errorf("warning lacks level, partition, offset or reason:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func TestLogLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLogLimiter(2, 3)
+	l.now = func() time.Time { return now }
+	allowed := 0
+	for range 10 {
+		if ok, _ := l.allow(); ok {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Errorf("burst: %d allowed, want 3", allowed)
+	}
+	now = now.Add(time.Second) // two tokens
+	ok, suppressed := l.allow()
+	if !ok || suppressed != 7 {
+		t.Errorf("after 1s: ok=%v suppressed=%d, want true 7", ok, suppressed)
+	}
+	if ok, _ := l.allow(); !ok {
+		t.Error("second token missing")
+	}
+	if ok, _ := l.allow(); ok {
+		t.Error("third token after 1s at 2/s")
+	}
+}
+
+func TestPipelineConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg PipelineConfig
+		ok  bool
+	}{
+		{PipelineConfig{}, true},
+		{PipelineConfig{Shards: 1, QueueSize: 1}, true},
+		{PipelineConfig{Shards: -1}, false},
+		{PipelineConfig{QueueSize: -5}, false},
+		{PipelineConfig{Shards: 100000}, false},
+	}
+	for _, tt := range tests {
+		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%+v: Validate() = %v, want ok=%v", tt.cfg, err, tt.ok)
+		}
+	}
+	if _, err := NewPipeline(PipelineConfig{}, nil); err == nil {
+		t.Error("NewPipeline with a nil Publisher succeeded")
+	}
+}
+
+func TestImportRules(t *testing.T) {
+	// DESIGN.md: ingest and feed do not import each other; nothing imports cmd.
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/depthcast/depthcast/feed", "github.com/depthcast/depthcast/cmd", "github.com/depthcast/depthcast/replay"} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
+				t.Errorf("ingest depends on %s", dep)
+			}
+		}
+	}
+}
