@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/sim"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+func isHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", "demo [flags]",
+		"Runs the whole pipeline in one process: an in-process Kafka-protocol broker, a simulated exchange writing\n"+
+			"order flow into it, and the feed reading it back over TCP with the same code as serve.", stderr)
+	var lf logFlags
+	var ff feedFlags
+	var sf simFlags
+	lf.register(fs)
+	ff.register(fs, "127.0.0.1:8080")
+	sf.register(fs)
+	topic := fs.String("topic", ingest.DefaultTopic, "topic inside the embedded broker")
+	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
+	if err := parseFlags(fs, args); err != nil {
+		return usageErr(err)
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	scfg := sf.config()
+	scfg.Clock = time.Now
+	if err := scfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	x, err := sim.New(scfg)
+	if err != nil {
+		return usageError{err}
+	}
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), *topic))
+	if err != nil {
+		return fmt.Errorf("embedded broker: %w", err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic)
+
+	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout,
+		Ingest: ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest}, Feed: ff.config(), Logger: log})
+	if err != nil {
+		return usageError{err}
+	}
+	simCtx, stopSim := context.WithCancel(ctx)
+	defer stopSim()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := sim.Run(simCtx, x, sim.WriterConfig{Brokers: brokers, Topic: *topic, Rate: sf.rate, Logger: log.With("component", "sim")})
+		if err != nil && simCtx.Err() == nil {
+			log.Error("simulated exchange stopped", "err", err)
+		}
+	}()
+	go func() {
+		select {
+		case <-m.Started():
+			printURLs(stdout, m.Addr())
+			fmt.Fprintf(stdout, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
+		case <-ctx.Done():
+		}
+	}()
+	err = m.Run(ctx)
+	stopSim()
+	wg.Wait()
+	return err
+}
+
+func printURLs(w io.Writer, addr string) {
+	fmt.Fprintf(w, "depthcast is serving on %s\n  dashboard  http://%s/\n  websocket  ws://%s/ws\n  symbols    http://%s/v1/symbols\n  book       http://%s/v1/book/{symbol}?depth=10\n  metrics    http://%s/metrics\n",
+		addr, addr, addr, addr, addr, addr)
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/sim"
+)
+
+// envName maps a flag name to its environment variable: send-queue-bytes → DEPTHCAST_SEND_QUEUE_BYTES.
+func envName(flagName string) string {
+	return "DEPTHCAST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// newFlagSet returns a flag set whose usage lists each flag with its environment variable.
+func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: depthcast %s\n\n%s\n\nFlags (each also read from the environment variable shown):\n", synopsis, about)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(stderr, "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+	}
+	return fs
+}
+
+// parseFlags applies environment variables, then the command line, which wins.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// listFlag is a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = nil
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// logFlags are the logging flags of every long-running command.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+}
+
+// feedFlags map onto feed.Config and the node's own settings.
+type feedFlags struct {
+	listen          string
+	sendQueueBytes  int
+	sendQueueMsgs   int
+	writeTimeout    time.Duration
+	heartbeat       time.Duration
+	maxMessageBytes int
+	maxMalformed    int
+	maxSubs         int
+	maxConns        int
+	opsPerSecond    float64
+	noCompression   bool
+	shutdownTimeout time.Duration
+}
+
+func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
+	fs.StringVar(&f.listen, "listen", listen, "HTTP and WebSocket listen address (port 0: any free port)")
+	fs.IntVar(&f.sendQueueBytes, "send-queue-bytes", feed.DefaultSendQueueBytes, "bytes queued for one client before it is closed as a slow consumer (1013)")
+	fs.IntVar(&f.sendQueueMsgs, "send-queue-messages", feed.DefaultSendQueueMessages, "messages queued for one client before it is closed as a slow consumer (1013)")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", feed.DefaultWriteTimeout, "longest write to a client, and how long a close frame may wait behind queued data")
+	fs.DurationVar(&f.heartbeat, "heartbeat", feed.DefaultHeartbeat, "interval of heartbeat messages")
+	fs.IntVar(&f.maxMessageBytes, "max-message-bytes", feed.DefaultMaxMessageBytes, "largest client message; larger ones close the connection (1009)")
+	fs.IntVar(&f.maxMalformed, "max-malformed", feed.DefaultMaxMalformed, "malformed client messages allowed per minute before 1008")
+	fs.IntVar(&f.maxSubs, "max-subscriptions", feed.DefaultMaxSubscriptions, "subscriptions (channel × symbol) per connection")
+	fs.IntVar(&f.maxConns, "max-connections", feed.DefaultMaxConnections, "open WebSocket connections before handshakes get 429")
+	fs.Float64Var(&f.opsPerSecond, "ops-per-second", feed.DefaultOpsPerSecond, "client messages per second per connection (burst twice that) before 1008")
+	fs.BoolVar(&f.noCompression, "no-compression", false, "refuse permessage-deflate")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long clients get to go after the 1001 close on shutdown")
+}
+
+func (f *feedFlags) config() feed.Config {
+	return feed.Config{SendQueueBytes: f.sendQueueBytes, SendQueueMessages: f.sendQueueMsgs, WriteTimeout: f.writeTimeout,
+		Heartbeat: f.heartbeat, MaxMessageBytes: f.maxMessageBytes, MaxMalformed: f.maxMalformed, MaxSubscriptions: f.maxSubs,
+		MaxConnections: f.maxConns, OpsPerSecond: f.opsPerSecond, OpsBurst: int(2 * f.opsPerSecond), DisableCompression: f.noCompression}
+}
+
+// ingestFlags map onto ingest.Config.
+type ingestFlags struct {
+	brokers    listFlag
+	topic      string
+	start      string
+	partitions string
+	shards     int
+	deadLetter string
+}
+
+func (f *ingestFlags) register(fs *flag.FlagSet, withBrokers bool) {
+	if withBrokers {
+		fs.Var(&f.brokers, "brokers", "Kafka bootstrap brokers, host:port[,host:port…] (required)")
+		fs.StringVar(&f.partitions, "partitions", "", "read only these partitions, e.g. 0,1,2 (default: all)")
+		fs.StringVar(&f.deadLetter, "dead-letter-topic", "", "topic that receives rejected records (default: off)")
+	}
+	fs.StringVar(&f.topic, "topic", ingest.DefaultTopic, "Kafka topic of upstream events")
+	fs.StringVar(&f.start, "start", ingest.StartEarliest, "where to start reading: earliest, latest or an RFC 3339 time")
+	fs.IntVar(&f.shards, "shards", 0, "book writer goroutines (default: GOMAXPROCS)")
+}
+
+func (f *ingestFlags) config() (ingest.Config, error) {
+	c := ingest.Config{Brokers: f.brokers, Topic: f.topic, Start: f.start, Shards: f.shards, DeadLetterTopic: f.deadLetter}
+	if f.partitions != "" {
+		for _, p := range strings.Split(f.partitions, ",") {
+			var n int
+			if _, err := fmt.Sscan(strings.TrimSpace(p), &n); err != nil {
+				return c, fmt.Errorf("--partitions %q: %w", f.partitions, err)
+			}
+			c.Partitions = append(c.Partitions, n)
+		}
+	}
+	return c, nil
+}
+
+// simFlags map onto sim.Config.
+type simFlags struct {
+	symbols int
+	levels  int
+	seed    int64
+	rate    float64
+}
+
+func (f *simFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.symbols, "symbols", sim.DefaultSymbols, "number of simulated symbols")
+	fs.IntVar(&f.levels, "levels", sim.DefaultLevels, "levels per side of each simulated book")
+	fs.Int64Var(&f.seed, "seed", 1, "seed of the simulated order flow (the same seed gives the same events)")
+	fs.Float64Var(&f.rate, "rate", sim.DefaultRate, "events per second (0: as fast as the broker takes them)")
+}
+
+func (f *simFlags) config() sim.Config {
+	return sim.Config{Symbols: f.symbols, Levels: f.levels, Seed: f.seed}
+}

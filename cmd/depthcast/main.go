@@ -1,0 +1,84 @@
+// Command depthcast is a market data feed: it reads order book events from Kafka, keeps every symbol's book
+// in memory and streams snapshots and incremental updates to WebSocket clients.
+//
+//	depthcast serve    --brokers HOST:PORT [--topic md.events] [--listen 127.0.0.1:8080] [--start earliest]
+//	depthcast demo     [--listen 127.0.0.1:8080] [--symbols 8] [--rate 2000] [--seed 1]
+//	depthcast simulate --brokers HOST:PORT [--topic md.events] [--symbols 8] [--rate 2000] [--seed 1]
+//
+// Every flag can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `depthcast: a market data feed from Kafka to WebSocket clients.
+
+usage: depthcast COMMAND [flags]
+
+Commands:
+  serve     run the feed against a Kafka cluster
+  demo      run everything in one process: a Kafka-protocol broker, a simulated exchange and the feed
+  simulate  write simulated order flow to a Kafka cluster
+  help      show this, or "depthcast help COMMAND" for a command's flags
+
+Flags can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
+`
+
+// run runs one command and returns the process exit code: 0 on success, 1 on failure, 2 on bad usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"serve":    runServe,
+		"demo":     runDemo,
+		"simulate": runSimulate,
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "--help", "-help":
+		if len(rest) > 0 && cmds[rest[0]] != nil {
+			_ = cmds[rest[0]](ctx, []string{"--help"}, stdout, stdout)
+			return 0
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(stderr, "depthcast: unknown command %q\n\n%s", name, usage)
+		return 2
+	}
+	err := cmd(ctx, rest, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "depthcast %s: %v\n", name, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "depthcast %s: %v\n", name, err)
+		return 1
+	}
+}
+
+// usageError is a command-line mistake (exit code 2).
+type usageError struct{ error }

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// The two sides meet only here.
+var (
+	_ ingest.Publisher = (*feed.Server)(nil)
+	_ feed.Books       = (*ingest.Consumer)(nil)
+)
+
+// MainConfig configures a feed node.
+type MainConfig struct {
+	// Listen is the HTTP and WebSocket address. Port 0 picks a free port (see Main.Addr). Default
+	// "127.0.0.1:8080".
+	Listen string
+	// ShutdownTimeout bounds the graceful part of a stop: clients get 1001 and have this long to go.
+	// Default 5 s.
+	ShutdownTimeout time.Duration
+	Ingest          ingest.Config
+	Feed            feed.Config
+	Logger          *slog.Logger
+}
+
+// Validate checks the node's own fields and those of its parts.
+func (c *MainConfig) Validate() error {
+	if c.ShutdownTimeout < 0 {
+		return errors.New("shutdown timeout is negative")
+	}
+	if err := c.Ingest.Validate(); err != nil {
+		return err
+	}
+	return c.Feed.Validate()
+}
+
+// Main is one depthcast node: Kafka ingestion, the books, the feed and its HTTP endpoints. Run starts it
+// and blocks until its context ends or Close is called, then stops it cleanly: every client gets 1001,
+// readers stop, nothing is left running.
+type Main struct {
+	cfg     MainConfig
+	log     *slog.Logger
+	started chan struct{}
+	addr    string
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewMain validates cfg and returns a node ready to Run.
+func NewMain(cfg MainConfig) (*Main, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Main{cfg: cfg, log: cfg.Logger, started: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// Started is closed once the node listens; Addr is valid from then on.
+func (m *Main) Started() <-chan struct{} { return m.started }
+
+// Addr is the address the node listens on.
+func (m *Main) Addr() string { return m.addr }
+
+// Run runs the node until ctx is done or Close is called.
+func (m *Main) Run(ctx context.Context) error {
+	defer close(m.done)
+	ctx, cancel := context.WithCancel(ctx)
+	m.mu.Lock()
+	m.cancel = cancel
+	m.mu.Unlock()
+	defer cancel()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return fmt.Errorf("metrics exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+
+	icfg := m.cfg.Ingest
+	icfg.Logger = m.log.With("component", "ingest")
+	icfg.Meter = mp.Meter("github.com/depthcast/depthcast/ingest")
+	fcfg := m.cfg.Feed
+	fcfg.Logger = m.log.With("component", "feed")
+	fcfg.Meter = mp.Meter("github.com/depthcast/depthcast/feed")
+	fcfg.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+
+	// The feed publishes what the consumer's writers apply, and reads books through the consumer: the
+	// feed exists first, and reaches the consumer through lateBooks once it exists.
+	var consumer *ingest.Consumer
+	books := &lateBooks{}
+	fcfg.Ready = func() bool { return books.ready() }
+	srv, err := feed.New(fcfg, books)
+	if err != nil {
+		return err
+	}
+	consumer, err = ingest.New(icfg, srv)
+	if err != nil {
+		return err
+	}
+	books.set(consumer)
+
+	ln, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", m.cfg.Listen, err)
+	}
+	m.addr = ln.Addr().String()
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	ingestCtx, stopIngest := context.WithCancel(context.Background())
+	defer stopIngest()
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	defer stopFeed()
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := consumer.Run(ingestCtx); err != nil {
+			errc <- fmt.Errorf("ingest: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		_ = srv.Run(feedCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	m.log.Info("depthcast listening", "addr", m.addr, "brokers", icfg.Brokers, "topic", icfg.Topic)
+	close(m.started)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		m.log.Error("stopping", "err", runErr)
+	}
+	// Stop: clients first (1001), then HTTP, then the readers; nothing is committed, so nothing is half-done.
+	sctx, scancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		m.log.Warn("clients did not all close in time", "err", err)
+	}
+	stopFeed()
+	stopIngest()
+	wg.Wait()
+	m.log.Info("depthcast stopped")
+	return runErr
+}
+
+// Close stops a running node and waits for Run to return.
+func (m *Main) Close() error {
+	m.mu.Lock()
+	cancel := m.cancel
+	m.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-m.done
+	return nil
+}
+
+// lateBooks lets the feed be created before the consumer that publishes into it.
+type lateBooks struct {
+	mu sync.RWMutex
+	b  *ingest.Consumer
+}
+
+func (l *lateBooks) ready() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.b != nil && l.b.Ready()
+}
+
+func (l *lateBooks) set(b *ingest.Consumer) {
+	l.mu.Lock()
+	l.b = b
+	l.mu.Unlock()
+}
+
+func (l *lateBooks) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
+	l.mu.RLock()
+	b := l.b
+	l.mu.RUnlock()
+	if b == nil {
+		return ingest.ErrClosed
+	}
+	return b.Do(ctx, symbol, fn)
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"io"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve --brokers HOST:PORT[,HOST:PORT…] [flags]",
+		"Reads order book events from a Kafka topic (every partition, no consumer group), keeps each symbol's book\n"+
+			"and serves the WebSocket feed at ws://LISTEN/ws with the HTTP endpoints beside it.", stderr)
+	var lf logFlags
+	var ff feedFlags
+	var inf ingestFlags
+	lf.register(fs)
+	ff.register(fs, "127.0.0.1:8080")
+	inf.register(fs, true)
+	if err := parseFlags(fs, args); err != nil {
+		return usageErr(err)
+	}
+	if len(inf.brokers) == 0 {
+		return usageError{errString("--brokers is required (or DEPTHCAST_BROKERS)")}
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	icfg, err := inf.config()
+	if err != nil {
+		return usageError{err}
+	}
+	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: ff.config(), Logger: log})
+	if err != nil {
+		return usageError{err}
+	}
+	go func() {
+		select {
+		case <-m.Started():
+			printURLs(stdout, m.Addr())
+		case <-ctx.Done():
+		}
+	}()
+	return m.Run(ctx)
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// usageErr marks flag parsing errors as usage errors, leaving --help alone.
+func usageErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if isHelp(err) {
+		return err
+	}
+	return usageError{err}
+}

