@@ -40,6 +40,9 @@ type Config struct {
 	MaxConnections int
 	// ResumeHistory is how many recent updates each (symbol, depth) view keeps for resume. Default 1024.
 	ResumeHistory int
+	// ViewLinger is how long a view whose last subscriber left is kept, with its resume history, before it
+	// is dropped. Negative: dropped at once. Default 30 s.
+	ViewLinger time.Duration
 	// CompressThreshold is the smallest frame that is compressed for connections that negotiated
 	// permessage-deflate. Default 512 bytes.
 	CompressThreshold int
@@ -76,6 +79,7 @@ const (
 	DefaultResumeHistory        = 1024
 	DefaultCompressThreshold    = 512
 	DefaultLinger               = 3 * time.Second
+	DefaultViewLinger           = 30 * time.Second
 )
 
 // ErrConfig is wrapped by the errors of Validate.
@@ -109,6 +113,7 @@ func (c *Config) withDefaults() Config {
 	setInt(&d.ResumeHistory, DefaultResumeHistory)
 	setInt(&d.CompressThreshold, DefaultCompressThreshold)
 	setDur(&d.Linger, DefaultLinger)
+	setDur(&d.ViewLinger, DefaultViewLinger)
 	if d.Ready == nil {
 		d.Ready = func() bool { return true }
 	}

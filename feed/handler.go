@@ -100,11 +100,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if s.conns.Load() >= int64(s.cfg.MaxConnections) {
+	// Reserve the connection's slot before the handshake, so concurrent handshakes cannot overshoot.
+	if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
+		s.conns.Add(-1)
 		s.metrics.refused.Add(r.Context(), 1)
 		http.Error(w, "connection limit reached", http.StatusTooManyRequests)
 		return
 	}
+	registered := false
+	defer func() {
+		if !registered {
+			s.conns.Add(-1)
+		}
+	}()
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "connection cannot be upgraded", http.StatusInternalServerError)
@@ -133,6 +141,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		nc.finish()
 		return
 	}
+	registered = true
 	s.metrics.connects.Add(context.Background(), 1)
 	go ws.ReadLoop()
 }

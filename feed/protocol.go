@@ -190,15 +190,18 @@ func (s *Server) handleSubscribe(sess *session, id int64, req *request) {
 		sess.close(ReasonTooManySubs, fmt.Sprintf("more than %d subscriptions", s.cfg.MaxSubscriptions))
 		return
 	}
-	sess.sendBytes(schema.AppendSubscribed(nil, "subscribed", id, req.Channel, syms, depth, interval))
-	for i, sym := range syms {
+	for _, sym := range syms {
 		if old := sess.subs[subKey{req.Channel, sym}]; old != nil {
-			s.unsubscribe(old) // a new subscribe replaces the old one and starts from a fresh snapshot
+			s.unsubscribe(old) // a new subscribe replaces the old one (and a book starts from a fresh snapshot)
 		}
-		if req.Channel == schema.ChannelTrades {
-			s.subscribeTrades(sess, hubs[i])
-			continue
-		}
+	}
+	reply := schema.AppendSubscribed(nil, "subscribed", id, req.Channel, syms, depth, interval)
+	if req.Channel == schema.ChannelTrades {
+		s.subscribeTrades(sess, hubs, reply)
+		return
+	}
+	sess.sendBytes(reply)
+	for i, sym := range syms {
 		resume, hasResume := req.Resume[sym]
 		ctx, cancel := context.WithTimeout(context.Background(), doTimeout)
 		err := s.subscribeBook(ctx, sess, hubs[i], viewKey{depth: depth, interval: time.Duration(interval) * time.Millisecond}, resume, hasResume)

@@ -234,12 +234,16 @@ func (s *Server) Run(ctx context.Context) error {
 	defer hb.Stop()
 	fl := time.NewTicker(5 * time.Millisecond)
 	defer fl.Stop()
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case now := <-fl.C:
 			s.flushConflated(ctx, now)
+		case now := <-sweep.C:
+			s.dropIdleViews(now)
 		case now := <-hb.C:
 			var buf [96]byte
 			m := newMessage(schema.AppendHeartbeat(buf[:0], schema.FormatTime(now)))
@@ -247,6 +251,19 @@ func (s *Server) Run(ctx context.Context) error {
 				sess.send(m)
 			}
 		}
+	}
+}
+
+// dropIdleViews drops the views that have had no subscriber for ViewLinger.
+func (s *Server) dropIdleViews(now time.Time) {
+	s.hubsMu.RLock()
+	defer s.hubsMu.RUnlock()
+	for _, h := range s.hubs {
+		h.mu.Lock()
+		h.views = slices.DeleteFunc(h.views, func(v *view) bool {
+			return len(v.subs) == 0 && !v.idleSince.IsZero() && now.Sub(v.idleSince) >= s.cfg.ViewLinger
+		})
+		h.mu.Unlock()
 	}
 }
 
@@ -337,6 +354,7 @@ func (s *Server) subscribeBook(ctx context.Context, sess *session, h *hub, k vie
 			}
 			h.views = append(h.views, v)
 		}
+		v.idleSince = time.Time{}
 		sub := &subscription{s: sess, key: subKey{schema.ChannelBook, h.symbol}, view: v}
 		v.subs = append(v.subs, sub)
 		sess.subs[sub.key] = sub
@@ -364,14 +382,25 @@ func (s *Server) subscribeBook(ctx context.Context, sess *session, h *hub, k vie
 	})
 }
 
-func (s *Server) subscribeTrades(sess *session, h *hub) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !slices.Contains(h.trades, sess) {
-		h.trades = append(h.trades, sess)
+// subscribeTrades subscribes sess to the trades of hubs and queues the reply while holding the hubs'
+// locks, so no trade published after the reply can miss the subscription and none comes before it.
+func (s *Server) subscribeTrades(sess *session, hubs []*hub, reply []byte) {
+	hubs = slices.Clone(hubs)
+	slices.SortFunc(hubs, func(a, b *hub) int { return strings.Compare(a.symbol, b.symbol) })
+	for _, h := range hubs {
+		h.mu.Lock()
 	}
-	sub := &subscription{s: sess, key: subKey{schema.ChannelTrades, h.symbol}}
-	sess.subs[sub.key] = sub
+	for _, h := range hubs {
+		if !slices.Contains(h.trades, sess) {
+			h.trades = append(h.trades, sess)
+		}
+		sub := &subscription{s: sess, key: subKey{schema.ChannelTrades, h.symbol}}
+		sess.subs[sub.key] = sub
+	}
+	sess.sendBytes(reply)
+	for _, h := range hubs {
+		h.mu.Unlock()
+	}
 }
 
 // unsubscribe removes one subscription of sess.
@@ -387,7 +416,11 @@ func (s *Server) unsubscribe(sub *subscription) {
 	v := sub.view
 	v.subs = slices.DeleteFunc(v.subs, func(x *subscription) bool { return x == sub })
 	if len(v.subs) == 0 {
-		h.removeView(v)
+		if v.key.interval > 0 || s.cfg.ViewLinger < 0 {
+			h.removeView(v)
+		} else {
+			v.idleSince = time.Now() // kept for a while, so a client that reconnects can resume
+		}
 	}
 }
 
@@ -402,7 +435,6 @@ func (s *Server) register(sess *session) error {
 	}
 	s.sessions[sess] = struct{}{}
 	s.readers.Add(1) // under sessMu, so Shutdown's Wait cannot start before it
-	s.conns.Add(1)
 	return nil
 }
 

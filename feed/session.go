@@ -80,12 +80,12 @@ func (s *session) writeLoop() {
 	var bufs net.Buffers
 	for {
 		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			s.finishClose()
-			return
-		}
 		if len(s.queue) == 0 {
+			if s.closing {
+				s.mu.Unlock()
+				s.finishClose()
+				return
+			}
 			s.writing = false
 			s.mu.Unlock()
 			return
@@ -119,6 +119,13 @@ func (s *session) writeLoop() {
 			} else {
 				s.close(ReasonPeer, "")
 			}
+			s.mu.Lock()
+			for _, m := range s.queue { // a close decided earlier kept its queue; the socket cannot take it
+				s.queuedBytes -= len(m.frame)
+			}
+			clear(s.queue)
+			s.queue = s.queue[:0]
+			s.mu.Unlock()
 			continue
 		}
 		s.srv.metrics.messagesOut.Add(context.Background(), int64(len(batch)))
@@ -126,10 +133,12 @@ func (s *session) writeLoop() {
 	}
 }
 
-// close decides to close the session with reason r: nothing more is queued, what is queued and not yet
-// written is dropped, and the close frame follows what is already on its way to the socket, which has
-// WriteTimeout from now to go out before the connection is dropped. It is safe to call from any goroutine,
-// more than once; the first reason wins.
+// close decides to close the session with reason r: nothing more is queued, and the close frame follows
+// what is already on its way to the socket, which has WriteTimeout from now to go out before the
+// connection is dropped. For a slow consumer, a write timeout or a shutdown, what is queued and not yet
+// written is dropped; for a policy close (1003, 1008) it still goes out first, so the client reads the
+// error replies that led to the close. It is safe to call from any goroutine, more than once; the first
+// reason wins.
 func (s *session) close(r CloseReason, text string) {
 	s.mu.Lock()
 	if s.closing {
@@ -138,11 +147,13 @@ func (s *session) close(r CloseReason, text string) {
 	}
 	s.closing = true
 	s.reason, s.closeText = r, closeText(text)
-	for _, m := range s.queue {
-		s.queuedBytes -= len(m.frame)
+	if dropsQueue(r) {
+		for _, m := range s.queue {
+			s.queuedBytes -= len(m.frame)
+		}
+		clear(s.queue)
+		s.queue = s.queue[:0]
 	}
-	clear(s.queue)
-	s.queue = s.queue[:0]
 	start := !s.writing
 	s.writing = true
 	s.mu.Unlock()
@@ -152,11 +163,17 @@ func (s *session) close(r CloseReason, text string) {
 	}
 	if start {
 		s.srv.wg.Add(1)
-		go func() {
-			defer s.srv.wg.Done()
-			s.finishClose()
-		}()
+		go s.writeLoop()
 	}
+}
+
+// dropsQueue reports whether a close for r discards what is queued and not yet written.
+func dropsQueue(r CloseReason) bool {
+	switch r {
+	case ReasonSlowConsumer, ReasonWriteTimeout, ReasonShutdown, ReasonPeer, ReasonOverloaded:
+		return true
+	}
+	return false
 }
 
 // finishClose runs on the write loop once the close is decided: it writes the close frame (unless the peer
