@@ -50,6 +50,7 @@ func (b *Book) ApplySnapshot(seq uint64, time string, bids, asks []schema.Level)
 	b.sides, b.spare = b.spare, b.sides
 	b.pexp, b.sexp = pe, se
 	b.live, b.seq, b.time = true, seq, time
+	b.sumValid = 0
 	b.changes = b.changes[:0]
 	return nil
 }
@@ -177,6 +178,7 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 		return err
 	}
 	b.seq, b.time = seq, time
+	b.sumValid = 0
 	b.buildChanges()
 	return nil
 }

@@ -71,6 +71,10 @@ type Book struct {
 	in    []input    // ApplyDelta's converted input
 	log   []edit     // ApplyDelta's undo log, in the order applied
 	sum   []byte     // Checksum's input string
+
+	// sums caches Checksum(n) for n = 1..10 until the book changes; bit n of sumValid says it holds.
+	sums     [schema.ChecksumDepth + 1]uint32
+	sumValid uint16
 }
 
 // input is one delta level converted to the book's scales.
@@ -154,9 +158,14 @@ func (b *Book) Checksum(n int) uint32 {
 	if n <= 0 || n > schema.ChecksumDepth {
 		n = schema.ChecksumDepth
 	}
+	if b.sumValid&(1<<n) != 0 {
+		return b.sums[n]
+	}
 	var bb, ab [schema.ChecksumDepth]Level
 	b.sum = schema.AppendChecksumInput(b.sum[:0], b.Top(Bids, n, bb[:0]), b.Top(Asks, n, ab[:0]), b.pexp, b.sexp)
-	return crc32.ChecksumIEEE(b.sum)
+	b.sums[n] = crc32.ChecksumIEEE(b.sum)
+	b.sumValid |= 1 << n
+	return b.sums[n]
 }
 
 // keyOf returns the sort key of price on side s: ascending keys go from worst to best on both sides.

@@ -3,9 +3,11 @@ package book
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/depthcast/depthcast/schema"
@@ -293,6 +295,28 @@ func checkBook(t *testing.T, b *Book, m *model, seq uint64, what string) {
 	if b.crossed() {
 		t.Fatalf("%s: book is crossed", what)
 	}
+	// The checksum, from the model's levels written out as the protocol says, for every depth it covers.
+	for _, n := range []int{1, 3, 10, 0} {
+		var sb strings.Builder
+		for i, s := range []Side{Bids, Asks} {
+			if i == 1 {
+				sb.WriteString("|")
+			}
+			for _, l := range m.top(s, min(max(n, 0), 10)+10*boolInt(n == 0)) {
+				sb.WriteString(l.Price.String() + ":" + l.Size.String() + ";")
+			}
+		}
+		if got, want := b.Checksum(n), crc32.ChecksumIEEE([]byte(sb.String())); got != want {
+			t.Fatalf("%s: Checksum(%d) = %d, want %d of %q", what, n, got, want, sb.String())
+		}
+	}
+}
+
+func boolInt(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // checkChanges compares Changes with the difference of the model before and after.

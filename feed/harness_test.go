@@ -724,8 +724,3 @@ func (c *client) book(symbol string) *clientBook {
 	}
 	return cb
 }
-
-func jsonList(ss ...string) string {
-	b, _ := json.Marshal(ss)
-	return string(b)
-}
