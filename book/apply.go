@@ -178,9 +178,31 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 		return err
 	}
 	b.seq, b.time = seq, time
-	b.sumValid = 0
 	b.buildChanges()
+	b.keepChecksums()
 	return nil
+}
+
+// keepChecksums drops the cached checksums that the last delta may have changed. Levels better than a
+// side's best changed price kept their place, so the top n levels of every side, and Checksum(n), are
+// unchanged while n is at most the number of such levels on each side.
+func (b *Book) keepChecksums() {
+	keep := schema.ChecksumDepth
+	seen := [2]bool{}
+	for _, c := range b.changes {
+		if seen[c.Side] {
+			continue
+		}
+		seen[c.Side] = true
+		a := b.sides[c.Side]
+		i, found := search(a, keyOf(c.Side, c.Price))
+		better := len(a) - i
+		if found {
+			better--
+		}
+		keep = min(keep, better)
+	}
+	b.sumValid &= uint16(1)<<(keep+1) - 1
 }
 
 // fits reports whether every stored level still fits in int64 after multiplying prices by 10^dp and

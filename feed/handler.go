@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net"
@@ -20,6 +21,9 @@ type handler struct {
 var _ gws.Event = (*handler)(nil)
 
 const sessionKey = "s"
+
+// readBufferSize is the read buffer of a connection; larger messages are read through it in pieces.
+const readBufferSize = 512
 
 func sessionOf(c *gws.Conn) *session {
 	v, _ := c.Session().Load(sessionKey)
@@ -123,7 +127,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nc := newNetConn(raw, s.cfg.Linger)
-	ws, err := s.up.UpgradeFromConn(nc, brw.Reader, r)
+	// Client messages are small: unless the client already pipelined bytes into the HTTP server's 4 KiB
+	// reader, read through a small one and let that one go (it is most of an idle connection's memory).
+	br := brw.Reader
+	if br.Buffered() == 0 {
+		br = bufio.NewReaderSize(raw, readBufferSize)
+	}
+	ws, err := s.up.UpgradeFromConn(nc, br, r)
 	if err != nil {
 		nc.abort()
 		s.log.Debug("websocket handshake refused", "remote", r.RemoteAddr, "err", err)

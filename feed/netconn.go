@@ -37,14 +37,16 @@ func (c *netConn) Write(p []byte) (int, error) {
 }
 
 // writeFrames writes complete frames with as few system calls as the kernel allows (writev on TCP).
-// bufs is consumed.
+// bufs is consumed. A non-zero deadline replaces the write deadline in force.
 func (c *netConn) writeFrames(bufs net.Buffers, deadline time.Time) (int64, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.shut.Load() {
 		return 0, net.ErrClosed
 	}
-	_ = c.Conn.SetWriteDeadline(deadline)
+	if !deadline.IsZero() {
+		_ = c.Conn.SetWriteDeadline(deadline)
+	}
 	return bufs.WriteTo(c.Conn)
 }
 

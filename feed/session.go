@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type session struct {
 	spare       []*message
 	queuedBytes int // bytes queued or being written
 	writing     bool
+	deadline    time.Time // write deadline in force; refreshed when less than 3/4 of WriteTimeout is left
 	closing     bool
 	reason      CloseReason
 	closeText   string
@@ -60,6 +62,9 @@ func (s *session) send(m *message) bool {
 		s.close(ReasonSlowConsumer, fmt.Sprintf("slow consumer: %d bytes in %d messages queued", queued, msgs))
 		return false
 	}
+	if s.queue == nil {
+		s.queue = make([]*message, 0, 16)
+	}
 	s.queue = append(s.queue, m)
 	s.queuedBytes += n
 	start := !s.writing
@@ -72,12 +77,25 @@ func (s *session) send(m *message) bool {
 	return true
 }
 
+// writeDeadline returns the deadline for the next write, or zero to keep the one in force: setting a
+// deadline costs a timer update, so it is moved only when less than 3/4 of WriteTimeout is left.
+func (s *session) writeDeadline() time.Time {
+	now := time.Now()
+	wt := s.srv.cfg.WriteTimeout
+	if s.deadline.Sub(now) >= wt*3/4 {
+		return time.Time{}
+	}
+	s.deadline = now.Add(wt)
+	return s.deadline
+}
+
 // sendBytes frames payload for this connection alone (replies) and queues it.
 func (s *session) sendBytes(payload []byte) bool { return s.send(newMessage(payload)) }
 
 func (s *session) writeLoop() {
 	defer s.srv.wg.Done()
 	var bufs net.Buffers
+	yielded := false
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
@@ -86,10 +104,20 @@ func (s *session) writeLoop() {
 				s.finishClose()
 				return
 			}
+			if !yielded {
+				// Let the publisher finish its fan-out before giving up the loop: what it queues meanwhile
+				// goes out in the same write, without a new goroutine.
+				yielded = true
+				s.mu.Unlock()
+				runtime.Gosched()
+				continue
+			}
 			s.writing = false
 			s.mu.Unlock()
 			return
 		}
+		yielded = false
+		closing := s.closing // a close keeps the deadline it set when it was decided
 		batch := s.queue
 		s.queue, s.spare = s.spare[:0], nil
 		s.mu.Unlock()
@@ -105,7 +133,11 @@ func (s *session) writeLoop() {
 		for _, b := range bufs {
 			wire += len(b)
 		}
-		_, err := s.nc.writeFrames(bufs, time.Now().Add(s.srv.cfg.WriteTimeout))
+		var deadline time.Time
+		if !closing {
+			deadline = s.writeDeadline()
+		}
+		_, err := s.nc.writeFrames(bufs, deadline)
 		clear(batch)
 		s.mu.Lock()
 		s.queuedBytes -= size
