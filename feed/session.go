@@ -31,7 +31,8 @@ type session struct {
 	spare       []*message
 	queuedBytes int // bytes queued or being written
 	writing     bool
-	deadline    time.Time // write deadline in force; refreshed when less than 3/4 of WriteTimeout is left
+	bufs        net.Buffers // the write loop's, kept between loops
+	deadline    time.Time   // write deadline in force; refreshed when less than 3/4 of WriteTimeout is left
 	closing     bool
 	reason      CloseReason
 	closeText   string
@@ -94,7 +95,7 @@ func (s *session) sendBytes(payload []byte) bool { return s.send(newMessage(payl
 
 func (s *session) writeLoop() {
 	defer s.srv.wg.Done()
-	var bufs net.Buffers
+	bufs := s.bufs // kept for the next write loop, handed back under mu before this one ends
 	yielded := false
 	for {
 		s.mu.Lock()
@@ -104,6 +105,8 @@ func (s *session) writeLoop() {
 				s.finishClose()
 				return
 			}
+			clear(bufs[:cap(bufs)])
+			s.bufs = bufs[:0]
 			if !yielded {
 				// Let the publisher finish its fan-out before giving up the loop: what it queues meanwhile
 				// goes out in the same write, without a new goroutine.
