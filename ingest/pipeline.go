@@ -125,6 +125,9 @@ func NewPipeline(cfg PipelineConfig, pub Publisher) (*Pipeline, error) {
 	return p, nil
 }
 
+// decoders hold the Decoders of the goroutines that call Submit.
+var decoders = sync.Pool{New: func() any { return new(schema.Decoder) }}
+
 // Submit decodes and validates rec and queues its event on the shard of its symbol. It blocks while that
 // queue is full. A record that fails decoding or validation is counted, logged (rate-limited), passed to
 // OnReject and skipped: Submit returns nil for it. Submit returns ErrClosed after Close and ctx.Err() when ctx
@@ -136,7 +139,12 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 		return ErrClosed
 	default:
 	}
-	ev, err := schema.DecodeEvent(rec.Value)
+	// Readers submit concurrently: each takes a decoder (with its interned symbols) from the pool. The
+	// event itself is fresh, since it goes to another goroutine.
+	d := decoders.Get().(*schema.Decoder)
+	var ev schema.Event
+	err := d.Decode(rec.Value, &ev)
+	decoders.Put(d)
 	if err != nil {
 		p.reject(rec, "", schema.ReasonOf(err), err)
 		return nil

@@ -1,10 +1,71 @@
 package schema
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
+
+// benchRecords are the records of the decoder benchmarks: a 4-level delta and a trade from the fixtures, and
+// a 25×25 snapshot in the common form (plain decimals, UTC time).
+func benchRecords(tb testing.TB) map[string][]byte {
+	var snap strings.Builder
+	snap.WriteString(`{"type":"snapshot","symbol":"BTC-USD","seq":100,"time":"2026-11-24T10:00:00.123456789Z","bids":[`)
+	for side, sign := range []int{-1, 1} {
+		if side == 1 {
+			snap.WriteString(`],"asks":[`)
+		}
+		for i := range 25 {
+			if i > 0 {
+				snap.WriteByte(',')
+			}
+			fmt.Fprintf(&snap, `["%d.%02d","%d.%04d"]`, 43000+sign*(i+1), 10+i, 1+i%7, 1234*i%10000)
+		}
+	}
+	snap.WriteString(`]}`)
+	return map[string][]byte{"delta4": readFixture(tb, "delta_four_levels"), "trade": readFixture(tb, "trade_buy"),
+		"snapshot25": []byte(snap.String())}
+}
+
+var benchNames = []string{"delta4", "trade", "snapshot25"}
+
+// BenchmarkDecode is a warm Decoder decoding into a reused Event, as a reader goroutine does.
+func BenchmarkDecode(b *testing.B) {
+	recs := benchRecords(b)
+	for _, name := range benchNames {
+		data := recs[name]
+		b.Run(name, func(b *testing.B) {
+			var d Decoder
+			var ev Event
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if err := d.Decode(data, &ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeReference is the encoding/json implementation DecodeEvent had before Decoder.
+func BenchmarkDecodeReference(b *testing.B) {
+	recs := benchRecords(b)
+	for _, name := range benchNames {
+		data := recs[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := decodeEventReference(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
 
 func BenchmarkDecodeEvent(b *testing.B) {
 	for _, name := range []string{"delta_four_levels", "trade_buy", "snapshot_noncanonical"} {

@@ -1,5 +1,5 @@
 // Package schema holds depthcast's wire formats (PROTOCOL.md): the decoding and validation of upstream
-// events read from Kafka (DecodeEvent, PROTOCOL.md §1), the fixed-point Decimal with its parser
+// events read from Kafka (DecodeEvent and Decoder, PROTOCOL.md §1), the fixed-point Decimal with its parser
 // (ParseDecimal) and canonical formatter (AppendDecimal, Decimal.String: no exponent, no trailing zeros, no
 // trailing point), the encoders of the messages sent to WebSocket clients (AppendBookMessage, AppendTrade,
 // AppendStatus, AppendSubscribed, AppendError, AppendHeartbeat, AppendPong, AppendString, PROTOCOL.md §2),
@@ -7,8 +7,9 @@
 //
 // The package is pure: it starts no goroutines, does no I/O, reads no clock and writes no logs. Times are
 // passed in by the caller as strings; errors are returned, never logged. It keeps no mutable package state,
-// so every function and method is safe for concurrent use; the Append functions write only to the slice
-// they are given, which the caller must not share while they run.
+// so every function and method is safe for concurrent use, except those of a Decoder: it holds the scratch
+// buffers and symbol cache of one reader, so each reader goroutine keeps its own. The Append functions write
+// only to the slice they are given, which the caller must not share while they run.
 //
 // Decoding is strict where the contract is: prices and sizes are decimal strings (never JSON numbers),
 // prices are positive, sizes non-negative (positive in snapshots and trades), snapshots are neither crossed

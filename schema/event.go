@@ -1,8 +1,6 @@
 package schema
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -126,111 +124,15 @@ const (
 	MaxTradeIDBytes = 128     // bytes in a trade id
 )
 
-type wireEvent struct {
-	Type    *string     `json:"type"`
-	Symbol  *string     `json:"symbol"`
-	Seq     *uint64     `json:"seq"`
-	Time    *string     `json:"time"`
-	Bids    [][2]string `json:"bids"`
-	Asks    [][2]string `json:"asks"`
-	Price   *string     `json:"price"`
-	Size    *string     `json:"size"`
-	Side    *string     `json:"side"`
-	TradeID *string     `json:"trade_id"`
-}
-
 // DecodeEvent decodes and validates one Kafka record value. The error, if any, is an *EventError.
 // Prices must be positive; sizes must not be negative (a zero size in a delta deletes the level); snapshot
-// levels must have positive sizes, no repeated prices, and must not be crossed.
+// levels must have positive sizes, no repeated prices, and must not be crossed. It is a one-shot Decoder.Decode
+// into a fresh Event; a reader that decodes many records should keep a Decoder instead.
 func DecodeEvent(data []byte) (Event, error) {
-	if len(data) > MaxRecordBytes {
-		return Event{}, invalid(ReasonTooBig, "record is %d bytes, limit %d", len(data), MaxRecordBytes)
-	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return Event{}, invalid(ReasonJSON, "record is not a JSON object")
-	}
-	var w wireEvent
-	if err := json.Unmarshal(data, &w); err != nil {
-		return Event{}, invalid(ReasonJSON, "%v", err)
-	}
+	d := Decoder{noCache: true}
 	var ev Event
-	if w.Type == nil {
-		return Event{}, invalid(ReasonType, "missing type")
-	}
-	switch *w.Type {
-	case "snapshot":
-		ev.Type = EventSnapshot
-	case "delta":
-		ev.Type = EventDelta
-	case "trade":
-		ev.Type = EventTrade
-	default:
-		return Event{}, invalid(ReasonType, "unknown type %.40q", *w.Type)
-	}
-	if w.Symbol == nil || *w.Symbol == "" {
-		return Event{}, invalid(ReasonSymbol, "missing symbol")
-	}
-	if len(*w.Symbol) > MaxSymbolLength || !validSymbol(*w.Symbol) {
-		return Event{}, invalid(ReasonSymbol, "symbol %.70q is not 1..%d printable ASCII characters", *w.Symbol, MaxSymbolLength)
-	}
-	ev.Symbol = *w.Symbol
-	if w.Seq == nil || *w.Seq == 0 {
-		return Event{}, invalid(ReasonSeq, "missing or zero seq")
-	}
-	ev.Seq = *w.Seq
-	if w.Time == nil {
-		return Event{}, invalid(ReasonTime, "missing time")
-	}
-	t, err := time.Parse(time.RFC3339Nano, *w.Time)
-	if err != nil {
-		return Event{}, invalid(ReasonTime, "time %.40q is not RFC 3339", *w.Time)
-	}
-	if y := t.UTC().Year(); y < 0 || y > 9999 {
-		// "0000-01-01T00:00:00+01:00" is year -1 in UTC, which RFC 3339 cannot write.
-		return Event{}, invalid(ReasonTime, "time %.40q is outside years 0000..9999 in UTC", *w.Time)
-	}
-	ev.Time = FormatTime(t)
-	switch ev.Type {
-	case EventSnapshot, EventDelta:
-		if len(w.Bids) > MaxLevels || len(w.Asks) > MaxLevels {
-			return Event{}, invalid(ReasonTooBig, "%d bids and %d asks, limit %d a side", len(w.Bids), len(w.Asks), MaxLevels)
-		}
-		snap := ev.Type == EventSnapshot
-		if ev.Bids, err = parseLevels(w.Bids, "bids", snap); err != nil {
-			return Event{}, err
-		}
-		if ev.Asks, err = parseLevels(w.Asks, "asks", snap); err != nil {
-			return Event{}, err
-		}
-		if snap {
-			if err := checkSnapshot(ev.Bids, ev.Asks); err != nil {
-				return Event{}, err
-			}
-		}
-	case EventTrade:
-		if ev.Price, err = parsePositive(w.Price, ReasonPrice, "price"); err != nil {
-			return Event{}, err
-		}
-		if ev.Size, err = parsePositive(w.Size, ReasonSize, "size"); err != nil {
-			return Event{}, err
-		}
-		switch {
-		case w.Side == nil:
-			return Event{}, invalid(ReasonSide, "missing side")
-		case *w.Side == "buy":
-			ev.Side = Buy
-		case *w.Side == "sell":
-			ev.Side = Sell
-		default:
-			return Event{}, invalid(ReasonSide, "side %.20q is not buy or sell", *w.Side)
-		}
-		if w.TradeID != nil {
-			if len(*w.TradeID) > MaxTradeIDBytes {
-				return Event{}, invalid(ReasonTooBig, "trade_id is %d bytes, limit %d", len(*w.TradeID), MaxTradeIDBytes)
-			}
-			ev.TradeID = *w.TradeID
-		}
+	if err := d.Decode(data, &ev); err != nil {
+		return Event{}, err
 	}
 	return ev, nil
 }
@@ -242,79 +144,6 @@ func validSymbol(s string) bool {
 		}
 	}
 	return true
-}
-
-func parsePositive(s *string, r Reason, name string) (Decimal, error) {
-	if s == nil {
-		return Decimal{}, invalid(r, "missing %s", name)
-	}
-	d, err := ParseDecimal(*s)
-	if err != nil {
-		return Decimal{}, invalid(r, "%s: %v", name, err)
-	}
-	if d.Sign() <= 0 {
-		return Decimal{}, invalid(r, "%s %.40q is not positive", name, *s)
-	}
-	return d, nil
-}
-
-func parseLevels(raw [][2]string, side string, snapshot bool) ([]Level, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	out := make([]Level, len(raw))
-	for i, l := range raw {
-		p, err := ParseDecimal(l[0])
-		if err != nil {
-			return nil, invalid(ReasonPrice, "%s[%d] price: %v", side, i, err)
-		}
-		if p.Sign() <= 0 {
-			return nil, invalid(ReasonPrice, "%s[%d] price %.40q is not positive", side, i, l[0])
-		}
-		s, err := ParseDecimal(l[1])
-		if err != nil {
-			return nil, invalid(ReasonSize, "%s[%d] size: %v", side, i, err)
-		}
-		if s.Sign() < 0 || (snapshot && s.Sign() == 0) {
-			return nil, invalid(ReasonSize, "%s[%d] size %.40q must be %s", side, i, l[1], map[bool]string{true: "positive in a snapshot", false: "zero or positive"}[snapshot])
-		}
-		out[i] = Level{Price: p, Size: s}
-	}
-	return out, nil
-}
-
-// checkSnapshot refuses repeated prices on a side and a crossed book.
-func checkSnapshot(bids, asks []Level) error {
-	best := func(ls []Level, higher bool) (Decimal, bool) {
-		if len(ls) == 0 {
-			return Decimal{}, false
-		}
-		b := ls[0].Price
-		for _, l := range ls[1:] {
-			if c := l.Price.Cmp(b); (higher && c > 0) || (!higher && c < 0) {
-				b = l.Price
-			}
-		}
-		return b, true
-	}
-	for _, side := range []struct {
-		name string
-		ls   []Level
-	}{{"bids", bids}, {"asks", asks}} {
-		seen := make(map[Decimal]struct{}, len(side.ls))
-		for _, l := range side.ls {
-			if _, dup := seen[l.Price]; dup {
-				return invalid(ReasonPrice, "%s repeat price %s", side.name, l.Price)
-			}
-			seen[l.Price] = struct{}{}
-		}
-	}
-	bb, okB := best(bids, true)
-	ba, okA := best(asks, false)
-	if okB && okA && bb.Cmp(ba) >= 0 {
-		return invalid(ReasonCrossed, "best bid %s is not below best ask %s", bb, ba)
-	}
-	return nil
 }
 
 // FormatTime formats t as RFC 3339 in UTC with up to nine fractional digits, trailing zeros dropped.
