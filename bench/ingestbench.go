@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The ingest scenario: one partition of an in-process kfake broker is filled with n records (a snapshot of
+// each of 100 symbols, then 1-2-level deltas of 100-200 bytes), then read from the start by:
+//   - depthcast: ingest.Consumer (kafka-go partition reader, JSON decode, sequence checks, book apply) with
+//     a feed.Server (no clients) as its Publisher, timed until Ready(), i.e. all records applied;
+//   - kafka-go bare: a kafka-go partition reader with the same fetch settings, FetchMessage in a loop;
+//   - franz-go bare: a kgo client consuming the partition, PollFetches in a loop.
+// All read over loopback TCP from the same broker in the same process.
+
+const ingestTopic = "md.events"
+
+func fillTopic(n int) (*kfake.Cluster, []string, error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, ingestTopic))
+	if err != nil {
+		return nil, nil, err
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(ingestTopic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		cluster.Close()
+		return nil, nil, err
+	}
+	defer prod.Close()
+	syms := symbolNames(100)
+	now := time.Now()
+	ts := now.UTC().Format(time.RFC3339Nano)
+	recs := make([]*kgo.Record, 0, 10000)
+	flush := func() error {
+		err := prod.ProduceSync(context.Background(), recs...).FirstErr()
+		recs = recs[:0]
+		return err
+	}
+	for _, s := range syms {
+		recs = append(recs, &kgo.Record{Key: []byte(s), Value: snapshotRecord(s, 1, 20, ts), Timestamp: now})
+	}
+	g := newDeltaGen(syms, 1)
+	var minLen, maxLen int
+	for i := len(syms); i < n; i++ {
+		d := g.next(now)
+		d.nlev = 1 + i%2
+		v := d.record(nil)
+		if minLen == 0 || len(v) < minLen {
+			minLen = len(v)
+		}
+		maxLen = max(maxLen, len(v))
+		recs = append(recs, &kgo.Record{Key: []byte(d.sym), Value: v, Timestamp: now})
+		if len(recs) == cap(recs) {
+			if err := flush(); err != nil {
+				cluster.Close()
+				return nil, nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		cluster.Close()
+		return nil, nil, err
+	}
+	fmt.Fprintf(os.Stderr, "   ingest: %d records in the partition, deltas %d-%d bytes\n", n, minLen, maxLen)
+	return cluster, syms, nil
+}
+
+type ingestTrial struct{ perSec, perCPU float64 }
+
+func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
+	books := &consumerBooks{}
+	srv, err := feed.New(feed.Config{Logger: quietLogger}, books)
+	if err != nil {
+		return ingestTrial{}, err
+	}
+	cons, err := ingest.New(ingest.Config{Brokers: brokers, Topic: ingestTopic, Start: ingest.StartEarliest, Logger: quietLogger}, srv)
+	if err != nil {
+		return ingestTrial{}, err
+	}
+	books.c.Store(cons)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	w := startWindow()
+	go func() { defer close(done); _ = cons.Run(ctx) }()
+	deadline := time.Now().Add(120 * time.Second)
+	for !cons.Ready() {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			return ingestTrial{}, fmt.Errorf("depthcast not caught up after 120s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.stop()
+	cancel()
+	<-done
+	return ingestTrial{perSec: float64(n) / w.wall.Seconds(), perCPU: float64(n) / w.cpu.Seconds()}, nil
+}
+
+func ingestKafkaGo(brokers []string, n int) (ingestTrial, error) {
+	cfg := ingest.Config{}.WithDefaults()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: ingestTopic, Partition: 0, MinBytes: cfg.MinBytes,
+		MaxBytes: cfg.MaxBytes, MaxWait: cfg.MaxWait, ReadLagInterval: -1})
+	defer r.Close()
+	if err := r.SetOffset(kafka.FirstOffset); err != nil {
+		return ingestTrial{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	w := startWindow()
+	for i := 0; i < n; i++ {
+		if _, err := r.FetchMessage(ctx); err != nil {
+			return ingestTrial{}, err
+		}
+	}
+	w.stop()
+	return ingestTrial{perSec: float64(n) / w.wall.Seconds(), perCPU: float64(n) / w.cpu.Seconds()}, nil
+}
+
+func ingestFranz(brokers []string, n int) (ingestTrial, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{ingestTopic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		return ingestTrial{}, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	w := startWindow()
+	got := 0
+	for got < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return ingestTrial{}, err
+		}
+		got += fs.NumRecords()
+	}
+	w.stop()
+	return ingestTrial{perSec: float64(n) / w.wall.Seconds(), perCPU: float64(n) / w.cpu.Seconds()}, nil
+}
+
+func runIngest(o *options, rep *report) error {
+	n := o.n(200_000, 1_000_000)
+	cluster, _, err := fillTopic(n)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	kinds := []struct {
+		name string
+		run  func([]string, int) (ingestTrial, error)
+	}{{"depthcast", ingestDepthcast}, {"kafka-go bare", ingestKafkaGo}, {"franz-go bare", ingestFranz}}
+	vals, cpus := map[string][]float64{}, map[string][]float64{}
+	for r := 0; r < o.rounds; r++ {
+		for _, k := range kinds {
+			t, err := k.run(brokers, n)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k.name, err)
+			}
+			fmt.Fprintf(os.Stderr, "   ingest %-14s %s records/s, %s records/CPU-s\n", k.name, fmtNum(t.perSec), fmtNum(t.perCPU))
+			vals[k.name] = append(vals[k.name], t.perSec)
+			cpus[k.name] = append(cpus[k.name], t.perCPU)
+		}
+	}
+	v, kg := median(vals["depthcast"]), median(vals["kafka-go bare"])
+	note := fmt.Sprintf("%d records from one partition of an in-process kfake broker (the broker's CPU is in the per-CPU-s figures); depthcast timed to Ready() = all applied", n)
+	rep.add(Row{Scenario: "ingest", Metric: "records/s", Value: v, Unit: "rec/s", Baseline: "kafka-go bare loop", BaselineValue: kg,
+		PerCPUSecond: median(cpus["depthcast"]), BaselinePerCPU: median(cpus["kafka-go bare"]), Trials: vals["depthcast"],
+		BaselineTrials: vals["kafka-go bare"], Target: "≥ 500k/s and ≥ 50% of bare", Pass: boolp(v >= 500_000 && kg > 0 && v/kg >= 0.5), Notes: note})
+	rep.add(Row{Scenario: "ingest", Metric: "records/s", Value: v, Unit: "rec/s", Baseline: "franz-go bare loop", BaselineValue: median(vals["franz-go bare"]),
+		PerCPUSecond: median(cpus["depthcast"]), BaselinePerCPU: median(cpus["franz-go bare"]), Trials: vals["depthcast"], BaselineTrials: vals["franz-go bare"]})
+	return nil
+}

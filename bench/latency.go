@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The latency scenario: an in-process Kafka-protocol broker (kfake, over real loopback TCP), a franz-go
+// producer at a fixed rate, depthcast as in production (ingest.Consumer with kafka-go partition readers →
+// books → feed.Server behind net/http), and 1k WebSocket clients. Each delta's "time" field is the
+// producer's clock when the record was made (the record timestamp is the same instant, cut to ms by
+// Kafka); a client subtracts it from the time its read returned.
+
+const (
+	latTopic   = "md.events"
+	latSymbols = 250 // each client subscribes to one: 4 clients per symbol
+)
+
+type consumerBooks struct {
+	c atomic.Pointer[ingest.Consumer]
+}
+
+func (l *consumerBooks) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
+	c := l.c.Load()
+	if c == nil {
+		return ingest.ErrClosed
+	}
+	return c.Do(ctx, symbol, fn)
+}
+
+// kafkaFeed is depthcast reading a kfake broker.
+type kafkaFeed struct {
+	cluster *kfake.Cluster
+	prod    *kgo.Client
+	srv     *feed.Server
+	cons    *ingest.Consumer
+	hs      *http.Server
+	ln      net.Listener
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	failed  atomic.Int64 // produce errors
+}
+
+func startKafkaFeed(syms []string) (*kafkaFeed, error) {
+	k := &kafkaFeed{}
+	var err error
+	if k.cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, latTopic)); err != nil {
+		return nil, err
+	}
+	addrs := k.cluster.ListenAddrs()
+	if k.prod, err = kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(latTopic), kgo.ProducerLinger(0),
+		kgo.RecordPartitioner(kgo.ManualPartitioner())); err != nil {
+		k.cluster.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+	now := time.Now()
+	var recs []*kgo.Record
+	for _, s := range syms {
+		recs = append(recs, &kgo.Record{Key: []byte(s), Value: snapshotRecord(s, 1, 50, now.UTC().Format(time.RFC3339Nano)), Timestamp: now})
+	}
+	if err := k.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		k.close()
+		return nil, fmt.Errorf("produce snapshots: %w", err)
+	}
+	books := &consumerBooks{}
+	if k.srv, err = feed.New(feed.Config{Logger: quietLogger}, books); err != nil {
+		k.close()
+		return nil, err
+	}
+	if k.cons, err = ingest.New(ingest.Config{Brokers: addrs, Topic: latTopic, Start: ingest.StartEarliest, Logger: quietLogger}, k.srv); err != nil {
+		k.close()
+		return nil, err
+	}
+	books.c.Store(k.cons)
+	if k.ln, err = listenLoopback(); err != nil {
+		k.close()
+		return nil, err
+	}
+	k.hs = &http.Server{Handler: k.srv, ReadHeaderTimeout: 10 * time.Second}
+	k.wg.Go(func() { _ = k.cons.Run(ctx) })
+	k.wg.Go(func() { _ = k.srv.Run(ctx) })
+	k.wg.Go(func() { _ = k.hs.Serve(k.ln) })
+	deadline := time.Now().Add(30 * time.Second)
+	for !k.cons.Ready() {
+		if time.Now().After(deadline) {
+			k.close()
+			return nil, fmt.Errorf("consumer not ready after 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return k, nil
+}
+
+func (k *kafkaFeed) close() {
+	if k.hs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = k.hs.Shutdown(ctx)
+		_ = k.srv.Shutdown(ctx)
+		cancel()
+	}
+	if k.cancel != nil {
+		k.cancel()
+	}
+	k.wg.Wait()
+	if k.prod != nil {
+		k.prod.Close()
+	}
+	k.cluster.Close()
+}
+
+// produceAt produces deltas at rate records/s until stop is closed; it returns how many it produced.
+func (k *kafkaFeed) produceAt(syms []string, rate float64, stop <-chan struct{}) int64 {
+	g := newDeltaGen(syms, 1)
+	var buf []byte
+	start := time.Now()
+	var sent int64
+	cb := func(_ *kgo.Record, err error) {
+		if err != nil {
+			k.failed.Add(1)
+		}
+	}
+	for {
+		select {
+		case <-stop:
+			return sent
+		default:
+		}
+		due := int64(time.Since(start).Seconds() * rate)
+		for sent < due {
+			now := time.Now()
+			d := g.next(now)
+			buf = d.record(buf[:0])
+			k.prod.Produce(context.Background(), &kgo.Record{Key: []byte(d.sym), Value: append([]byte(nil), buf...), Timestamp: now}, cb)
+			sent++
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+type latTrial struct {
+	st        latencyStats
+	produced  int64
+	delivered float64 // msgs/s to clients
+	cores     float64
+}
+
+func (k *kafkaFeed) latencyTrial(clients []*wsClient, sink *latencySink, syms []string, rate float64, warm, dur time.Duration, profile string) latTrial {
+	stop := make(chan struct{})
+	var produced int64
+	var wg sync.WaitGroup
+	wg.Go(func() { produced = k.produceAt(syms, rate, stop) })
+	time.Sleep(warm)
+	for _, c := range clients {
+		c.takeLatencies()
+	}
+	if profile != "" {
+		if f, err := os.Create(profile); err == nil {
+			defer f.Close()
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	m0, _ := sumMsgs(clients)
+	sink.on.Store(true)
+	w := startWindow()
+	time.Sleep(dur)
+	sink.on.Store(false)
+	w.stop()
+	m1, _ := sumMsgs(clients)
+	close(stop)
+	wg.Wait()
+	// Let the backlog drain (up to 15 s) so the next trial starts from an idle pipeline.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		a, _ := sumMsgs(clients)
+		time.Sleep(100 * time.Millisecond)
+		if b, _ := sumMsgs(clients); a == b {
+			break
+		}
+	}
+	fmt.Fprintf(os.Stderr, "   (trial at %.0f/s: produced %d, produce errors so far %d, delivered in window %d)\n", rate, produced, k.failed.Load(), m1-m0)
+	var all []int64
+	for _, c := range clients {
+		all = append(all, c.takeLatencies()...)
+	}
+	return latTrial{st: summarize(all), produced: produced, delivered: float64(m1-m0) / w.wall.Seconds(), cores: w.cpu.Seconds() / w.wall.Seconds()}
+}
+
+// latencyRig is a fresh broker, feed and 1k subscribed clients.
+func latencyRig(syms []string) (*kafkaFeed, []*wsClient, *latencySink, error) {
+	k, err := startKafkaFeed(syms)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sink := &latencySink{every: 1}
+	o2 := &clientOpts{subscribe: func(i int) []byte { return subscribeMsg([]string{syms[i%len(syms)]}, 0) }, lat: sink, bufSize: 16 << 10}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	clients, err := dialAll(ctx, k.ln.Addr().String(), 1000, o2)
+	if err != nil {
+		k.close()
+		return nil, nil, nil, err
+	}
+	if err := waitMsgs(ctx, clients, 2, 30*time.Second); err != nil {
+		closeAll(clients)
+		k.close()
+		return nil, nil, nil, err
+	}
+	return k, clients, sink, nil
+}
+
+func runLatency(o *options, rep *report) error {
+	syms := symbolNames(latSymbols)
+	warm, dur := o.scale(300*time.Millisecond, 2*time.Second), o.scale(time.Second, 10*time.Second)
+	type acc struct{ p50, p99, p999, max, rate, cores []float64 }
+	res := map[float64]*acc{50000: {}, 5000: {}}
+	// A fresh broker, feed and clients for every trial: a trial that falls behind leaves a backlog (and,
+	// seen on this box, a reader that stopped delivering) that must not leak into the next one.
+	for r := 0; r < o.rounds; r++ {
+		for _, rate := range []float64{5000, 50000} {
+			k, clients, sink, err := latencyRig(syms)
+			if err != nil {
+				return err
+			}
+			t := k.latencyTrial(clients, sink, syms, rate, warm, dur, "")
+			closeAll(clients)
+			k.close()
+			a := res[rate]
+			a.p50, a.p99, a.p999, a.max = append(a.p50, ms(t.st.P50)), append(a.p99, ms(t.st.P99)), append(a.p999, ms(t.st.P999)), append(a.max, ms(t.st.Max))
+			a.rate, a.cores = append(a.rate, t.delivered), append(a.cores, t.cores)
+			fmt.Fprintf(os.Stderr, "   latency %5.0f upd/s: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.1f ms (%d samples), %s msgs/s delivered (of %s offered), %.2f cores\n",
+				rate, ms(t.st.P50), ms(t.st.P99), ms(t.st.P999), ms(t.st.Max), t.st.N, fmtNum(t.delivered), fmtNum(rate*1000/latSymbols), t.cores)
+		}
+	}
+	rtt := loopbackRTT(o.n(5000, 50000))
+	rttMS := ms(rtt.P50)
+	for _, rate := range []float64{50000, 5000} {
+		a := res[rate]
+		scen := fmt.Sprintf("latency/%dk", int(rate/1000))
+		note := fmt.Sprintf("1k clients, %d symbols, 1 symbol each (4 clients/symbol): %s of %s msgs/s delivered, %.2f CPU cores busy (broker, producer, feed and clients in one process); max %.1f ms",
+			latSymbols, fmtNum(median(a.rate)), fmtNum(rate*1000/latSymbols), median(a.cores), median(a.max))
+		var p50t, p99t, p999t *bool
+		if rate == 50000 {
+			p50t, p99t, p999t = boolp(median(a.p50) <= 1), boolp(median(a.p99) <= 5), boolp(median(a.p999) <= 20)
+		}
+		rep.add(Row{Scenario: scen, Metric: "p50", Value: median(a.p50), Unit: "ms", Baseline: "loopback TCP RTT p50", BaselineValue: rttMS,
+			Trials: a.p50, Target: tgt(rate, "≤ 1 ms"), Pass: p50t, Notes: note})
+		rep.add(Row{Scenario: scen, Metric: "p99", Value: median(a.p99), Unit: "ms", Trials: a.p99, Target: tgt(rate, "≤ 5 ms"), Pass: p99t})
+		rep.add(Row{Scenario: scen, Metric: "p99.9", Value: median(a.p999), Unit: "ms", Trials: a.p999, Target: tgt(rate, "≤ 20 ms"), Pass: p999t})
+	}
+	rep.add(Row{Scenario: "latency", Metric: "loopback RTT p50 / p99", Value: rttMS, Unit: "ms", Baseline: "p99", BaselineValue: ms(rtt.P99),
+		Notes: "170-byte ping-pong over one loopback TCP connection in this process"})
+	if o.profile {
+		k, clients, sink, err := latencyRig(syms)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(o.outDir, "latency-50k.cpu.pprof")
+		t := k.latencyTrial(clients, sink, syms, 50000, 300*time.Millisecond, o.scale(3*time.Second, 8*time.Second), path)
+		closeAll(clients)
+		k.close()
+		rep.note("latency profile (extra trial at 50k upd/s, not in the medians): p50 %.3f ms, p99 %.3f ms under the profiler, written to %s", ms(t.st.P50), ms(t.st.P99), path)
+	}
+	return nil
+}
+
+func tgt(rate float64, s string) string {
+	if rate == 50000 {
+		return s
+	}
+	return ""
+}
+
+// loopbackRTT measures n round trips of a 170-byte message over one loopback TCP connection.
+func loopbackRTT(n int) latencyStats {
+	ln, err := listenLoopback()
+	if err != nil {
+		return latencyStats{}
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(c, c)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return latencyStats{}
+	}
+	defer c.Close()
+	msg := make([]byte, 170)
+	buf := make([]byte, 170)
+	out := make([]int64, 0, n)
+	for i := 0; i < n+100; i++ {
+		t0 := time.Now()
+		if _, err := c.Write(msg); err != nil {
+			break
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			break
+		}
+		if i >= 100 {
+			out = append(out, int64(time.Since(t0)))
+		}
+	}
+	return summarize(out)
+}
