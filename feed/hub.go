@@ -101,6 +101,12 @@ func (sc *scratch) bookMessage(m *schema.BookMessage) *message {
 	return newMessage(sc.buf)
 }
 
+// update builds view v's next update from b: the levels in sc.bids and sc.asks, following v.lastSent.
+func (sc *scratch) update(b *book.Book, v *view) *message {
+	return sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
+		Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)})
+}
+
 // snapshotOf builds a snapshot of b for a view of the given depth, stamped seq.
 func (sc *scratch) snapshotOf(b *book.Book, depth int, seq uint64) *message {
 	sc.bids = b.Top(book.Bids, depth, sc.bids[:0])
@@ -140,8 +146,7 @@ func (h *hub) publishDelta(b *book.Book, sc *scratch, historyCap int) (dirty boo
 		if len(sc.bids) == 0 && len(sc.asks) == 0 {
 			continue
 		}
-		m := sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
-			Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)})
+		m := sc.update(b, v)
 		v.remember(histEntry{prevSeq: v.lastSent, seq: b.Seq(), msg: m}, historyCap)
 		v.lastSent = b.Seq()
 		v.snapshot = nil
@@ -197,8 +202,7 @@ func (v *view) flush(b *book.Book, sc *scratch, now time.Time) bool {
 	if len(sc.bids) == 0 && len(sc.asks) == 0 {
 		return false
 	}
-	m := sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
-		Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)})
+	m := sc.update(b, v)
 	v.sentBids, v.sentAsks = nb, na
 	v.lastSent = b.Seq()
 	v.snapshot = nil

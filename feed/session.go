@@ -155,11 +155,7 @@ func (s *session) writeLoop() {
 				s.close(ReasonPeer, "")
 			}
 			s.mu.Lock()
-			for _, m := range s.queue { // a close decided earlier kept its queue; the socket cannot take it
-				s.queuedBytes -= len(m.frame)
-			}
-			clear(s.queue)
-			s.queue = s.queue[:0]
+			s.dropQueue() // a close decided earlier kept its queue; the socket cannot take it
 			s.mu.Unlock()
 			continue
 		}
@@ -183,11 +179,7 @@ func (s *session) close(r CloseReason, text string) {
 	s.closing = true
 	s.reason, s.closeText = r, closeText(text)
 	if dropsQueue(r) {
-		for _, m := range s.queue {
-			s.queuedBytes -= len(m.frame)
-		}
-		clear(s.queue)
-		s.queue = s.queue[:0]
+		s.dropQueue()
 	}
 	start := !s.writing
 	s.writing = true
@@ -200,6 +192,15 @@ func (s *session) close(r CloseReason, text string) {
 		s.srv.wg.Add(1)
 		go s.writeLoop()
 	}
+}
+
+// dropQueue discards what is queued and not yet being written. s.mu must be held.
+func (s *session) dropQueue() {
+	for _, m := range s.queue {
+		s.queuedBytes -= len(m.frame)
+	}
+	clear(s.queue)
+	s.queue = s.queue[:0]
 }
 
 // dropsQueue reports whether a close for r discards what is queued and not yet written.

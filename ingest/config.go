@@ -93,12 +93,9 @@ func (c Config) WithDefaults() Config {
 	if c.ClientID == "" {
 		c.ClientID = "depthcast"
 	}
-	if c.Shards == 0 {
-		c.Shards = runtime.GOMAXPROCS(0)
-	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
-	}
+	// The writers' settings default as a Pipeline's do.
+	pc := c.pipelineConfig().WithDefaults()
+	c.Shards, c.QueueSize, c.Logger, c.Meter = pc.Shards, pc.QueueSize, pc.Logger, pc.Meter
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultMaxWait
 	}
@@ -116,12 +113,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DeadLetterBuffer == 0 {
 		c.DeadLetterBuffer = DefaultDeadLetterBuffer
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Meter == nil {
-		c.Meter = noop.NewMeterProvider().Meter("")
 	}
 	return c
 }
