@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,9 +130,10 @@ func cleanEnv(extra map[string]string) []string {
 }
 
 // checkCommand checks that args (subcommand first) and env are what the binary accepts: every flag exists,
-// every DEPTHCAST_* variable names a flag of that subcommand, and the binary itself parses the line with
-// those variables set (it is run with --help appended, so it parses every value and then stops).
-func checkCommand(t *testing.T, where string, args []string, env map[string]string) {
+// every DEPTHCAST_* variable of env names a flag of that subcommand, and the binary itself parses the line
+// with env and inherited (variables set elsewhere, such as in the image) in its environment: it is run with
+// --help appended, so it parses every value and then stops.
+func checkCommand(t *testing.T, where string, args []string, env, inherited map[string]string) {
 	t.Helper()
 	if len(args) == 0 {
 		t.Errorf("%s: no command", where)
@@ -170,8 +172,13 @@ func checkCommand(t *testing.T, where string, args []string, env map[string]stri
 			t.Errorf("%s: depthcast %s reads no variable %s", where, sub, k)
 		}
 	}
+	all := maps.Clone(inherited)
+	if all == nil {
+		all = map[string]string{}
+	}
+	maps.Copy(all, env)
 	cmd := exec.Command(binary(t), append(append([]string{}, args...), "--help")...)
-	cmd.Env = cleanEnv(env)
+	cmd.Env = cleanEnv(all)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("%s: depthcast %s does not accept %q with %v: %v\n%s", where, sub, args[1:], env, err, lastLines(out, 3))
 	}
