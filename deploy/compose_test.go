@@ -161,10 +161,30 @@ func TestComposeKafka(t *testing.T) {
 			}
 		}
 	}
-	if kenv["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] != "false" {
-		if v, _ := flagValue(stringList(t, "simulate", get(svcs["simulate"], "command")), "create-topic"); v != "false" {
-			t.Log("topics may also be auto-created")
-		}
+}
+
+// docker stop gives the feed more time than its shutdown timeout, so its clients get their 1001 and the
+// readers stop before the container is killed.
+func TestComposeStopGrace(t *testing.T) {
+	svc := composeServices(t)["depthcast"]
+	args := stringList(t, "depthcast command", get(svc, "command"))
+	timeout, ok := flagValue(args, "shutdown-timeout")
+	if !ok {
+		timeout = stringMap(get(svc, "environment"))["DEPTHCAST_SHUTDOWN_TIMEOUT"]
+	}
+	if timeout == "" {
+		timeout = "5s" // the flag's default
+	}
+	shutdown, err := time.ParseDuration(timeout)
+	if err != nil {
+		t.Fatalf("shutdown timeout %q: %v", timeout, err)
+	}
+	grace, err := time.ParseDuration(str(svc, "stop_grace_period"))
+	if err != nil {
+		t.Fatalf("depthcast stop_grace_period %q: %v (docker's default of 10 s would be used)", str(svc, "stop_grace_period"), err)
+	}
+	if grace <= shutdown {
+		t.Errorf("stop_grace_period %v: want more than the shutdown timeout %v", grace, shutdown)
 	}
 }
 
