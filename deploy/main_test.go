@@ -199,23 +199,42 @@ func readYAML(t *testing.T, path string) []map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
+	return readYAMLString(t, path, string(b))
+}
+
+// readYAMLString decodes every document of YAML text (from where) into generic values. A document that is
+// a list (a JSON patch) comes back as one map per element.
+func readYAMLString(t *testing.T, where, text string) []map[string]any {
+	t.Helper()
+	dec := yaml.NewDecoder(strings.NewReader(text))
 	var docs []map[string]any
 	for {
-		var d map[string]any
+		var d any
 		err := dec.Decode(&d)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("%s: %v", where, err)
 		}
-		if d != nil {
-			docs = append(docs, d)
+		switch v := d.(type) {
+		case map[string]any:
+			docs = append(docs, v)
+		case []any:
+			for _, e := range v {
+				m, ok := e.(map[string]any)
+				if !ok {
+					t.Fatalf("%s: list element %v is not a map", where, e)
+				}
+				docs = append(docs, m)
+			}
+		case nil:
+		default:
+			t.Fatalf("%s: document %v is neither a map nor a list", where, d)
 		}
 	}
 	if len(docs) == 0 {
-		t.Fatalf("%s: no YAML document", path)
+		t.Fatalf("%s: no YAML document", where)
 	}
 	return docs
 }
