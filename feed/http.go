@@ -20,6 +20,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /v1/symbols", s.serveSymbols)
 	mux.HandleFunc("GET /v1/book/{symbol}", s.serveBook)
+	mux.HandleFunc("GET /v1/stats", s.serveStats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
