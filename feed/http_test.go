@@ -63,8 +63,13 @@ func TestHTTPEndpoints(t *testing.T) {
 			}
 		}},
 		{"/ui/app.js", 200, "text/javascript", func(t *testing.T, body string) {
-			if !strings.Contains(body, "0xedb88320") || !strings.Contains(body, "requestAnimationFrame") {
+			if !strings.Contains(body, "requestAnimationFrame") || !strings.Contains(body, `from "./book.js"`) {
 				t.Errorf("dashboard script is not the one embedded: %.200s", body)
+			}
+		}},
+		{"/ui/book.js", 200, "text/javascript", func(t *testing.T, body string) {
+			if !strings.Contains(body, "0xedb88320") {
+				t.Errorf("dashboard book module has no CRC-32: %.200s", body)
 			}
 		}},
 		{"/ui/style.css", 200, "text/css", nil},

@@ -12,11 +12,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/sim"
+	"github.com/shopspring/decimal"
 )
 
 // chromiumPath finds the browser, or skips the test (fails it with CI=true).
@@ -74,11 +78,11 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 }
 
 // js evaluates a JavaScript expression in the page.
-func js[T any](t *testing.T, ctx context.Context, expr string) T {
+func js[T any](t *testing.T, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, waitTimeout)
 	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
@@ -158,6 +162,25 @@ func screenshot(t *testing.T, ctx context.Context, name string, width, height in
 	t.Logf("screenshot: %s", path)
 }
 
+// checkBookModule checks the page's own CRC-32 and decimal ordering (feed/web/book.js, in the browser)
+// against Go's hash/crc32 and shopspring/decimal.
+func checkBookModule(t *testing.T, ctx context.Context) {
+	t.Helper()
+	for _, s := range []string{"", "|", "43000.1:2;42999:1.5;|43000.2:1;", strings.Repeat("0.00000001:123456.789;", 10) + "|" + strings.Repeat("99999999.5:0.1;", 10)} {
+		got := js[uint32](t, ctx, fmt.Sprintf(`import("/ui/book.js").then(m => m.crc32(%q))`, s), chromedp.EvalAwaitPromise)
+		if want := crc32.ChecksumIEEE([]byte(s)); got != want {
+			t.Errorf("the page's crc32(%q) = %d, want %d", s, got, want)
+		}
+	}
+	prices := []string{"10", "9.99", "10.01", "0.5", "0.49", "0.51", "100", "0.0015", "43000.1", "42999", "43000.10001"}
+	got := js[[]string](t, ctx, fmt.Sprintf(`import("/ui/book.js").then(m => %s.sort(m.cmpDec))`, mustJSON(prices)), chromedp.EvalAwaitPromise)
+	want := slices.Clone(prices)
+	slices.SortFunc(want, func(a, b string) int { return decimal.RequireFromString(a).Cmp(decimal.RequireFromString(b)) })
+	if !slices.Equal(got, want) {
+		t.Errorf("the page orders prices %v, want %v", got, want)
+	}
+}
+
 // runExchange writes the simulated exchange's flow into the broker until the test ends.
 func runExchange(t *testing.T, brokers []string, cfg sim.Config, rate float64) {
 	t.Helper()
@@ -206,6 +229,7 @@ func TestDashboardBrowser(t *testing.T) {
 	cancel()
 
 	waitJS(t, ctx, "the page to connect", jsConnected)
+	checkBookModule(t, ctx)
 	waitJS(t, ctx, "the BTC-USD ladder to fill", `document.getElementById("sym-title").textContent === "BTC-USD" && `+jsLadderFilled)
 	seq := js[int](t, ctx, jsBookSeq)
 	waitJS(t, ctx, "updates after seq "+strconv.Itoa(seq), fmt.Sprintf("%s > %d", jsBookSeq, seq))

@@ -7,775 +7,600 @@
 // exponential backoff and jitter and resumes every book from the last seq it holds.
 //
 // Messages only change state; the DOM is written once per animation frame, and only what changed.
-"use strict";
-(() => {
-  const DEPTH = 20;          // levels per side shown and subscribed
-  const CHECK_LEVELS = 10;   // levels per side in the checksum: min(10, DEPTH)
-  const MAX_WATCH = 32;      // symbols subscribed at once
-  const TRADES_SHOWN = 40;
-  const STALE_LINK_MS = 15000; // no message for this long (heartbeats come every 5 s): reconnect
-  const BACKOFF_MIN_MS = 250, BACKOFF_MAX_MS = 10000;
+import { applySide, checksumString, crc32, eventMillis, fracDigits, pad } from "./book.js";
+import { depthChart, sideTotal } from "./depth.js";
 
-  const $ = (id) => document.getElementById(id);
+const DEPTH = 20;          // levels per side shown and subscribed
+const CHECK_LEVELS = 10;   // levels per side in the checksum: min(10, DEPTH)
+const MAX_WATCH = 32;      // symbols subscribed at once
+const TRADES_SHOWN = 40;
+const STALE_LINK_MS = 15000; // no message for this long (heartbeats come every 5 s): reconnect
+const BACKOFF_MIN_MS = 250, BACKOFF_MAX_MS = 10000;
+const RESYNC_TICK_MS = 250;
 
-  // Script errors are counted on <body data-js-errors> and shown in the footer, so they cannot go unseen.
-  let jsErrors = 0;
-  window.addEventListener("error", (ev) => {
-    document.body.dataset.jsErrors = String(++jsErrors);
-    const el = $("last-error");
-    if (el) el.textContent = "script error: " + ev.message;
-  });
-  window.addEventListener("unhandledrejection", (ev) => {
-    document.body.dataset.jsErrors = String(++jsErrors);
-    const el = $("last-error");
-    if (el) el.textContent = "script error: " + ev.reason;
-  });
+const $ = (id) => document.getElementById(id);
 
-  // ---- decimals: canonical strings, compared exactly ----
+// Script errors are counted on <body data-js-errors> and shown in the footer, so they cannot go unseen.
+let jsErrors = 0;
+window.addEventListener("error", (ev) => {
+  document.body.dataset.jsErrors = String(++jsErrors);
+  const el = $("last-error");
+  if (el) el.textContent = "script error: " + ev.message;
+});
+window.addEventListener("unhandledrejection", (ev) => {
+  document.body.dataset.jsErrors = String(++jsErrors);
+  const el = $("last-error");
+  if (el) el.textContent = "script error: " + ev.reason;
+});
 
-  // cmpDec compares two canonical non-negative decimals ("43000.1", "0.0015"): canonical fractions carry no
-  // trailing zeros, so after equal integer parts a plain string comparison of the fractions is exact.
-  function cmpDec(a, b) {
-    const ia = a.indexOf("."), ib = b.indexOf(".");
-    const la = ia < 0 ? a.length : ia, lb = ib < 0 ? b.length : ib;
-    if (la !== lb) return la - lb;
-    const ai = a.slice(0, la), bi = b.slice(0, lb);
-    if (ai !== bi) return ai < bi ? -1 : 1;
-    const af = ia < 0 ? "" : a.slice(ia + 1), bf = ib < 0 ? "" : b.slice(ib + 1);
-    return af === bf ? 0 : af < bf ? -1 : 1;
+// ---- state ----
+const symbols = new Map(); // symbol -> state
+let selected = decodeURIComponent(location.hash.slice(1)) || "";
+let ws = null, attempt = 0, reconnectTimer = 0, lastMessageAt = 0, reconnects = 0, everConnected = false;
+let connState = "connecting", connDetail = "";
+let checksumOk = 0, checksumBad = 0;
+const latency = []; // recent event-to-display samples, ms
+let pendingLatency = []; // event times of the selected symbol's messages not yet drawn
+let stats = null, statsPrev = null, statsRate = null, statsError = "";
+let lastError = "";
+
+function symbolState(sym) {
+  let st = symbols.get(sym);
+  if (!st) {
+    st = {
+      sym, bids: [], asks: [], seq: 0, hasBook: false, status: "unknown", serverSeq: 0,
+      pdp: 0, sdp: 0, count: 0, rate: 0, verified: 0, mismatches: 0, resyncs: 0,
+      trades: [], lastTrade: null, bookDirty: true, tradesDirty: true,
+    };
+    symbols.set(sym, st);
   }
-  const fracDigits = (s) => { const i = s.indexOf("."); return i < 0 ? 0 : s.length - i - 1; };
-  // pad writes s with exactly dp fraction digits (dp >= its own), so columns line up on the point.
-  function pad(s, dp) {
-    const f = fracDigits(s);
-    if (f >= dp) return s;
-    return (f === 0 ? s + "." : s) + "0".repeat(dp - f);
-  }
+  return st;
+}
 
-  // ---- CRC-32 (IEEE 802.3), as hash/crc32.ChecksumIEEE ----
-  const CRC_TABLE = (() => {
-    const t = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      t[n] = c >>> 0;
+// ---- rendering, batched per animation frame ----
+let frameQueued = false;
+const dirty = { book: true, trades: true, markets: true, header: true, stats: true };
+function markDirty(...what) {
+  for (const w of what) dirty[w] = true;
+  if (!frameQueued) {
+    frameQueued = true;
+    requestAnimationFrame(render);
+  }
+}
+
+// ---- connection ----
+function wsURL() {
+  const u = new URL("ws", location.href);
+  u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  const token = new URLSearchParams(location.search).get("token");
+  if (token) u.searchParams.set("token", token);
+  return u.toString();
+}
+
+function setConn(state, detail) {
+  connState = state;
+  connDetail = detail || "";
+  markDirty("header");
+}
+
+function connect() {
+  reconnectTimer = 0;
+  setConn(everConnected ? "reconnecting" : "connecting", attempt > 0 ? "attempt " + (attempt + 1) : "");
+  let sock;
+  try {
+    sock = new WebSocket(wsURL());
+  } catch (e) {
+    lastError = String(e);
+    scheduleReconnect();
+    return;
+  }
+  ws = sock;
+  sock.onopen = () => {
+    if (ws !== sock) return;
+    lastMessageAt = Date.now();
+    if (everConnected) reconnects++;
+    everConnected = true;
+    setConn("connected");
+    subscribeAll(true);
+  };
+  sock.onmessage = (ev) => {
+    if (ws !== sock) return;
+    lastMessageAt = Date.now();
+    let m;
+    try {
+      m = JSON.parse(ev.data);
+    } catch (e) {
+      lastError = "not JSON: " + String(ev.data).slice(0, 80);
+      return;
     }
-    return t;
-  })();
-  const utf8 = new TextEncoder();
-  function crc32(str) {
-    let c = 0xffffffff;
-    for (let i = 0; i < str.length; i++) {
-      const ch = str.charCodeAt(i);
-      if (ch > 0x7f) { // not ASCII: hash the UTF-8 bytes (prices and sizes are ASCII; this is a safeguard)
-        let d = 0xffffffff;
-        for (const byte of utf8.encode(str)) d = CRC_TABLE[(d ^ byte) & 0xff] ^ (d >>> 8);
-        return (d ^ 0xffffffff) >>> 0;
-      }
-      c = CRC_TABLE[(c ^ ch) & 0xff] ^ (c >>> 8);
+    handle(m);
+  };
+  sock.onclose = (ev) => {
+    if (ws !== sock) return;
+    ws = null;
+    if (ev.code !== 1006 || ev.reason) lastError = "closed " + ev.code + (ev.reason ? " " + ev.reason : "");
+    scheduleReconnect();
+  };
+}
+
+// scheduleReconnect waits an exponentially growing delay with full jitter over its upper half.
+function scheduleReconnect() {
+  if (reconnectTimer) return;
+  const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+  const delay = cap / 2 + Math.random() * cap / 2;
+  attempt++;
+  setConn("reconnecting", "in " + (delay / 1000).toFixed(1) + " s");
+  reconnectTimer = setTimeout(connect, delay);
+}
+
+function send(obj) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj));
+}
+
+let nextID = 1;
+// subscribeAll subscribes the watched symbols not yet subscribed on this connection (all of them after a
+// connect), resuming each book from the last seq held.
+function subscribeAll(fresh) {
+  if (fresh) for (const st of symbols.values()) st.subscribed = false;
+  const syms = watched().filter((sym) => !symbols.get(sym).subscribed);
+  if (syms.length === 0) return;
+  const resume = {};
+  let resumed = 0;
+  for (const sym of syms) {
+    const st = symbols.get(sym);
+    st.subscribed = true;
+    st.resyncAt = 0; // this request brings its snapshot
+    if (st.hasBook && st.seq > 0) {
+      resume[sym] = st.seq;
+      resumed++;
     }
-    return (c ^ 0xffffffff) >>> 0;
   }
+  if (fresh) $("conn-state").dataset.resumed = String(resumed);
+  const req = { op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH };
+  if (resumed > 0) req.resume = resume;
+  send(req);
+  send({ op: "subscribe", id: nextID++, channel: "trades", symbols: syms });
+}
 
-  // checksumString is the string PROTOCOL.md defines: "price:size;" per bid best first, "|", the same per ask.
-  function checksumString(b) {
-    let s = "";
-    for (let i = 0; i < b.bids.length && i < CHECK_LEVELS; i++) s += b.bids[i].p + ":" + b.bids[i].s + ";";
-    s += "|";
-    for (let i = 0; i < b.asks.length && i < CHECK_LEVELS; i++) s += b.asks[i].p + ":" + b.asks[i].s + ";";
-    return s;
+// watched lists the symbols to subscribe: the first MAX_WATCH known, and the selected one.
+function watched() {
+  const out = [];
+  for (const sym of symbols.keys()) {
+    if (out.length >= MAX_WATCH) break;
+    out.push(sym);
   }
+  if (selected && symbols.has(selected) && !out.includes(selected)) out.push(selected);
+  return out;
+}
 
-  // ---- books ----
+// resync drops a book that cannot be trusted and asks for a fresh snapshot.
+// Resubscriptions go out at most every RESYNC_TICK_MS, batched, and a symbol that keeps failing waits
+// longer each time (up to 30 s), so a persistent fault cannot flood the feed with requests.
+function resync(st, why) {
+  st.hasBook = false;
+  st.resyncs++;
+  st.failStreak = (st.failStreak || 0) + 1;
+  st.resyncAt = Date.now() + (st.failStreak > 1 ? Math.min(30000, 500 * 2 ** (st.failStreak - 2)) : 0);
+  lastError = st.sym + ": " + why + ", resubscribing";
+  markDirty("markets", "header");
+}
 
-  // applySide applies [price, size] levels to a side kept best first; size "0" deletes.
-  function applySide(side, levels, bid, st) {
-    for (const [p, s] of levels) {
-      let lo = 0, hi = side.length; // binary search for p in best-first order
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1, c = cmpDec(side[mid].p, p);
-        if (c === 0) { lo = mid; hi = -1; break; }
-        if (bid ? c > 0 : c < 0) lo = mid + 1; else hi = mid;
+function flushResyncs() {
+  const now = Date.now(), syms = [];
+  for (const st of symbols.values()) {
+    if (st.resyncAt && st.resyncAt <= now) {
+      st.resyncAt = 0;
+      syms.push(st.sym);
+    }
+  }
+  if (syms.length) send({ op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH });
+}
+
+function verify(st, m) {
+  if (typeof m.checksum !== "number") return true;
+  if (crc32(checksumString(st, CHECK_LEVELS)) === m.checksum) {
+    checksumOk++;
+    st.verified++;
+    st.failStreak = 0;
+    return true;
+  }
+  checksumBad++;
+  st.mismatches++;
+  return false;
+}
+
+function handle(m) {
+  switch (m.type) {
+    case "snapshot": {
+      const st = symbolState(m.symbol);
+      st.bids = [];
+      st.asks = [];
+      applySide(st.bids, m.bids || [], true, st, DEPTH);
+      applySide(st.asks, m.asks || [], false, st, DEPTH);
+      st.seq = m.seq;
+      st.hasBook = true;
+      st.status = "live";
+      bookMessage(st, m, false); // a snapshot's time is its book's last change, maybe long ago: no latency sample
+      if (!verify(st, m)) resync(st, "checksum mismatch on a snapshot");
+      break;
+    }
+    case "update": {
+      const st = symbolState(m.symbol);
+      if (!st.hasBook) break; // waiting for the snapshot of a resubscription
+      if (m.prev_seq !== st.seq) {
+        resync(st, "gap: prev_seq " + m.prev_seq + " after seq " + st.seq);
+        break;
       }
-      const found = hi === -1;
-      if (s === "0") {
-        if (found) side.splice(lo, 1);
-        continue;
-      }
-      const lvl = { p, s, sn: parseFloat(s) };
-      if (found) side[lo] = lvl; else side.splice(lo, 0, lvl);
-      const pd = fracDigits(p), sd = fracDigits(s);
+      applySide(st.bids, m.bids || [], true, st, DEPTH);
+      applySide(st.asks, m.asks || [], false, st, DEPTH);
+      st.seq = m.seq;
+      bookMessage(st, m, true);
+      if (!verify(st, m)) resync(st, "checksum mismatch at seq " + m.seq);
+      break;
+    }
+    case "trade": {
+      const st = symbolState(m.symbol);
+      st.trades.push({ t: m.time, p: m.price, s: m.size, side: m.side });
+      if (st.trades.length > TRADES_SHOWN) st.trades.splice(0, st.trades.length - TRADES_SHOWN);
+      st.lastTrade = m;
+      const pd = fracDigits(m.price);
       if (pd > st.pdp) st.pdp = Math.min(pd, 10);
-      if (sd > st.sdp) st.sdp = Math.min(sd, 8);
-    }
-    if (side.length > DEPTH) side.length = DEPTH;
-  }
-
-  // eventMillis parses an RFC 3339 time with up to nine fraction digits (Date.parse takes three).
-  function eventMillis(t) {
-    if (!t) return NaN;
-    return Date.parse(t.replace(/(\.\d{3})\d+/, "$1"));
-  }
-
-  // ---- state ----
-  const symbols = new Map(); // symbol -> state
-  let selected = decodeURIComponent(location.hash.slice(1)) || "";
-  let ws = null, attempt = 0, reconnectTimer = 0, lastMessageAt = 0, reconnects = 0, everConnected = false;
-  let connState = "connecting", connDetail = "";
-  let checksumOk = 0, checksumBad = 0;
-  const latency = []; // recent event-to-display samples, ms
-  let pendingLatency = []; // event times of the selected symbol's messages not yet drawn
-  let stats = null, statsPrev = null, statsRate = null, statsError = "";
-  let lastError = "";
-
-  function symbolState(sym) {
-    let st = symbols.get(sym);
-    if (!st) {
-      st = {
-        sym, bids: [], asks: [], seq: 0, hasBook: false, status: "unknown", serverSeq: 0,
-        pdp: 0, sdp: 0, count: 0, rate: 0, verified: 0, mismatches: 0, resyncs: 0,
-        trades: [], lastTrade: null, bookDirty: true, tradesDirty: true,
-      };
-      symbols.set(sym, st);
-    }
-    return st;
-  }
-
-  // ---- rendering, batched per animation frame ----
-  let frameQueued = false;
-  const dirty = { book: true, trades: true, markets: true, header: true, stats: true };
-  function markDirty(...what) {
-    for (const w of what) dirty[w] = true;
-    if (!frameQueued) {
-      frameQueued = true;
-      requestAnimationFrame(render);
-    }
-  }
-
-  // ---- connection ----
-  function wsURL() {
-    const u = new URL("ws", location.href);
-    u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    const token = new URLSearchParams(location.search).get("token");
-    if (token) u.searchParams.set("token", token);
-    return u.toString();
-  }
-
-  function setConn(state, detail) {
-    connState = state;
-    connDetail = detail || "";
-    markDirty("header");
-  }
-
-  function connect() {
-    reconnectTimer = 0;
-    setConn(everConnected ? "reconnecting" : "connecting", attempt > 0 ? "attempt " + (attempt + 1) : "");
-    let sock;
-    try {
-      sock = new WebSocket(wsURL());
-    } catch (e) {
-      lastError = String(e);
-      scheduleReconnect();
-      return;
-    }
-    ws = sock;
-    sock.onopen = () => {
-      if (ws !== sock) return;
-      lastMessageAt = Date.now();
-      if (everConnected) reconnects++;
-      everConnected = true;
-      setConn("connected");
-      subscribeAll(true);
-    };
-    sock.onmessage = (ev) => {
-      if (ws !== sock) return;
-      lastMessageAt = Date.now();
-      let m;
-      try {
-        m = JSON.parse(ev.data);
-      } catch (e) {
-        lastError = "not JSON: " + String(ev.data).slice(0, 80);
-        return;
+      if (m.symbol === selected) {
+        pendingLatency.push(eventMillis(m.time));
+        markDirty("trades", "header");
       }
-      handle(m);
-    };
-    sock.onclose = (ev) => {
-      if (ws !== sock) return;
-      ws = null;
-      if (ev.code !== 1006 || ev.reason) lastError = "closed " + ev.code + (ev.reason ? " " + ev.reason : "");
-      scheduleReconnect();
-    };
-  }
-
-  // scheduleReconnect waits an exponentially growing delay with full jitter over its upper half.
-  function scheduleReconnect() {
-    if (reconnectTimer) return;
-    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
-    const delay = cap / 2 + Math.random() * cap / 2;
-    attempt++;
-    setConn("reconnecting", "in " + (delay / 1000).toFixed(1) + " s");
-    reconnectTimer = setTimeout(connect, delay);
-  }
-
-  function send(obj) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj));
-  }
-
-  let nextID = 1;
-  // subscribeAll subscribes the watched symbols not yet subscribed on this connection (all of them after a
-  // connect), resuming each book from the last seq held.
-  function subscribeAll(fresh) {
-    if (fresh) for (const st of symbols.values()) st.subscribed = false;
-    const syms = watched().filter((sym) => !symbols.get(sym).subscribed);
-    if (syms.length === 0) return;
-    const resume = {};
-    let resumed = 0;
-    for (const sym of syms) {
-      const st = symbols.get(sym);
-      st.subscribed = true;
-      if (st.hasBook && st.seq > 0) {
-        resume[sym] = st.seq;
-        resumed++;
-      }
+      break;
     }
-    if (fresh) $("conn-state").dataset.resumed = String(resumed);
-    const req = { op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH };
-    if (resumed > 0) req.resume = resume;
-    send(req);
-    send({ op: "subscribe", id: nextID++, channel: "trades", symbols: syms });
-  }
-
-  // watched lists the symbols to subscribe: the first MAX_WATCH known, and the selected one.
-  function watched() {
-    const out = [];
-    for (const sym of symbols.keys()) {
-      if (out.length >= MAX_WATCH) break;
-      out.push(sym);
+    case "status": {
+      const st = symbolState(m.symbol);
+      st.status = m.status;
+      markDirty("book", "markets", "header");
+      break;
     }
-    if (selected && symbols.has(selected) && !out.includes(selected)) out.push(selected);
-    return out;
+    case "error":
+      lastError = (m.code || "error") + ": " + (m.message || "");
+      markDirty("header");
+      break;
+    case "subscribed":
+      if (attempt > 0 && m.channel === "book") attempt = 0; // the link works again: next backoff starts small
+      break;
+    default: // heartbeat, pong, unsubscribed
   }
+}
 
-  // resync drops a book that cannot be trusted and asks for a fresh snapshot.
-  function resync(st, why) {
-    st.hasBook = false;
-    st.resyncs++;
-    lastError = st.sym + ": " + why + ", resubscribed";
-    send({ op: "subscribe", id: nextID++, channel: "book", symbols: [st.sym], depth: DEPTH });
-    markDirty("markets", "header");
+function bookMessage(st, m, sample) {
+  st.count++;
+  st.bookDirty = true;
+  if (st.sym === selected) {
+    if (sample) pendingLatency.push(eventMillis(m.time));
+    markDirty("book", "header");
   }
+}
 
-  function verify(st, m) {
-    if (typeof m.checksum !== "number") return true;
-    if (crc32(checksumString(st)) === m.checksum) {
-      checksumOk++;
-      st.verified++;
-      return true;
+// ---- symbols list and stats, over HTTP ----
+async function loadSymbols() {
+  try {
+    const r = await fetch("v1/symbols", { cache: "no-store" });
+    if (!r.ok) throw new Error("HTTP " + r.status);
+    const j = await r.json();
+    let added = false;
+    for (const s of j.symbols || []) {
+      const known = symbols.has(s.symbol);
+      const st = symbolState(s.symbol);
+      st.serverSeq = s.seq || 0;
+      if (!st.hasBook && st.status === "unknown") st.status = s.status;
+      if (!known) added = true;
     }
-    checksumBad++;
-    st.mismatches++;
-    return false;
-  }
-
-  function handle(m) {
-    switch (m.type) {
-      case "snapshot": {
-        const st = symbolState(m.symbol);
-        st.bids = [];
-        st.asks = [];
-        applySide(st.bids, m.bids || [], true, st);
-        applySide(st.asks, m.asks || [], false, st);
-        st.seq = m.seq;
-        st.hasBook = true;
-        st.status = "live";
-        bookMessage(st, m, false); // a snapshot's time is its book's last change, maybe long ago: no latency sample
-        if (!verify(st, m)) resync(st, "checksum mismatch on a snapshot");
-        break;
-      }
-      case "update": {
-        const st = symbolState(m.symbol);
-        if (!st.hasBook) break; // waiting for the snapshot of a resubscription
-        if (m.prev_seq !== st.seq) {
-          resync(st, "gap: prev_seq " + m.prev_seq + " after seq " + st.seq);
-          break;
-        }
-        applySide(st.bids, m.bids || [], true, st);
-        applySide(st.asks, m.asks || [], false, st);
-        st.seq = m.seq;
-        bookMessage(st, m, true);
-        if (!verify(st, m)) resync(st, "checksum mismatch at seq " + m.seq);
-        break;
-      }
-      case "trade": {
-        const st = symbolState(m.symbol);
-        st.trades.push({ t: m.time, p: m.price, s: m.size, side: m.side });
-        if (st.trades.length > TRADES_SHOWN) st.trades.splice(0, st.trades.length - TRADES_SHOWN);
-        st.lastTrade = m;
-        const pd = fracDigits(m.price);
-        if (pd > st.pdp) st.pdp = Math.min(pd, 10);
-        if (m.symbol === selected) {
-          pendingLatency.push(eventMillis(m.time));
-          markDirty("trades", "header");
-        }
-        break;
-      }
-      case "status": {
-        const st = symbolState(m.symbol);
-        st.status = m.status;
-        markDirty("book", "markets", "header");
-        break;
-      }
-      case "error":
-        lastError = (m.code || "error") + ": " + (m.message || "");
-        markDirty("header");
-        break;
-      case "subscribed":
-        if (attempt > 0 && m.channel === "book") attempt = 0; // the link works again: next backoff starts small
-        break;
-      default: // heartbeat, pong, unsubscribed
+    if (!selected || !symbols.has(selected)) {
+      const first = symbols.keys().next();
+      if (!first.done) select(first.value);
     }
+    if (added && ws && ws.readyState === WebSocket.OPEN) subscribeAll(false);
+    $("markets-note").textContent = symbols.size + " symbols";
+    markDirty("markets");
+  } catch (e) {
+    $("markets-note").textContent = "symbols unavailable";
   }
+}
 
-  function bookMessage(st, m, sample) {
-    st.count++;
-    st.bookDirty = true;
-    if (st.sym === selected) {
-      if (sample) pendingLatency.push(eventMillis(m.time));
-      markDirty("book", "header");
-    }
-  }
-
-  // ---- symbols list and stats, over HTTP ----
-  async function loadSymbols() {
-    try {
-      const r = await fetch("v1/symbols", { cache: "no-store" });
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      const j = await r.json();
-      let added = false;
-      for (const s of j.symbols || []) {
-        const known = symbols.has(s.symbol);
-        const st = symbolState(s.symbol);
-        st.serverSeq = s.seq || 0;
-        if (!st.hasBook && st.status === "unknown") st.status = s.status;
-        if (!known) added = true;
-      }
-      if (!selected || !symbols.has(selected)) {
-        const first = symbols.keys().next();
-        if (!first.done) select(first.value);
-      }
-      if (added && ws && ws.readyState === WebSocket.OPEN) subscribeAll(false);
-      $("markets-note").textContent = symbols.size + " symbols";
-      markDirty("markets");
-    } catch (e) {
-      $("markets-note").textContent = "symbols unavailable";
-    }
-  }
-
-  async function loadStats() {
-    try {
-      const r = await fetch("v1/stats", { cache: "no-store" });
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      const s = await r.json();
-      if (statsPrev && s.uptime_seconds > statsPrev.uptime_seconds) {
-        statsRate = (s.messages_sent - statsPrev.messages_sent) / (s.uptime_seconds - statsPrev.uptime_seconds);
-      } else {
-        statsRate = null;
-      }
-      statsPrev = stats = s;
-      statsError = "";
-    } catch (e) {
-      statsError = "unavailable";
-    }
-    markDirty("stats");
-  }
-
-  function select(sym) {
-    if (!sym || sym === selected && symbols.has(sym)) return;
-    selected = sym;
-    pendingLatency = [];
-    if (location.hash.slice(1) !== encodeURIComponent(sym)) history.replaceState(null, "", "#" + encodeURIComponent(sym));
-    const st = symbolState(sym);
-    st.bookDirty = st.tradesDirty = true;
-    if (ws && ws.readyState === WebSocket.OPEN) subscribeAll(false);
-    markDirty("book", "trades", "markets", "header");
-  }
-
-  // ---- DOM: built once, then only text and transforms change ----
-  function makeLadder(container) {
-    const rows = [];
-    for (let i = 0; i < DEPTH; i++) {
-      const el = document.createElement("div");
-      el.className = "lvl";
-      el.innerHTML = '<i class="d"></i><i class="s"></i><span class="px"></span><span class="sz"></span><span class="tot"></span>';
-      const [d, s, px, sz, tot] = el.children;
-      rows.push({ el, d, s, px, sz, tot, cache: ["", "", "", -1, -1] });
-      container.appendChild(el);
-    }
-    return rows;
-  }
-  const askRows = makeLadder($("asks")).reverse(); // askRows[0] is nearest the spread (bottom)
-  const bidRows = makeLadder($("bids"));
-
-  const tradeRows = [];
-  for (let i = 0; i < TRADES_SHOWN; i++) {
-    const tr = document.createElement("tr");
-    tr.innerHTML = '<td class="l"></td><td></td><td></td><td></td>';
-    $("trade-rows").appendChild(tr);
-    tradeRows.push({ tr, td: tr.children, key: "" });
-  }
-
-  function setText(el, v) {
-    if (el.textContent !== v) el.textContent = v;
-  }
-
-  function drawSide(rows, side, st, maxSize, maxTotal) {
-    let total = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i], l = side[i], c = r.cache;
-      let px = "", sz = "", tot = "", sv = 0, dv = 0;
-      if (l) {
-        total += l.sn;
-        px = pad(l.p, st.pdp);
-        sz = pad(l.s, st.sdp);
-        tot = total.toFixed(Math.min(st.sdp, 4));
-        sv = maxSize > 0 ? l.sn / maxSize : 0;
-        dv = maxTotal > 0 ? total / maxTotal : 0;
-      }
-      if (c[0] !== px) { r.px.textContent = px; c[0] = px; }
-      if (c[1] !== sz) { r.sz.textContent = sz; c[1] = sz; }
-      if (c[2] !== tot) { r.tot.textContent = tot; c[2] = tot; }
-      sv = Math.round(sv * 1000) / 1000;
-      dv = Math.round(dv * 1000) / 1000;
-      if (c[3] !== sv) { r.s.style.transform = "scaleX(" + sv + ")"; c[3] = sv; }
-      if (c[4] !== dv) { r.d.style.transform = "scaleX(" + dv + ")"; c[4] = dv; }
-    }
-  }
-
-  function sideTotal(side) {
-    let t = 0, m = 0;
-    for (const l of side) {
-      t += l.sn;
-      if (l.sn > m) m = l.sn;
-    }
-    return [t, m];
-  }
-
-  function midOf(st) {
-    if (!st.bids.length || !st.asks.length) return null;
-    const b = parseFloat(st.bids[0].p), a = parseFloat(st.asks[0].p);
-    return { mid: (a + b) / 2, spread: a - b, bps: ((a - b) / ((a + b) / 2)) * 1e4 };
-  }
-
-  function renderBook(st) {
-    const book = $("book");
-    const showBook = st && (st.hasBook || st.bids.length > 0);
-    const bids = showBook ? st.bids : [], asks = showBook ? st.asks : [];
-    const [bt, bm] = sideTotal(bids), [at, am] = sideTotal(asks);
-    const maxSize = Math.max(bm, am), maxTotal = Math.max(bt, at);
-    const dummy = { pdp: st ? st.pdp : 0, sdp: st ? st.sdp : 0 };
-    drawSide(bidRows, bids, dummy, maxSize, maxTotal);
-    drawSide(askRows, asks, dummy, maxSize, maxTotal);
-    const stale = st && st.status === "stale";
-    book.classList.toggle("stale", !!stale);
-    const badge = $("book-status");
-    const label = !st ? "—" : stale ? "STALE" : st.hasBook ? "LIVE" : "WAITING";
-    setText(badge, label);
-    badge.className = "badge " + (stale ? "stale" : st && st.hasBook ? "live" : "");
-    setText($("book-seq"), st ? String(st.seq) : "0");
-    setText($("book-rate"), st ? String(st.rate) : "0");
-    setText($("book-resyncs"), st ? String(st.resyncs) : "0");
-    const mo = st && midOf(st);
-    if (mo) {
-      setText($("spread-mid"), mo.mid.toFixed(Math.min(st.pdp + 1, 10)));
-      setText($("spread-val"), "spread " + mo.spread.toFixed(st.pdp) + " · " + (mo.bps < 1 ? mo.bps.toPrecision(2) : mo.bps.toFixed(1)) + " bps");
+async function loadStats() {
+  try {
+    const r = await fetch("v1/stats", { cache: "no-store" });
+    if (!r.ok) throw new Error("HTTP " + r.status);
+    const s = await r.json();
+    if (statsPrev && s.uptime_seconds > statsPrev.uptime_seconds) {
+      statsRate = (s.messages_sent - statsPrev.messages_sent) / (s.uptime_seconds - statsPrev.uptime_seconds);
     } else {
-      setText($("spread-mid"), "—");
-      setText($("spread-val"), st && !st.hasBook ? "waiting for a snapshot" : "—");
+      statsRate = null;
     }
-    drawDepth(st, bids, asks);
+    statsPrev = stats = s;
+    statsError = "";
+  } catch (e) {
+    statsError = "unavailable";
   }
+  markDirty("stats");
+}
 
-  function clock(t) {
-    const d = new Date(eventMillis(t));
-    if (isNaN(d)) return "";
-    const p2 = (n) => String(n).padStart(2, "0");
-    return p2(d.getHours()) + ":" + p2(d.getMinutes()) + ":" + p2(d.getSeconds()) + "." + String(d.getMilliseconds()).padStart(3, "0");
+function select(sym) {
+  if (!sym || sym === selected && symbols.has(sym)) return;
+  selected = sym;
+  pendingLatency = [];
+  if (location.hash.slice(1) !== encodeURIComponent(sym)) history.replaceState(null, "", "#" + encodeURIComponent(sym));
+  const st = symbolState(sym);
+  st.bookDirty = st.tradesDirty = true;
+  if (ws && ws.readyState === WebSocket.OPEN) subscribeAll(false);
+  markDirty("book", "trades", "markets", "header");
+}
+
+// ---- DOM: built once, then only text and transforms change ----
+function makeLadder(container) {
+  const rows = [];
+  for (let i = 0; i < DEPTH; i++) {
+    const el = document.createElement("div");
+    el.className = "lvl";
+    el.innerHTML = '<i class="d"></i><i class="s"></i><span class="px"></span><span class="sz"></span><span class="tot"></span>';
+    const [d, s, px, sz, tot] = el.children;
+    rows.push({ el, d, s, px, sz, tot, cache: ["", "", "", -1, -1] });
+    container.appendChild(el);
   }
+  return rows;
+}
+const askRows = makeLadder($("asks")).reverse(); // askRows[0] is nearest the spread (bottom)
+const bidRows = makeLadder($("bids"));
 
-  function renderTrades(st) {
-    const trades = st ? st.trades : [];
-    for (let i = 0; i < tradeRows.length; i++) {
-      const row = tradeRows[i], tr = trades[trades.length - 1 - i];
-      const key = tr ? tr.t + tr.p + tr.s + tr.side : "";
-      if (row.key === key) continue;
-      row.key = key;
-      if (!tr) {
-        for (const td of row.td) td.textContent = "";
-        row.tr.className = "";
-        continue;
-      }
-      row.tr.className = tr.side;
-      row.td[0].textContent = clock(tr.t);
-      row.td[1].textContent = pad(tr.p, st.pdp);
-      row.td[2].textContent = pad(tr.s, st.sdp);
-      row.td[3].textContent = tr.side;
+const tradeRows = [];
+for (let i = 0; i < TRADES_SHOWN; i++) {
+  const tr = document.createElement("tr");
+  tr.innerHTML = '<td class="l"></td><td></td><td></td><td></td>';
+  $("trade-rows").appendChild(tr);
+  tradeRows.push({ tr, td: tr.children, key: "" });
+}
+
+function setText(el, v) {
+  if (el.textContent !== v) el.textContent = v;
+}
+
+function drawSide(rows, side, st, maxSize, maxTotal) {
+  let total = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i], l = side[i], c = r.cache;
+    let px = "", sz = "", tot = "", sv = 0, dv = 0;
+    if (l) {
+      total += l.sn;
+      px = pad(l.p, st.pdp);
+      sz = pad(l.s, st.sdp);
+      tot = total.toFixed(Math.min(st.sdp, 4));
+      sv = maxSize > 0 ? l.sn / maxSize : 0;
+      dv = maxTotal > 0 ? total / maxTotal : 0;
     }
+    if (c[0] !== px) { r.px.textContent = px; c[0] = px; }
+    if (c[1] !== sz) { r.sz.textContent = sz; c[1] = sz; }
+    if (c[2] !== tot) { r.tot.textContent = tot; c[2] = tot; }
+    sv = Math.round(sv * 1000) / 1000;
+    dv = Math.round(dv * 1000) / 1000;
+    if (c[3] !== sv) { r.s.style.transform = "scaleX(" + sv + ")"; c[3] = sv; }
+    if (c[4] !== dv) { r.d.style.transform = "scaleX(" + dv + ")"; c[4] = dv; }
   }
+}
 
-  const marketRows = new Map(); // symbol -> row
-  function renderMarkets() {
-    const tbody = $("symbol-rows");
-    for (const st of symbols.values()) {
-      let r = marketRows.get(st.sym);
-      if (!r) {
-        const tr = document.createElement("tr");
-        tr.innerHTML = '<td class="l"><span class="dot"></span><span></span></td><td></td><td></td><td></td><td></td>';
-        tr.dataset.symbol = st.sym;
-        tr.addEventListener("click", () => select(st.sym));
-        tbody.appendChild(tr);
-        r = { tr, dot: tr.children[0].children[0], name: tr.children[0].children[1], td: tr.children };
-        r.name.textContent = st.sym;
-        marketRows.set(st.sym, r);
-      }
-      const cls = st.status === "live" && st.hasBook ? "live" : st.status === "stale" ? "stale" : "";
-      const dotCls = "dot " + cls;
-      if (r.dot.className !== dotCls) r.dot.className = dotCls;
-      r.tr.classList.toggle("sel", st.sym === selected);
-      const mo = midOf(st);
-      setText(r.td[1], mo ? mo.mid.toFixed(Math.min(st.pdp + 1, 10)) : "—");
-      setText(r.td[2], String(st.seq || st.serverSeq || 0));
-      setText(r.td[3], String(st.rate));
-      setText(r.td[4], st.mismatches ? st.verified + "/" + st.mismatches + "✗" : String(st.verified));
-      r.td[4].className = st.mismatches ? "neg" : "";
-    }
+function midOf(st) {
+  if (!st.bids.length || !st.asks.length) return null;
+  const b = parseFloat(st.bids[0].p), a = parseFloat(st.asks[0].p);
+  return { mid: (a + b) / 2, spread: a - b, bps: ((a - b) / ((a + b) / 2)) * 1e4 };
+}
+
+function renderBook(st) {
+  const book = $("book");
+  const showBook = st && (st.hasBook || st.bids.length > 0);
+  const bids = showBook ? st.bids : [], asks = showBook ? st.asks : [];
+  const [bt, bm] = sideTotal(bids), [at, am] = sideTotal(asks);
+  const maxSize = Math.max(bm, am), maxTotal = Math.max(bt, at);
+  const dummy = { pdp: st ? st.pdp : 0, sdp: st ? st.sdp : 0 };
+  drawSide(bidRows, bids, dummy, maxSize, maxTotal);
+  drawSide(askRows, asks, dummy, maxSize, maxTotal);
+  const stale = st && st.status === "stale";
+  book.classList.toggle("stale", !!stale);
+  const badge = $("book-status");
+  const label = !st ? "—" : stale ? "STALE" : st.hasBook ? "LIVE" : "WAITING";
+  setText(badge, label);
+  badge.className = "badge " + (stale ? "stale" : st && st.hasBook ? "live" : "");
+  setText($("book-seq"), st ? String(st.seq) : "0");
+  setText($("book-rate"), st ? String(st.rate) : "0");
+  setText($("book-resyncs"), st ? String(st.resyncs) : "0");
+  const mo = st && midOf(st);
+  if (mo) {
+    setText($("spread-mid"), mo.mid.toFixed(Math.min(st.pdp + 1, 10)));
+    setText($("spread-val"), "spread " + mo.spread.toFixed(st.pdp) + " · " + (mo.bps < 1 ? mo.bps.toPrecision(2) : mo.bps.toFixed(1)) + " bps");
+  } else {
+    setText($("spread-mid"), "—");
+    setText($("spread-val"), st && !st.hasBook ? "waiting for a snapshot" : "—");
   }
+  drawDepth(st, bids, asks);
+}
 
-  function renderHeader(st) {
-    setText($("sym-title"), selected || "—");
-    const mo = st && midOf(st);
-    setText($("mid"), mo ? mo.mid.toFixed(Math.min(st.pdp + 1, 10)) : "—");
-    setText($("spread"), mo ? mo.spread.toFixed(st.pdp) : "—");
-    const lt = st && st.lastTrade;
-    const last = $("last");
-    setText(last, lt ? pad(lt.price, st.pdp) : "—");
-    last.className = lt ? (lt.side === "buy" ? "pos" : "neg") : "";
-    setText($("checksum-ok"), String(checksumOk));
-    const bad = $("checksum-bad");
-    setText(bad, String(checksumBad));
-    bad.classList.toggle("bad", checksumBad > 0);
-    setText($("reconnects"), String(reconnects));
-    const pill = $("conn-state");
-    if (pill.dataset.state !== connState) pill.dataset.state = connState;
-    setText(pill, connState + (connDetail ? " " + connDetail : ""));
-    setText($("last-error"), lastError);
-    if (latency.length) {
-      const sorted = latency.slice().sort((a, b) => a - b);
-      const p95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))];
-      setText($("latency"), Math.round(latency[latency.length - 1]) + " ms · p95 " + Math.round(p95));
+function clock(t) {
+  const d = new Date(eventMillis(t));
+  if (isNaN(d)) return "";
+  const p2 = (n) => String(n).padStart(2, "0");
+  return p2(d.getHours()) + ":" + p2(d.getMinutes()) + ":" + p2(d.getSeconds()) + "." + String(d.getMilliseconds()).padStart(3, "0");
+}
+
+function renderTrades(st) {
+  const trades = st ? st.trades : [];
+  for (let i = 0; i < tradeRows.length; i++) {
+    const row = tradeRows[i], tr = trades[trades.length - 1 - i];
+    const key = tr ? tr.t + tr.p + tr.s + tr.side : "";
+    if (row.key === key) continue;
+    row.key = key;
+    if (!tr) {
+      for (const td of row.td) td.textContent = "";
+      row.tr.className = "";
+      continue;
     }
+    row.tr.className = tr.side;
+    row.td[0].textContent = clock(tr.t);
+    row.td[1].textContent = pad(tr.p, st.pdp);
+    row.td[2].textContent = pad(tr.s, st.sdp);
+    row.td[3].textContent = tr.side;
   }
+}
 
-  function fmtInt(n) {
-    return n == null ? "—" : Math.round(n).toLocaleString("en-US");
+const marketRows = new Map(); // symbol -> row
+function renderMarkets() {
+  const tbody = $("symbol-rows");
+  for (const st of symbols.values()) {
+    let r = marketRows.get(st.sym);
+    if (!r) {
+      const tr = document.createElement("tr");
+      tr.innerHTML = '<td class="l"><span class="dot"></span><span></span></td><td></td><td></td><td></td><td></td>';
+      tr.dataset.symbol = st.sym;
+      tr.addEventListener("click", () => select(st.sym));
+      tbody.appendChild(tr);
+      r = { tr, dot: tr.children[0].children[0], name: tr.children[0].children[1], td: tr.children };
+      r.name.textContent = st.sym;
+      marketRows.set(st.sym, r);
+    }
+    const cls = st.status === "live" && st.hasBook ? "live" : st.status === "stale" ? "stale" : "";
+    const dotCls = "dot " + cls;
+    if (r.dot.className !== dotCls) r.dot.className = dotCls;
+    r.tr.classList.toggle("sel", st.sym === selected);
+    const mo = midOf(st);
+    setText(r.td[1], mo ? mo.mid.toFixed(Math.min(st.pdp + 1, 10)) : "—");
+    setText(r.td[2], String(st.seq || st.serverSeq || 0));
+    setText(r.td[3], String(st.rate));
+    setText(r.td[4], st.mismatches ? st.verified + "/" + st.mismatches + "✗" : String(st.verified));
+    r.td[4].className = st.mismatches ? "neg" : "";
   }
-  function fmtBytes(n) {
-    if (n == null) return "—";
-    if (n < 1024) return n + " B";
-    if (n < 1 << 20) return (n / 1024).toFixed(1) + " KiB";
-    return (n / (1 << 20)).toFixed(1) + " MiB";
+}
+
+function renderHeader(st) {
+  setText($("sym-title"), selected || "—");
+  const mo = st && midOf(st);
+  setText($("mid"), mo ? mo.mid.toFixed(Math.min(st.pdp + 1, 10)) : "—");
+  setText($("spread"), mo ? mo.spread.toFixed(st.pdp) : "—");
+  const lt = st && st.lastTrade;
+  const last = $("last");
+  setText(last, lt ? pad(lt.price, st.pdp) : "—");
+  last.className = lt ? (lt.side === "buy" ? "pos" : "neg") : "";
+  setText($("checksum-ok"), String(checksumOk));
+  const bad = $("checksum-bad");
+  setText(bad, String(checksumBad));
+  bad.classList.toggle("bad", checksumBad > 0);
+  setText($("reconnects"), String(reconnects));
+  const pill = $("conn-state");
+  if (pill.dataset.state !== connState) pill.dataset.state = connState;
+  setText(pill, connState + (connDetail ? " " + connDetail : ""));
+  setText($("last-error"), lastError);
+  if (latency.length) {
+    const sorted = latency.slice().sort((a, b) => a - b);
+    const p95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))];
+    setText($("latency"), Math.round(latency[latency.length - 1]) + " ms · p95 " + Math.round(p95));
   }
+}
 
-  const closeRows = new Map();
-  function renderStats() {
-    const s = stats;
-    setText($("stats-age"), statsError || (s ? "up " + fmtDuration(s.uptime_seconds) : ""));
-    if (!s) return;
-    setText($("st-connections"), fmtInt(s.connections));
-    setText($("st-subscriptions"), fmtInt(s.subscriptions));
-    setText($("st-rate"), statsRate == null ? "—" : fmtInt(statsRate));
-    setText($("st-messages"), fmtInt(s.messages_sent));
-    setText($("st-queued"), fmtBytes(s.bytes_queued));
-    setText($("st-slow"), fmtInt(s.slow_consumers));
-    setText($("st-live"), fmtInt(s.symbols.live));
-    setText($("st-stale"), fmtInt(s.symbols.stale));
-    $("st-slow").className = s.slow_consumers > 0 ? "neg" : "";
-    $("st-stale").className = s.symbols.stale > 0 ? "neg" : "";
-    const tbody = $("close-rows");
-    if ((s.closes || []).length > 0 && tbody.querySelector(".empty")) tbody.querySelector(".empty").remove();
-    for (const c of s.closes || []) {
-      const key = c.reason + "/" + c.code;
-      let tr = closeRows.get(key);
-      if (!tr) {
-        tr = document.createElement("tr");
-        tr.innerHTML = '<td class="l"></td><td></td><td></td>';
-        tr.children[0].textContent = c.reason.replace(/_/g, " ");
-        tr.children[1].textContent = String(c.code);
-        tbody.appendChild(tr);
-        closeRows.set(key, tr);
-      }
-      setText(tr.children[2], fmtInt(c.count));
+function fmtInt(n) {
+  return n == null ? "—" : Math.round(n).toLocaleString("en-US");
+}
+function fmtBytes(n) {
+  if (n == null) return "—";
+  if (n < 1024) return n + " B";
+  if (n < 1 << 20) return (n / 1024).toFixed(1) + " KiB";
+  return (n / (1 << 20)).toFixed(1) + " MiB";
+}
+
+const closeRows = new Map();
+function renderStats() {
+  const s = stats;
+  setText($("stats-age"), statsError || (s ? "up " + fmtDuration(s.uptime_seconds) : ""));
+  if (!s) return;
+  setText($("st-connections"), fmtInt(s.connections));
+  setText($("st-subscriptions"), fmtInt(s.subscriptions));
+  setText($("st-rate"), statsRate == null ? "—" : fmtInt(statsRate));
+  setText($("st-messages"), fmtInt(s.messages_sent));
+  setText($("st-queued"), fmtBytes(s.bytes_queued));
+  setText($("st-slow"), fmtInt(s.slow_consumers));
+  setText($("st-live"), fmtInt(s.symbols.live));
+  setText($("st-stale"), fmtInt(s.symbols.stale));
+  $("st-slow").className = s.slow_consumers > 0 ? "neg" : "";
+  $("st-stale").className = s.symbols.stale > 0 ? "neg" : "";
+  const tbody = $("close-rows");
+  if ((s.closes || []).length > 0 && tbody.querySelector(".empty")) tbody.querySelector(".empty").remove();
+  for (const c of s.closes || []) {
+    const key = c.reason + "/" + c.code;
+    let tr = closeRows.get(key);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.innerHTML = '<td class="l"></td><td></td><td></td>';
+      tr.children[0].textContent = c.reason.replace(/_/g, " ");
+      tr.children[1].textContent = String(c.code);
+      tbody.appendChild(tr);
+      closeRows.set(key, tr);
     }
+    setText(tr.children[2], fmtInt(c.count));
   }
-  function fmtDuration(sec) {
-    sec = Math.floor(sec);
-    const h = Math.floor(sec / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
-    return (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s";
+}
+function fmtDuration(sec) {
+  sec = Math.floor(sec);
+  const h = Math.floor(sec / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
+  return (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s";
+}
+
+const drawDepth = depthChart($("depth-canvas"), () => markDirty("book"));
+
+function render() {
+  frameQueued = false;
+  const st = selected ? symbols.get(selected) : null;
+  if (pendingLatency.length) {
+    const now = Date.now();
+    for (const t of pendingLatency) {
+      if (!isNaN(t)) latency.push(Math.max(0, now - t));
+    }
+    pendingLatency = [];
+    if (latency.length > 500) latency.splice(0, latency.length - 500);
+    dirty.header = true;
   }
-
-  // ---- depth chart ----
-  const canvas = $("depth-canvas");
-  const ctx2d = canvas.getContext("2d");
-  let canvasW = 0, canvasH = 0;
-  function sizeCanvas() {
-    const r = canvas.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(r.width * dpr)), h = Math.max(1, Math.round(r.height * dpr));
-    if (w !== canvas.width || h !== canvas.height) {
-      canvas.width = w;
-      canvas.height = h;
-    }
-    canvasW = r.width;
-    canvasH = r.height;
+  if (dirty.book) {
+    dirty.book = false;
+    if (st) st.bookDirty = false;
+    renderBook(st);
   }
-  new ResizeObserver(() => {
-    sizeCanvas();
-    markDirty("book");
-  }).observe(canvas.parentElement);
-
-  function drawDepth(st, bids, asks) {
-    if (!canvasW) sizeCanvas();
-    const dpr = window.devicePixelRatio || 1, W = canvasW, H = canvasH;
-    const g = ctx2d;
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.clearRect(0, 0, W, H);
-    if (!bids.length || !asks.length || W < 40 || H < 40) {
-      g.fillStyle = "#4a5361";
-      g.font = "12px sans-serif";
-      g.textAlign = "center";
-      g.fillText(st && !st.hasBook ? "waiting for a snapshot" : "no book", W / 2, H / 2);
-      return;
-    }
-    const padL = 8, padR = 8, padT = 10, padB = 20;
-    const lo = parseFloat(bids[bids.length - 1].p), hi = parseFloat(asks[asks.length - 1].p);
-    const bb = parseFloat(bids[0].p), ba = parseFloat(asks[0].p), mid = (bb + ba) / 2;
-    const half = Math.max(mid - lo, hi - mid) || 1;
-    const x0 = mid - half, x1 = mid + half;
-    const [bt] = sideTotal(bids), [at] = sideTotal(asks);
-    const ymax = Math.max(bt, at) * 1.08 || 1;
-    const X = (p) => padL + ((p - x0) / (x1 - x0)) * (W - padL - padR);
-    const Y = (v) => H - padB - (v / ymax) * (H - padT - padB);
-
-    // grid
-    g.strokeStyle = "#1c222b";
-    g.lineWidth = 1;
-    g.beginPath();
-    for (let i = 1; i <= 3; i++) {
-      const y = Math.round(padT + ((H - padT - padB) * i) / 4) + 0.5;
-      g.moveTo(padL, y);
-      g.lineTo(W - padR, y);
-    }
-    g.stroke();
-
-    const area = (side, sign, stroke, fill) => {
-      let cum = 0;
-      g.beginPath();
-      g.moveTo(X(sign < 0 ? bb : ba), Y(0));
-      for (const l of side) {
-        const x = X(parseFloat(l.p));
-        g.lineTo(x, Y(cum));
-        cum += l.sn;
-        g.lineTo(x, Y(cum));
-      }
-      g.lineTo(sign < 0 ? padL : W - padR, Y(cum));
-      g.strokeStyle = stroke;
-      g.lineWidth = 1.5;
-      g.stroke();
-      g.lineTo(sign < 0 ? padL : W - padR, Y(0));
-      g.closePath();
-      g.fillStyle = fill;
-      g.fill();
-    };
-    area(bids, -1, "#0ecb81", "rgba(14,203,129,0.16)");
-    area(asks, 1, "#f6465d", "rgba(246,70,93,0.16)");
-
-    // mid line and axis labels
-    g.strokeStyle = "#4a5361";
-    g.setLineDash([3, 3]);
-    g.beginPath();
-    g.moveTo(Math.round(X(mid)) + 0.5, padT);
-    g.lineTo(Math.round(X(mid)) + 0.5, H - padB);
-    g.stroke();
-    g.setLineDash([]);
-    g.fillStyle = "#7c8694";
-    g.font = "10px 'DejaVu Sans Mono', monospace";
-    g.textBaseline = "top";
-    const dp = Math.min(st.pdp, 6);
-    g.textAlign = "left";
-    g.fillText(x0.toFixed(dp), padL, H - padB + 5);
-    g.textAlign = "center";
-    g.fillText(mid.toFixed(Math.min(st.pdp + 1, 6)), X(mid), H - padB + 5);
-    g.textAlign = "right";
-    g.fillText(x1.toFixed(dp), W - padR, H - padB + 5);
-    g.textBaseline = "alphabetic";
-    g.textAlign = "left";
-    g.fillText("bids " + bt.toFixed(Math.min(st.sdp, 3)), padL + 2, padT + 10);
-    g.textAlign = "right";
-    g.fillText("asks " + at.toFixed(Math.min(st.sdp, 3)), W - padR - 2, padT + 10);
+  if (dirty.trades) {
+    dirty.trades = false;
+    renderTrades(st);
   }
-
-  function render() {
-    frameQueued = false;
-    const st = selected ? symbols.get(selected) : null;
-    if (pendingLatency.length) {
-      const now = Date.now();
-      for (const t of pendingLatency) {
-        if (!isNaN(t)) latency.push(Math.max(0, now - t));
-      }
-      pendingLatency = [];
-      if (latency.length > 500) latency.splice(0, latency.length - 500);
-      dirty.header = true;
-    }
-    if (dirty.book) {
-      dirty.book = false;
-      if (st) st.bookDirty = false;
-      renderBook(st);
-    }
-    if (dirty.trades) {
-      dirty.trades = false;
-      renderTrades(st);
-    }
-    if (dirty.markets) {
-      dirty.markets = false;
-      renderMarkets();
-    }
-    if (dirty.header) {
-      dirty.header = false;
-      renderHeader(st);
-    }
-    if (dirty.stats) {
-      dirty.stats = false;
-      renderStats();
-    }
+  if (dirty.markets) {
+    dirty.markets = false;
+    renderMarkets();
   }
+  if (dirty.header) {
+    dirty.header = false;
+    renderHeader(st);
+  }
+  if (dirty.stats) {
+    dirty.stats = false;
+    renderStats();
+  }
+}
 
-  // ---- timers ----
-  setInterval(() => { // rates, once a second
-    for (const st of symbols.values()) {
-      st.rate = st.count;
-      st.count = 0;
-    }
-    markDirty("markets", "book");
-  }, 1000);
-  setInterval(() => { // the link is silent past several heartbeats: drop it and reconnect
-    if (ws && ws.readyState === WebSocket.OPEN && Date.now() - lastMessageAt > STALE_LINK_MS) {
-      lastError = "no message for " + STALE_LINK_MS / 1000 + " s";
-      ws.close();
-    }
-  }, 1000);
-  setInterval(loadSymbols, 5000);
-  setInterval(loadStats, 2000);
-  window.addEventListener("hashchange", () => select(decodeURIComponent(location.hash.slice(1))));
+// ---- timers ----
+setInterval(() => { // rates, once a second
+  for (const st of symbols.values()) {
+    st.rate = st.count;
+    st.count = 0;
+  }
+  markDirty("markets", "book");
+}, 1000);
+setInterval(() => { // the link is silent past several heartbeats: drop it and reconnect
+  if (ws && ws.readyState === WebSocket.OPEN && Date.now() - lastMessageAt > STALE_LINK_MS) {
+    lastError = "no message for " + STALE_LINK_MS / 1000 + " s";
+    ws.close();
+  }
+}, 1000);
+setInterval(flushResyncs, RESYNC_TICK_MS);
+setInterval(loadSymbols, 5000);
+setInterval(loadStats, 2000);
+window.addEventListener("hashchange", () => select(decodeURIComponent(location.hash.slice(1))));
 
-  loadSymbols().then(connect);
-  loadStats();
-  markDirty("book", "trades", "markets", "header", "stats");
-})();
+loadSymbols().then(connect);
+loadStats();
+markDirty("book", "trades", "markets", "header", "stats");
