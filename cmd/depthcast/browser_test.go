@@ -120,7 +120,8 @@ const (
 	jsConnected    = `document.getElementById("conn-state").dataset.state === "connected"`
 	jsLadderFilled = `[...document.querySelectorAll("#bids .px")].filter(e => e.textContent !== "").length >= 10 &&
 		[...document.querySelectorAll("#asks .px")].filter(e => e.textContent !== "").length >= 10`
-	jsNoOverflowX = `document.documentElement.scrollWidth <= window.innerWidth &&
+	jsVerifiedBySymbol = `Object.fromEntries([...document.querySelectorAll("#symbol-rows tr")].map(r => [r.dataset.symbol, Number(r.children[4].textContent)]))`
+	jsNoOverflowX      = `document.documentElement.scrollWidth <= window.innerWidth &&
 		[...document.querySelectorAll(".panel, .top, .foot")].every(e => e.getBoundingClientRect().right <= window.innerWidth + 0.5)`
 )
 
@@ -261,6 +262,7 @@ func TestDashboardBrowser(t *testing.T) {
 	// Replace the node with a new one on the same port: the page reconnects and resumes.
 	before := js[int](t, ctx, jsBookSeq)
 	reconnects := js[int](t, ctx, jsReconnects)
+	verified := js[string](t, ctx, "JSON.stringify("+jsVerifiedBySymbol+")")
 	stop()
 	waitJS(t, ctx, "the page to notice the node is gone", `document.getElementById("conn-state").dataset.state !== "connected"`)
 	startMain(t, nodeCfg(addr))
@@ -269,6 +271,9 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Errorf("the reconnect resumed %q books, want every book it held", n)
 	}
 	waitJS(t, ctx, "updates from the new node past seq "+strconv.Itoa(before), fmt.Sprintf("%s > %d && %s", jsBookSeq, before, jsLadderFilled))
+	// Every symbol streams again, not only the one on screen: each one's verified checksums go up.
+	waitJS(t, ctx, "every symbol to verify new checksums", fmt.Sprintf(`(() => { const was = JSON.parse(%q), now = %s;
+		return Object.keys(was).length === 8 && Object.keys(was).every(s => now[s] > was[s]); })()`, verified, jsVerifiedBySymbol))
 	ok := js[int](t, ctx, jsChecksumOK)
 	waitJS(t, ctx, "more verified checksums", fmt.Sprintf("%s > %d", jsChecksumOK, ok+20))
 	if bad := js[int](t, ctx, jsChecksumBad); bad != 0 {

@@ -9,6 +9,7 @@
 // Messages only change state; the DOM is written once per animation frame, and only what changed.
 import { applySide, checksumString, crc32, eventMillis, fracDigits, pad } from "./book.js";
 import { depthChart, sideTotal } from "./depth.js";
+import { clock, drawSide, fmtBytes, fmtDuration, fmtInt, makeLadder, midOf, setText } from "./view.js";
 
 const DEPTH = 20;          // levels per side shown and subscribed
 const CHECK_LEVELS = 10;   // levels per side in the checksum: min(10, DEPTH)
@@ -138,28 +139,66 @@ function send(obj) {
 }
 
 let nextID = 1;
+const pending = new Map(); // request id -> symbols of a subscribe not yet answered
+
 // subscribeAll subscribes the watched symbols not yet subscribed on this connection (all of them after a
 // connect), resuming each book from the last seq held.
 function subscribeAll(fresh) {
-  if (fresh) for (const st of symbols.values()) st.subscribed = false;
-  const syms = watched().filter((sym) => !symbols.get(sym).subscribed);
-  if (syms.length === 0) return;
+  if (fresh) {
+    pending.clear();
+    for (const st of symbols.values()) {
+      st.subscribed = false;
+      st.retryAt = 0;
+    }
+  }
+  const now = Date.now();
+  const syms = watched().filter((sym) => {
+    const st = symbols.get(sym);
+    return !st.subscribed && !(st.retryAt > now);
+  });
+  const resumed = subscribe(syms);
+  if (fresh) $("conn-state").dataset.resumed = String(resumed);
+}
+
+// subscribe sends one book request, resuming the books held, and one trades request for syms. It returns
+// how many books it resumes.
+function subscribe(syms) {
+  if (syms.length === 0) return 0;
   const resume = {};
   let resumed = 0;
   for (const sym of syms) {
     const st = symbols.get(sym);
     st.subscribed = true;
-    st.resyncAt = 0; // this request brings its snapshot
+    st.resyncAt = st.retryAt = 0; // this request brings its snapshot
     if (st.hasBook && st.seq > 0) {
       resume[sym] = st.seq;
       resumed++;
     }
   }
-  if (fresh) $("conn-state").dataset.resumed = String(resumed);
   const req = { op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH };
   if (resumed > 0) req.resume = resume;
+  request(req);
+  request({ op: "subscribe", id: nextID++, channel: "trades", symbols: syms });
+  return resumed;
+}
+
+function request(req) {
+  pending.set(req.id, req.symbols);
   send(req);
-  send({ op: "subscribe", id: nextID++, channel: "trades", symbols: syms });
+}
+
+// refused handles an error reply to a subscribe: the feed refuses a request whole when it names a symbol it
+// does not know (yet: a node that just started is still reading its backlog). Its symbols are tried again
+// later, one per request, each waiting longer after every refusal (1 s doubling to 30 s).
+function refused(syms) {
+  const now = Date.now();
+  for (const sym of syms) {
+    const st = symbols.get(sym);
+    if (!st) continue;
+    st.subscribed = false;
+    st.retries = (st.retries || 0) + 1;
+    st.retryAt = now + Math.min(30000, 1000 * 2 ** (st.retries - 1));
+  }
 }
 
 // watched lists the symbols to subscribe: the first MAX_WATCH known, and the selected one.
@@ -185,15 +224,21 @@ function resync(st, why) {
   markDirty("markets", "header");
 }
 
+// flushResyncs sends the resubscriptions due, and the retries of refused subscriptions.
 function flushResyncs() {
   const now = Date.now(), syms = [];
   for (const st of symbols.values()) {
     if (st.resyncAt && st.resyncAt <= now) {
       st.resyncAt = 0;
-      syms.push(st.sym);
+      if (st.subscribed) syms.push(st.sym);
     }
   }
-  if (syms.length) send({ op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH });
+  if (syms.length) request({ op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH });
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  for (const sym of watched()) {
+    const st = symbols.get(sym);
+    if (!st.subscribed && st.retryAt && st.retryAt <= now) subscribe([sym]);
+  }
 }
 
 function verify(st, m) {
@@ -259,10 +304,18 @@ function handle(m) {
     }
     case "error":
       lastError = (m.code || "error") + ": " + (m.message || "");
+      if (pending.has(m.id)) {
+        refused(pending.get(m.id));
+        pending.delete(m.id);
+      }
       markDirty("header");
       break;
     case "subscribed":
-      if (attempt > 0 && m.channel === "book") attempt = 0; // the link works again: next backoff starts small
+      pending.delete(m.id);
+      if (m.channel === "book") {
+        if (attempt > 0) attempt = 0; // the link works again: the next backoff starts small
+        for (const sym of m.symbols || []) if (symbols.has(sym)) symbols.get(sym).retries = 0;
+      }
       break;
     default: // heartbeat, pong, unsubscribed
   }
@@ -333,20 +386,8 @@ function select(sym) {
 }
 
 // ---- DOM: built once, then only text and transforms change ----
-function makeLadder(container) {
-  const rows = [];
-  for (let i = 0; i < DEPTH; i++) {
-    const el = document.createElement("div");
-    el.className = "lvl";
-    el.innerHTML = '<i class="d"></i><i class="s"></i><span class="px"></span><span class="sz"></span><span class="tot"></span>';
-    const [d, s, px, sz, tot] = el.children;
-    rows.push({ el, d, s, px, sz, tot, cache: ["", "", "", -1, -1] });
-    container.appendChild(el);
-  }
-  return rows;
-}
-const askRows = makeLadder($("asks")).reverse(); // askRows[0] is nearest the spread (bottom)
-const bidRows = makeLadder($("bids"));
+const askRows = makeLadder($("asks"), DEPTH).reverse(); // askRows[0] is nearest the spread (bottom)
+const bidRows = makeLadder($("bids"), DEPTH);
 
 const tradeRows = [];
 for (let i = 0; i < TRADES_SHOWN; i++) {
@@ -354,39 +395,6 @@ for (let i = 0; i < TRADES_SHOWN; i++) {
   tr.innerHTML = '<td class="l"></td><td></td><td></td><td></td>';
   $("trade-rows").appendChild(tr);
   tradeRows.push({ tr, td: tr.children, key: "" });
-}
-
-function setText(el, v) {
-  if (el.textContent !== v) el.textContent = v;
-}
-
-function drawSide(rows, side, st, maxSize, maxTotal) {
-  let total = 0;
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i], l = side[i], c = r.cache;
-    let px = "", sz = "", tot = "", sv = 0, dv = 0;
-    if (l) {
-      total += l.sn;
-      px = pad(l.p, st.pdp);
-      sz = pad(l.s, st.sdp);
-      tot = total.toFixed(Math.min(st.sdp, 4));
-      sv = maxSize > 0 ? l.sn / maxSize : 0;
-      dv = maxTotal > 0 ? total / maxTotal : 0;
-    }
-    if (c[0] !== px) { r.px.textContent = px; c[0] = px; }
-    if (c[1] !== sz) { r.sz.textContent = sz; c[1] = sz; }
-    if (c[2] !== tot) { r.tot.textContent = tot; c[2] = tot; }
-    sv = Math.round(sv * 1000) / 1000;
-    dv = Math.round(dv * 1000) / 1000;
-    if (c[3] !== sv) { r.s.style.transform = "scaleX(" + sv + ")"; c[3] = sv; }
-    if (c[4] !== dv) { r.d.style.transform = "scaleX(" + dv + ")"; c[4] = dv; }
-  }
-}
-
-function midOf(st) {
-  if (!st.bids.length || !st.asks.length) return null;
-  const b = parseFloat(st.bids[0].p), a = parseFloat(st.asks[0].p);
-  return { mid: (a + b) / 2, spread: a - b, bps: ((a - b) / ((a + b) / 2)) * 1e4 };
 }
 
 function renderBook(st) {
@@ -416,13 +424,6 @@ function renderBook(st) {
     setText($("spread-val"), st && !st.hasBook ? "waiting for a snapshot" : "—");
   }
   drawDepth(st, bids, asks);
-}
-
-function clock(t) {
-  const d = new Date(eventMillis(t));
-  if (isNaN(d)) return "";
-  const p2 = (n) => String(n).padStart(2, "0");
-  return p2(d.getHours()) + ":" + p2(d.getMinutes()) + ":" + p2(d.getSeconds()) + "." + String(d.getMilliseconds()).padStart(3, "0");
 }
 
 function renderTrades(st) {
@@ -498,16 +499,6 @@ function renderHeader(st) {
   }
 }
 
-function fmtInt(n) {
-  return n == null ? "—" : Math.round(n).toLocaleString("en-US");
-}
-function fmtBytes(n) {
-  if (n == null) return "—";
-  if (n < 1024) return n + " B";
-  if (n < 1 << 20) return (n / 1024).toFixed(1) + " KiB";
-  return (n / (1 << 20)).toFixed(1) + " MiB";
-}
-
 const closeRows = new Map();
 function renderStats() {
   const s = stats;
@@ -539,12 +530,6 @@ function renderStats() {
     setText(tr.children[2], fmtInt(c.count));
   }
 }
-function fmtDuration(sec) {
-  sec = Math.floor(sec);
-  const h = Math.floor(sec / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
-  return (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s";
-}
-
 const drawDepth = depthChart($("depth-canvas"), () => markDirty("book"));
 
 function render() {
