@@ -15,6 +15,10 @@
 // writev call. A connection whose queue passes its limit is closed with 1013; its close frame follows the
 // data already on its way, with WriteTimeout to go out.
 //
+// Beside the WebSocket endpoint the Server serves the dashboard at / (HTML, CSS and JavaScript embedded
+// from web/, no external assets) and its health at GET /v1/stats (Server.Stats), answered from atomic
+// counters updated where the metrics are.
+//
 // Concurrency: Server is safe for concurrent use. The Publish methods for one symbol must come from one
 // goroutine at a time (the symbol's book writer), which is what the ingest side guarantees.
 package feed

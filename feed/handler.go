@@ -108,6 +108,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
 		s.conns.Add(-1)
 		s.metrics.refused.Add(r.Context(), 1)
+		s.metrics.count.refused.Add(1)
 		http.Error(w, "connection limit reached", http.StatusTooManyRequests)
 		return
 	}
@@ -153,5 +154,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	registered = true
 	s.metrics.connects.Add(context.Background(), 1)
+	s.metrics.count.opened.Add(1)
 	go ws.ReadLoop()
 }

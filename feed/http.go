@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -12,14 +11,12 @@ import (
 	"github.com/depthcast/depthcast/schema"
 )
 
-//go:embed page.html
-var indexPage []byte
-
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /v1/symbols", s.serveSymbols)
 	mux.HandleFunc("GET /v1/book/{symbol}", s.serveBook)
+	mux.HandleFunc("GET /v1/stats", s.serveStats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -38,12 +35,15 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
 		_, _ = w.Write(indexPage)
 	})
+	mux.Handle("GET /ui/", dashboardAssets())
 	return mux
 }
 
-// ServeHTTP serves the feed: /ws, /v1/symbols, /v1/book/{symbol}, /healthz, /readyz, /metrics and /.
+// ServeHTTP serves the feed: /ws, /v1/symbols, /v1/book/{symbol}, /v1/stats, /healthz, /readyz, /metrics,
+// and the dashboard at / with its assets under /ui/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -62,6 +62,19 @@ func TestHTTPEndpoints(t *testing.T) {
 				t.Errorf("dashboard page does not look like one: %.200s", body)
 			}
 		}},
+		{"/ui/app.js", 200, "text/javascript", func(t *testing.T, body string) {
+			if !strings.Contains(body, "requestAnimationFrame") || !strings.Contains(body, `from "./book.js"`) {
+				t.Errorf("dashboard script is not the one embedded: %.200s", body)
+			}
+		}},
+		{"/ui/book.js", 200, "text/javascript", func(t *testing.T, body string) {
+			if !strings.Contains(body, "0xedb88320") {
+				t.Errorf("dashboard book module has no CRC-32: %.200s", body)
+			}
+		}},
+		{"/ui/style.css", 200, "text/css", nil},
+		{"/ui/nope.js", 404, "", nil},
+		{"/v1/stats", 200, "application/json", nil},
 		{"/v1/symbols", 200, "application/json", func(t *testing.T, body string) {
 			var got struct {
 				Symbols []struct {

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -17,6 +18,8 @@ type metrics struct {
 	messagesOut   metric.Int64Counter
 	bytesOut      metric.Int64Counter
 	badRequests   metric.Int64Counter
+
+	count counters // the same counts as plain atomics, for GET /v1/stats
 }
 
 func newMetrics(m metric.Meter, s *Server) (*metrics, error) {
@@ -24,6 +27,7 @@ func newMetrics(m metric.Meter, s *Server) (*metrics, error) {
 		m = noop.NewMeterProvider().Meter("depthcast/feed")
 	}
 	var out metrics
+	out.count.started = time.Now()
 	var err error
 	counter := func(dst *metric.Int64Counter, name, desc, unit string) {
 		if err == nil {

@@ -87,6 +87,7 @@ func (s *Server) reply(sess *session, id int64, code, msg string) {
 // sent more than MaxMalformed of them within a minute.
 func (s *Server) malformed(sess *session, id int64, code, msg string) {
 	s.metrics.badRequests.Add(context.Background(), 1)
+	s.metrics.count.badRequests.Add(1)
 	now := time.Now()
 	keep := sess.malformed[:0]
 	for _, t := range sess.malformed {

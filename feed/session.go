@@ -161,6 +161,8 @@ func (s *session) writeLoop() {
 		}
 		s.srv.metrics.messagesOut.Add(context.Background(), int64(len(batch)))
 		s.srv.metrics.bytesOut.Add(context.Background(), int64(wire))
+		s.srv.metrics.count.messagesOut.Add(int64(len(batch)))
+		s.srv.metrics.count.bytesOut.Add(int64(wire))
 	}
 }
 
@@ -187,6 +189,7 @@ func (s *session) close(r CloseReason, text string) {
 	_ = s.nc.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
 	if r == ReasonSlowConsumer {
 		s.srv.metrics.slowConsumers.Add(context.Background(), 1)
+		s.srv.metrics.count.slowConsumers.Add(1)
 	}
 	if start {
 		s.srv.wg.Add(1)
@@ -240,6 +243,7 @@ func (s *session) queued() int {
 }
 
 func (s *session) recordDisconnect(r CloseReason) {
+	s.srv.metrics.count.recordClose(r)
 	s.srv.metrics.disconnects.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("reason", r.String()), attribute.Int("code", int(r.Code()))))
 }

@@ -11,6 +11,12 @@ go vet ./...
 echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+echo "== chromium (browser tests)"
+if ! bash scripts/install-chromium.sh; then
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
+  echo "Chromium could not be installed: the browser tests will skip"
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 12m ./...
 

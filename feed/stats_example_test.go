@@ -1,0 +1,38 @@
+package feed_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+)
+
+// Stats is what GET /v1/stats answers: here one live symbol, one stale, and no connection yet.
+func ExampleServer_Stats() {
+	books := &lateBooks{}
+	srv, err := feed.New(feed.Config{Logger: quietLogger()}, books)
+	if err != nil {
+		panic(err)
+	}
+	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
+	if err != nil {
+		panic(err)
+	}
+	defer pipe.Close()
+	books.p.Store(pipe)
+
+	ctx := context.Background()
+	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":1,` +
+		`"time":"2026-11-24T10:00:00Z","bids":[["43000.1","2"]],"asks":[["43000.2","1"]]}`)})
+	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("ETH-USD"), Value: []byte(`{"type":"delta","symbol":"ETH-USD","seq":7,` +
+		`"time":"2026-11-24T10:00:00Z","bids":[["2310","1"]],"asks":[]}`)})
+	_ = pipe.Flush(ctx)
+
+	st := srv.Stats()
+	fmt.Printf("connections %d, subscriptions %d, closes %d\n", st.Connections, st.Subscriptions, len(st.Closes))
+	fmt.Printf("symbols %d: %d live, %d stale\n", st.Symbols.Total, st.Symbols.Live, st.Symbols.Stale)
+	// Output:
+	// connections 0, subscriptions 0, closes 0
+	// symbols 2: 1 live, 1 stale
+}
