@@ -89,7 +89,11 @@ func Dial(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
 		c.cancel()
 		return nil, err
 	}
-	go c.run(conn)
+	// The first connection is current at once: a Subscribe right after Dial goes out on it and waits for
+	// its reply.
+	lost := make(chan struct{})
+	c.conn, c.lost, c.state = conn, lost, StateConnected
+	go c.run(conn, lost)
 	return c, nil
 }
 

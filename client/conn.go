@@ -36,7 +36,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 
 // run owns the connections: it serves each one, and after one ends waits its backoff and dials the next,
 // until Close or an error that is not retried.
-func (c *Client) run(conn *websocket.Conn) {
+func (c *Client) run(conn *websocket.Conn, lost chan struct{}) {
 	defer close(c.done)
 	defer close(c.events)
 	var lastErr error
@@ -77,8 +77,8 @@ func (c *Client) run(conn *websocket.Conn) {
 			}
 		}
 		start := timeNow()
-		err := c.serve(conn)
-		conn = nil
+		err := c.serve(conn, lost)
+		conn, lost = nil, nil
 		if c.ctx.Err() != nil {
 			break
 		}
@@ -154,10 +154,14 @@ func (c *Client) emit(ev Event) {
 	}
 }
 
-// serve restores the subscriptions on conn and reads it until it ends; it returns why.
-func (c *Client) serve(conn *websocket.Conn) error {
+// serve restores the subscriptions on conn and reads it until it ends; it returns why. lost, when not nil,
+// is a connection that Dial already made current (with nothing to restore).
+func (c *Client) serve(conn *websocket.Conn, lost chan struct{}) error {
 	c.stats.connects.Add(1)
-	lost := make(chan struct{})
+	first := lost != nil
+	if !first {
+		lost = make(chan struct{})
+	}
 	watched := make(chan struct{})
 	go func() { // closes the connection when the client is closed
 		defer close(watched)
@@ -186,8 +190,10 @@ func (c *Client) serve(conn *websocket.Conn) error {
 		_ = conn.Close()
 	}()
 
-	if err := c.restore(conn, lost); err != nil {
-		return err
+	if !first {
+		if err := c.restore(conn, lost); err != nil {
+			return err
+		}
 	}
 	c.emit(StateEvent{State: StateConnected})
 	for {
