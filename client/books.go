@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/schema"
-	"github.com/gorilla/websocket"
 )
 
 // message is any message of the feed (PROTOCOL.md §2).
@@ -33,33 +32,30 @@ type message struct {
 
 func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
-// handle applies one message of conn and returns the events it gives. It runs on the reading goroutine.
-func (c *Client) handle(conn *websocket.Conn, data []byte) []Event {
+// handle applies one message and returns the events it gives, and the request to send when a book must be
+// resubscribed. It runs on the reading goroutine.
+func (c *Client) handle(data []byte) ([]Event, *request) {
 	var m message
 	if err := json.Unmarshal(data, &m); err != nil {
-		return []Event{ErrorEvent{Err: fmt.Errorf("%w: %w", ErrBadMessage, err)}}
+		return []Event{ErrorEvent{Err: fmt.Errorf("%w: %w", ErrBadMessage, err)}}, nil
 	}
 	switch m.Type {
 	case schema.TypeSnapshot, schema.TypeUpdate:
-		evs, resub := c.applyBook(&m)
-		if resub != nil {
-			_ = c.write(conn, *resub) // a failed write ends the connection; the next one resubscribes
-		}
-		return evs
+		return c.applyBook(&m)
 	case "trade":
-		return c.trade(&m)
+		return c.trade(&m), nil
 	case "status":
-		return c.status(&m)
+		return c.status(&m), nil
 	case "subscribed", "unsubscribed", "pong":
 		c.reply(m.ID, nil)
 	case "error":
 		err := &ServerError{Code: m.Code, Message: m.Message}
 		if !c.reply(m.ID, err) {
-			return []Event{ErrorEvent{Err: err}}
+			return []Event{ErrorEvent{Err: err}}, nil
 		}
 	case "heartbeat":
 	}
-	return nil
+	return nil, nil
 }
 
 // reply hands a reply to the Subscribe or Unsubscribe waiting for it, and reports whether one was.

@@ -202,7 +202,11 @@ func (c *Client) serve(conn *websocket.Conn, lost chan struct{}) error {
 		if err != nil {
 			return readError(err, c.cfg.StaleTimeout)
 		}
-		for _, ev := range c.handle(conn, data) {
+		evs, resub := c.handle(data)
+		if resub != nil {
+			_ = c.write(conn, *resub) // a failed write ends the connection; the next one resubscribes
+		}
+		for _, ev := range evs {
 			c.emit(ev)
 		}
 	}
