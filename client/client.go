@@ -169,7 +169,8 @@ func bookRequest(id int64, opts BookOptions, symbols []string, resume map[string
 // again to a symbol replaces its subscription and starts from a fresh snapshot. It waits for the feed's
 // reply while connected: an error reply is returned as a *ServerError and nothing is subscribed. When the
 // client is between connections, or the connection is lost before the reply, the subscription is kept and
-// made on the next connection (a refusal then arrives as an ErrorEvent).
+// made on the next connection (a refusal then arrives as an ErrorEvent). It returns ErrClosed when the
+// client is closed, or stops, before the reply.
 func (c *Client) SubscribeBook(ctx context.Context, opts BookOptions, symbols ...string) error {
 	if err := opts.Validate(); err != nil {
 		return err

@@ -176,8 +176,11 @@ func TestCloseCodes(t *testing.T) {
 			})
 			c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: time.Second, RetryOnPolicy: tc.retryOnPolicy})
 			rec := record(t, c)
-			subscribeX(t, c)
 			if !tc.reconnect {
+				// The client stops while the subscribe waits for its reply: nil or ErrClosed.
+				if err := c.SubscribeBook(context.Background(), client.BookOptions{Depth: 10}, "X-USD"); err != nil && !errors.Is(err, client.ErrClosed) {
+					t.Fatalf("SubscribeBook: %v", err)
+				}
 				select {
 				case <-c.Done():
 				case <-time.After(waitTimeout):
@@ -197,6 +200,7 @@ func TestCloseCodes(t *testing.T) {
 				})
 				return
 			}
+			subscribeX(t, c)
 			waitFor(t, "a second connection", func() bool { return fs.count() == 2 })
 			gap := fs.conn(1).at.Sub(<-closedAt)
 			if gap < tc.minGap {
