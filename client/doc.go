@@ -33,6 +33,6 @@
 // # Concurrency
 //
 // A Client is safe for concurrent use. One goroutine per client reads the connection, applies messages to
-// the books and sends events; each connection adds one short-lived goroutine that closes it when the client
-// is closed. Close stops both and closes Events; nothing is left running after it returns.
+// the books and sends events; each connection has one more goroutine, which closes it when the client is
+// closed. Close stops both and closes Events; nothing is left running after it returns.
 package client

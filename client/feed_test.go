@@ -223,3 +223,64 @@ func TestSubscribeErrors(t *testing.T) {
 		t.Error("Unsubscribe left the book")
 	}
 }
+
+// Subscribe, Unsubscribe, Book and Stats from several goroutines while updates stream in: no race (under
+// -race), and the books still end equal to the feed's.
+func TestConcurrentUse(t *testing.T) {
+	n := newNode(t, feed.Config{OpsPerSecond: 1000, OpsBurst: 1000})
+	x := exchange(t, 3, 20)
+	n.submit(next(x, 30)...)
+	syms := x.Symbols()
+	c := dial(t, n.url(), client.Config{})
+	_ = record(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	stop := make(chan struct{})
+	feeding := make(chan struct{})
+	go func() {
+		defer close(feeding)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n.submit(next(x, 20)...)
+		}
+	}()
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			var err error
+			for i := range 10 {
+				sym := syms[(g+i)%len(syms)]
+				switch i % 3 {
+				case 0, 1:
+					err = errors.Join(err, c.SubscribeBook(ctx, client.BookOptions{Depth: 1 + (g+i)%7}, sym))
+				case 2:
+					err = errors.Join(err, c.Unsubscribe(ctx, "book", sym))
+				}
+				c.Book(sym, 5)
+				c.Stats()
+				c.State()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent requests: %v", err)
+		}
+	}
+	close(stop)
+	<-feeding
+	for _, sym := range syms {
+		if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, sym); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.submit(next(x, 100)...)
+	for _, sym := range syms {
+		converge(t, c, n, sym, 10)
+	}
+}
