@@ -266,3 +266,34 @@ func TestDialRefused(t *testing.T) {
 		t.Errorf("Dial with a bad config: %v, want ErrConfig", err)
 	}
 }
+
+// With MaxAttempts, a feed that cannot be reached any more ends the client with ErrGaveUp.
+func TestGiveUp(t *testing.T) {
+	release := make(chan struct{})
+	fs := newFakeServer(t, func(fc *fakeConn) {
+		<-release
+		fc.closeWith(1011, "internal error")
+	})
+	c := dial(t, fs.url(), client.Config{MaxAttempts: 3, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	rec := record(t, c)
+	_ = fs.ts.Listener.Close() // no new connections from here on
+	close(release)
+	select {
+	case <-c.Done():
+	case <-time.After(waitTimeout):
+		t.Fatal("the client did not give up")
+	}
+	if err := c.Err(); !errors.Is(err, client.ErrGaveUp) {
+		t.Errorf("Err() = %v, want ErrGaveUp", err)
+	}
+	<-rec.done // every event read
+	waits := 0
+	for _, ev := range rec.all() {
+		if se, ok := ev.(client.StateEvent); ok && se.State == client.StateWaiting {
+			waits++
+		}
+	}
+	if waits != 3 || fs.count() != 1 {
+		t.Errorf("%d waits and %d connections, want 3 attempts after the one connection", waits, fs.count())
+	}
+}
