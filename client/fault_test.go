@@ -307,3 +307,20 @@ func TestGiveUp(t *testing.T) {
 		t.Errorf("%d waits and %d connections, want 3 attempts after the one connection", waits, fs.count())
 	}
 }
+
+// The handshake offers permessage-deflate unless DisableCompression, and carries Config.Header.
+func TestHandshake(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		fs := newFakeServer(t, func(fc *fakeConn) {})
+		c := dial(t, fs.url(), client.Config{DisableCompression: disable, Header: http.Header{"Authorization": {"Bearer s3cret"}}})
+		waitFor(t, "the connection", func() bool { return fs.count() == 1 })
+		hdr := fs.conn(0).hdr
+		if offered := strings.Contains(hdr.Get("Sec-WebSocket-Extensions"), "permessage-deflate"); offered == disable {
+			t.Errorf("DisableCompression %v: extensions offered %q", disable, hdr.Get("Sec-WebSocket-Extensions"))
+		}
+		if hdr.Get("Authorization") != "Bearer s3cret" {
+			t.Errorf("Authorization header %q", hdr.Get("Authorization"))
+		}
+		_ = c.Close()
+	}
+}

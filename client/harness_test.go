@@ -303,6 +303,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 type fakeConn struct {
 	n    int // 0 for the first connection
 	at   time.Time
+	hdr  http.Header // of the handshake request
 	conn *websocket.Conn
 	reqs chan map[string]any
 }
@@ -353,7 +354,7 @@ func newFakeServer(t *testing.T, script func(fc *fakeConn)) *fakeServer {
 			return
 		}
 		fs.mu.Lock()
-		fc := &fakeConn{n: len(fs.conns), at: time.Now(), conn: conn, reqs: make(chan map[string]any, 64)}
+		fc := &fakeConn{n: len(fs.conns), at: time.Now(), hdr: r.Header.Clone(), conn: conn, reqs: make(chan map[string]any, 64)}
 		fs.conns = append(fs.conns, fc)
 		fs.mu.Unlock()
 		fs.wg.Add(1)

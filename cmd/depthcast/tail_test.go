@@ -113,6 +113,14 @@ func TestTailLadder(t *testing.T) {
 	if !strings.HasPrefix(last, "ETH-USD  seq ") || strings.Count(last, "ask  ") != 3 || strings.Count(last, "bid  ") != 3 || !strings.Contains(last, "spread ") {
 		t.Errorf("last frame of the ladder:\n%s", last)
 	}
+
+	// A symbol the feed does not have ends the command with the feed's refusal.
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if code := run(ctx, []string{"tail", "--url", "ws://" + addr + "/ws", "--symbol", "NOPE-USD", "--log-level", "warn"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "unknown_symbol") {
+		t.Errorf("tail of an unknown symbol: exit %d, stderr %q", code, stderr.String())
+	}
 }
 
 func TestTailUsage(t *testing.T) {
