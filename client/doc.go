@@ -16,7 +16,9 @@
 //
 // The channel is buffered (Config.EventBuffer). A consumer that stops reading stops the client's reading too:
 // the feed then sees a slow consumer and closes the connection with 1013, after which the client reconnects
-// and resumes. Read Events until it is closed.
+// and resumes. Read Events until it is closed. The replies that SubscribeBook, SubscribeTrades and
+// Unsubscribe wait for are read by the same goroutine, so a goroutine that both reads Events and subscribes
+// should pass them a context with a deadline, or subscribe before the events pile up.
 //
 // # Connections and close codes
 //

@@ -65,14 +65,18 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer c.Close()
-	if err := c.SubscribeBook(ctx, opts, *symbol); err != nil {
+	// The replies are read by the goroutine that fills Events, which nobody reads yet: bound the wait.
+	sctx, cancel := context.WithTimeout(ctx, cfg.WithDefaults().HandshakeTimeout)
+	defer cancel()
+	if err := c.SubscribeBook(sctx, opts, *symbol); err != nil {
 		return subscribeErr(ctx, err)
 	}
 	if *trades {
-		if err := c.SubscribeTrades(ctx, *symbol); err != nil {
+		if err := c.SubscribeTrades(sctx, *symbol); err != nil {
 			return subscribeErr(ctx, err)
 		}
 	}
+	cancel()
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
