@@ -165,7 +165,7 @@ func (c *Client) resyncLocked(s *bookSub, err error, first Event) ([]Event, *req
 	s.synced, s.resync, s.status = false, true, StatusResync
 	c.nextID++
 	req := bookRequest(c.nextID, s.opts, []string{s.symbol}, nil)
-	c.log.Warn("resubscribing", "symbol", s.symbol, "err", err)
+	c.log.Debug("resubscribing", "symbol", s.symbol, "err", err)
 	return evs, &req
 }
 

@@ -86,7 +86,7 @@ func (c *Client) run(conn *websocket.Conn, lost chan struct{}) {
 			attempt = 0 // it held
 		}
 		lastErr = err
-		c.log.Info("connection lost", "url", c.url, "err", err)
+		c.log.Debug("connection lost", "url", c.url, "err", err)
 		if c.fatal(err) {
 			c.stop(err)
 			return
