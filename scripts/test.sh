@@ -27,4 +27,5 @@ fuzz() { # package target
 fuzz ./schema FuzzDecodeEvent
 fuzz ./schema FuzzParseDecimal
 fuzz ./book FuzzBook
+fuzz ./client FuzzHandle
 echo "== all tests passed"

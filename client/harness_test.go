@@ -1,0 +1,401 @@
+package client_test
+
+// The harness of the client tests: real feed nodes (feed.Server over an ingest.Pipeline, served over TCP on
+// a port of their own), fed with the simulated exchange's records, and a small gorilla/websocket server that
+// plays scripted protocol faults.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/client"
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/sim"
+	"github.com/gorilla/websocket"
+)
+
+// waitTimeout bounds every wait; generous for -race on a loaded 2-core machine. Waits end when their
+// condition holds.
+const waitTimeout = 20 * time.Second
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// lateBooks lets the feed be created before the pipeline that publishes into it.
+type lateBooks struct {
+	p atomic.Pointer[ingest.Pipeline]
+}
+
+func (l *lateBooks) Do(ctx context.Context, symbol string, fn func(*book.Book)) error {
+	p := l.p.Load()
+	if p == nil {
+		return ingest.ErrClosed
+	}
+	return p.Do(ctx, symbol, fn)
+}
+
+// node is one feed node: a feed.Server over an ingest.Pipeline, served on its own listener.
+type node struct {
+	t    *testing.T
+	srv  *feed.Server
+	pipe *ingest.Pipeline
+	addr string
+
+	mu      sync.Mutex
+	servers []*http.Server
+	stopped bool
+	cancel  context.CancelFunc
+	runDone chan struct{}
+}
+
+// newNode starts a node listening on 127.0.0.1, port 0, with cfg (Logger is set here).
+func newNode(t *testing.T, cfg feed.Config) *node {
+	t.Helper()
+	cfg.Logger = quietLogger()
+	books := &lateBooks{}
+	srv, err := feed.New(cfg, books)
+	if err != nil {
+		t.Fatalf("feed.New: %v", err)
+	}
+	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 2, Logger: quietLogger()}, srv)
+	if err != nil {
+		t.Fatalf("ingest.NewPipeline: %v", err)
+	}
+	books.p.Store(pipe)
+	n := &node{t: t, srv: srv, pipe: pipe, runDone: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	go func() {
+		defer close(n.runDone)
+		_ = srv.Run(ctx)
+	}()
+	n.addr = n.listen("127.0.0.1:0")
+	t.Cleanup(n.stop)
+	return n
+}
+
+// listen serves the node on one more listener at addr and returns its address.
+func (n *node) listen(addr string) string {
+	n.t.Helper()
+	var ln net.Listener
+	var err error
+	deadline := time.Now().Add(waitTimeout)
+	for { // the port of a node just stopped may take a moment to be free
+		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		n.t.Fatalf("listen %s: %v", addr, err)
+	}
+	hs := &http.Server{Handler: n.srv, ReadHeaderTimeout: waitTimeout}
+	n.mu.Lock()
+	n.servers = append(n.servers, hs)
+	n.mu.Unlock()
+	go func() { _ = hs.Serve(ln) }()
+	return ln.Addr().String()
+}
+
+func (n *node) url() string { return "ws://" + n.addr + "/ws" }
+
+// stop shuts the node down: its clients get 1001, then its listeners and pipeline stop.
+func (n *node) stop() {
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return
+	}
+	n.stopped = true
+	servers := n.servers
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for _, hs := range servers {
+		_ = hs.Shutdown(ctx)
+	}
+	if err := n.srv.Shutdown(ctx); err != nil {
+		n.t.Errorf("feed Shutdown: %v", err)
+	}
+	n.cancel()
+	<-n.runDone
+	n.pipe.Close()
+}
+
+// submit hands the records to the pipeline in order and waits until they are applied and published.
+func (n *node) submit(recs ...sim.Event) {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for _, r := range recs {
+		if err := n.pipe.Submit(ctx, ingest.Record{Key: []byte(r.Key), Value: r.Value}); err != nil {
+			n.t.Fatalf("Submit: %v", err)
+		}
+	}
+	if err := n.pipe.Flush(ctx); err != nil {
+		n.t.Fatalf("Flush: %v", err)
+	}
+}
+
+// httpBook returns GET /v1/book/symbol?depth=n rendered by render, and its seq.
+func (n *node) httpBook(symbol string, depth int) (string, uint64) {
+	n.t.Helper()
+	cl := &http.Client{Timeout: waitTimeout, Transport: &http.Transport{}}
+	defer cl.CloseIdleConnections()
+	resp, err := cl.Get(fmt.Sprintf("http://%s/v1/book/%s?depth=%d", n.addr, symbol, depth))
+	if err != nil {
+		n.t.Fatalf("GET /v1/book: %v", err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Seq        uint64
+		Bids, Asks [][]string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		n.t.Fatalf("GET /v1/book: %d: %v", resp.StatusCode, err)
+	}
+	var sb strings.Builder
+	for i, side := range [][][]string{v.Bids, v.Asks} {
+		if i == 1 {
+			sb.WriteByte('|')
+		}
+		for _, l := range side {
+			sb.WriteString(l[0] + ":" + l[1] + ";")
+		}
+	}
+	return sb.String(), v.Seq
+}
+
+// render writes a view like httpBook.
+func render(v client.BookView) string {
+	var sb strings.Builder
+	for _, l := range v.Bids {
+		sb.WriteString(l.Price.String() + ":" + l.Size.String() + ";")
+	}
+	sb.WriteByte('|')
+	for _, l := range v.Asks {
+		sb.WriteString(l.Price.String() + ":" + l.Size.String() + ";")
+	}
+	return sb.String()
+}
+
+// exchange returns a simulated exchange and the first n of its records.
+func exchange(t *testing.T, symbols, levels int) *sim.Exchange {
+	t.Helper()
+	x, err := sim.New(sim.Config{Symbols: symbols, Levels: levels, Seed: 7, ResnapshotEvery: -1})
+	if err != nil {
+		t.Fatalf("sim.New: %v", err)
+	}
+	return x
+}
+
+func next(x *sim.Exchange, n int) []sim.Event {
+	out := make([]sim.Event, n)
+	for i := range out {
+		out[i] = x.Next()
+	}
+	return out
+}
+
+// dial connects a client with quick test timings unless cfg sets its own, and closes it at cleanup.
+func dial(t *testing.T, url string, cfg client.Config) *client.Client {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = 20 * time.Millisecond
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 200 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, url, cfg)
+	if err != nil {
+		t.Fatalf("Dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// recorder reads a client's events in the background and keeps them for the test to wait on.
+type recorder struct {
+	t    *testing.T
+	mu   sync.Mutex
+	evs  []client.Event
+	done chan struct{}
+}
+
+func record(t *testing.T, c *client.Client) *recorder {
+	r := &recorder{t: t, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for ev := range c.Events() {
+			r.mu.Lock()
+			r.evs = append(r.evs, ev)
+			r.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = c.Close()
+		<-r.done
+	})
+	return r
+}
+
+// wait waits until some event satisfies cond and returns it.
+func (r *recorder) wait(what string, cond func(client.Event) bool) client.Event {
+	r.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	seen := 0
+	for {
+		r.mu.Lock()
+		for ; seen < len(r.evs); seen++ {
+			if cond(r.evs[seen]) {
+				ev := r.evs[seen]
+				r.mu.Unlock()
+				return ev
+			}
+		}
+		r.mu.Unlock()
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// all returns the events so far.
+func (r *recorder) all() []client.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]client.Event(nil), r.evs...)
+}
+
+// waitFor polls cond until it holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ---- a scripted server for protocol faults ----
+
+// fakeConn is one connection to the fake server.
+type fakeConn struct {
+	n    int // 0 for the first connection
+	at   time.Time
+	hdr  http.Header // of the handshake request
+	conn *websocket.Conn
+	reqs chan map[string]any
+}
+
+// send writes one JSON text message.
+func (fc *fakeConn) send(_ *testing.T, msg string) {
+	_ = fc.conn.WriteMessage(websocket.TextMessage, []byte(msg)) // the client may be gone: the test sees what it got
+}
+
+// next returns the next request of the client on this connection; nil (and the test fails) if none comes.
+// It runs on the server's goroutines, so it reports with Errorf.
+func (fc *fakeConn) next(t *testing.T) map[string]any {
+	select {
+	case r, ok := <-fc.reqs:
+		if !ok {
+			t.Errorf("connection %d ended without a request", fc.n)
+		}
+		return r
+	case <-time.After(waitTimeout):
+		t.Errorf("no request on connection %d", fc.n)
+	}
+	return nil
+}
+
+// closeWith sends a close frame with code and reason.
+func (fc *fakeConn) closeWith(code int, reason string) {
+	_ = fc.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+}
+
+// fakeServer runs script for every connection, in the connection's handler goroutine; the connection is
+// closed when the script returns and the client has gone.
+type fakeServer struct {
+	ts    *httptest.Server
+	mu    sync.Mutex
+	conns []*fakeConn
+	wg    sync.WaitGroup
+}
+
+func newFakeServer(t *testing.T, script func(fc *fakeConn)) *fakeServer {
+	t.Helper()
+	fs := &fakeServer{}
+	up := websocket.Upgrader{}
+	fs.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fs.wg.Add(1)
+		defer fs.wg.Done()
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		fs.mu.Lock()
+		fc := &fakeConn{n: len(fs.conns), at: time.Now(), hdr: r.Header.Clone(), conn: conn, reqs: make(chan map[string]any, 64)}
+		fs.conns = append(fs.conns, fc)
+		fs.mu.Unlock()
+		fs.wg.Add(1)
+		go func() { // the reader: requests to the script, until the connection ends
+			defer fs.wg.Done()
+			defer close(fc.reqs)
+			for {
+				_, data, err := conn.ReadMessage()
+				if err != nil {
+					return
+				}
+				var m map[string]any
+				if json.Unmarshal(data, &m) == nil {
+					fc.reqs <- m
+				}
+			}
+		}()
+		script(fc)
+		for range fc.reqs { // wait for the client to go
+		}
+		_ = conn.Close()
+	}))
+	t.Cleanup(func() {
+		fs.ts.CloseClientConnections()
+		fs.ts.Close()
+		fs.wg.Wait()
+	})
+	return fs
+}
+
+func (fs *fakeServer) url() string { return "ws" + strings.TrimPrefix(fs.ts.URL, "http") }
+
+// count returns the number of connections so far.
+func (fs *fakeServer) count() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return len(fs.conns)
+}
+
+func (fs *fakeServer) conn(i int) *fakeConn {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.conns[i]
+}

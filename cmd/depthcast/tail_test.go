@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// runTailCmd runs "depthcast tail args…" until stop; stop cancels it, checks it exits 0 and returns its
+// output.
+func runTailCmd(t *testing.T, args ...string) (stdout *syncBuffer, stop func() string) {
+	t.Helper()
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, append([]string{"tail"}, args...), &out, &errOut) }()
+	done := false
+	stop = func() string {
+		if !done {
+			done = true
+			cancel()
+			select {
+			case code := <-exit:
+				if code != 0 {
+					t.Errorf("tail exited %d after cancel\nstderr: %s", code, errOut.String())
+				}
+			case <-time.After(waitTimeout):
+				t.Errorf("tail did not exit after cancel")
+			}
+		}
+		return out.String()
+	}
+	t.Cleanup(func() { stop() })
+	return &out, stop
+}
+
+var (
+	tailBookRE  = regexp.MustCompile(`^(\S+) BTC-USD seq=(\d+) bid=(\S+)x(\S+) ask=(\S+)x(\S+) spread=(\S+)$`)
+	tailTradeRE = regexp.MustCompile(`^(\S+) BTC-USD trade seq=(\d+) (buy|sell) (\S+)@(\S+) id=(\S+)$`)
+	tailStatRE  = regexp.MustCompile(`^(\S+) BTC-USD status=(live|stale|resync)$`)
+)
+
+// tail --plain against a demo node: one parseable line per book update and per trade, seqs rising, best bid
+// below best ask and the spread their difference; cancelling it ends it with exit code 0.
+func TestTailPlain(t *testing.T) {
+	t.Setenv("DEPTHCAST_SYMBOLS", "2")
+	addr, _ := runInBackground(t, "demo", "--listen", "127.0.0.1:0", "--rate", "400", "--levels", "10", "--log-level", "warn")
+	waitFor(t, "BTC-USD live", func() bool { return strings.Contains(strings.Join(symbolsStatus(t, addr), ","), "BTC-USD:live") })
+
+	out, stop := runTailCmd(t, "--url", "ws://"+addr+"/ws", "--symbol", "BTC-USD", "--depth", "5", "--trades", "--plain", "--log-level", "warn")
+	waitFor(t, "book and trade lines", func() bool {
+		s := out.String()
+		return strings.Count(s, " bid=") >= 40 && strings.Count(s, " trade ") >= 3
+	})
+	text := stop()
+	var books, trades int
+	var lastBook, lastTrade uint64
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if m := tailBookRE.FindStringSubmatch(line); m != nil {
+			books++
+			if _, err := time.Parse(time.RFC3339Nano, m[1]); err != nil {
+				t.Errorf("time %q: %v", m[1], err)
+			}
+			seq, _ := strconv.ParseUint(m[2], 10, 64)
+			if seq <= lastBook {
+				t.Errorf("book seq %d after %d", seq, lastBook)
+			}
+			lastBook = seq
+			bid, ask, spread := decimal.RequireFromString(m[3]), decimal.RequireFromString(m[5]), decimal.RequireFromString(m[7])
+			if !bid.LessThan(ask) || !ask.Sub(bid).Equal(spread) {
+				t.Errorf("line %q: bid %s, ask %s, spread %s", line, bid, ask, spread)
+			}
+			continue
+		}
+		if m := tailTradeRE.FindStringSubmatch(line); m != nil {
+			trades++
+			seq, _ := strconv.ParseUint(m[2], 10, 64)
+			if seq <= lastTrade {
+				t.Errorf("trade seq %d after %d", seq, lastTrade)
+			}
+			lastTrade = seq
+			if d, err := decimal.NewFromString(m[4]); err != nil || !d.IsPositive() {
+				t.Errorf("trade size in %q", line)
+			}
+			continue
+		}
+		if tailStatRE.MatchString(line) {
+			continue
+		}
+		t.Errorf("line not in the plain format: %q", line)
+	}
+	if books < 40 || trades < 3 {
+		t.Errorf("%d book lines and %d trade lines", books, trades)
+	}
+}
+
+// Without --plain the ladder is redrawn in place; the symbol can come from DEPTHCAST_SYMBOL.
+func TestTailLadder(t *testing.T) {
+	t.Setenv("DEPTHCAST_SYMBOLS", "2")
+	addr, _ := runInBackground(t, "demo", "--listen", "127.0.0.1:0", "--rate", "200", "--levels", "10", "--log-level", "warn")
+	waitFor(t, "ETH-USD live", func() bool { return strings.Contains(strings.Join(symbolsStatus(t, addr), ","), "ETH-USD:live") })
+	t.Setenv("DEPTHCAST_SYMBOL", "ETH-USD")
+	out, stop := runTailCmd(t, "--url", "ws://"+addr+"/ws", "--depth", "3", "--log-level", "warn")
+	waitFor(t, "two frames of the ladder", func() bool { return strings.Count(out.String(), ansiHome) >= 2 })
+	text := stop()
+	frames := strings.Split(text, ansiHome)
+	last := frames[len(frames)-1]
+	if !strings.HasPrefix(last, "ETH-USD  seq ") || strings.Count(last, "ask  ") != 3 || strings.Count(last, "bid  ") != 3 || !strings.Contains(last, "spread ") {
+		t.Errorf("last frame of the ladder:\n%s", last)
+	}
+
+	// A symbol the feed does not have ends the command with the feed's refusal.
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if code := run(ctx, []string{"tail", "--url", "ws://" + addr + "/ws", "--symbol", "NOPE-USD", "--log-level", "warn"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "unknown_symbol") {
+		t.Errorf("tail of an unknown symbol: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestTailUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{[]string{"tail"}, 2, "--symbol is required"},
+		{[]string{"tail", "--symbol", "X", "--depth", "0"}, 2, "--depth 0"},
+		{[]string{"tail", "--symbol", "X", "--interval-ms", "5"}, 2, "interval_ms"},
+		{[]string{"tail", "--symbol", "X", "--url", "http://127.0.0.1:1/ws"}, 1, "scheme"},
+		{[]string{"help", "tail"}, 0, ""},
+	} {
+		unsetEnv(t, "DEPTHCAST_SYMBOL")
+		var stdout, stderr syncBuffer
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		code := run(ctx, tc.args, &stdout, &stderr)
+		cancel()
+		if code != tc.wantCode || !strings.Contains(stderr.String(), tc.wantStderr) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.wantCode, tc.wantStderr)
+		}
+		if tc.args[0] == "help" && !strings.Contains(stdout.String(), "--symbol  [DEPTHCAST_SYMBOL]") {
+			t.Errorf("help tail: %s", stdout.String())
+		}
+	}
+}
