@@ -112,6 +112,9 @@ func (h segHeader) append(b []byte) []byte {
 // segHeaderSize bytes).
 func parseSegHeader(file string, b []byte) (segHeader, error) {
 	if len(b) < len(segMagic) || string(b[:len(segMagic)]) != segMagic {
+		if len(b) == 0 {
+			return segHeader{}, formatErr(file, 0, ErrTruncated, "empty segment file")
+		}
 		if len(b) < len(segMagic) && string(b) == segMagic[:len(b)] {
 			return segHeader{}, formatErr(file, int64(len(b)), ErrTruncated, "segment header cut after %d bytes", len(b))
 		}
@@ -121,11 +124,12 @@ func parseSegHeader(file string, b []byte) (segHeader, error) {
 		return segHeader{}, formatErr(file, int64(len(b)), ErrTruncated, "segment header cut after %d bytes", len(b))
 	}
 	b = b[:segHeaderSize]
-	if got, want := binary.LittleEndian.Uint32(b[24:]), crc(b[:24]); got != want {
-		return segHeader{}, formatErr(file, 24, ErrChecksum, "segment header crc %08x, computed %08x", got, want)
-	}
+	// The version comes before the checksum: another version may lay out the rest differently.
 	if v := binary.LittleEndian.Uint16(b[8:]); v != FormatVersion {
 		return segHeader{}, formatErr(file, 8, ErrVersion, "segment version %d, this reader reads %d", v, FormatVersion)
+	}
+	if got, want := binary.LittleEndian.Uint32(b[24:]), crc(b[:24]); got != want {
+		return segHeader{}, formatErr(file, 24, ErrChecksum, "segment header crc %08x, computed %08x", got, want)
 	}
 	h := segHeader{Codec: b[10], Seq: binary.LittleEndian.Uint32(b[12:]), Created: int64(binary.LittleEndian.Uint64(b[16:]))}
 	if h.Codec != codecZstd {
