@@ -82,9 +82,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
-// segName and idxName are the file names of segment seq.
+// segName is the file name of segment seq.
 func segName(seq uint32) string { return fmt.Sprintf("%08d%s", seq, segFileSuffix) }
-func idxName(seq uint32) string { return fmt.Sprintf("%08d%s", seq, idxFileSuffix) }
 
 // idxPathFor returns the index path of a segment path.
 func idxPathFor(segPath string) string {
