@@ -149,6 +149,11 @@ func TestDamagedRecordings(t *testing.T) {
 			d.truncate(t, d.segs[2], 0)
 			return want{d.before(2, 0), d.segs[2], 0, ErrTruncated, []string{"unreadable segment"}}
 		}},
+		{"missing segment", func(t *testing.T, d *damaged) want {
+			d.remove(t, d.segs[1])
+			d.remove(t, idxPathFor(d.segs[1]))
+			return want{d.before(1, 0), d.segs[1], 0, ErrMissing, []string{"segments missing"}}
+		}},
 		{"deleted index", func(t *testing.T, d *damaged) want {
 			d.remove(t, idxPathFor(d.segs[1]))
 			return want{n: len(recs), warn: []string{"rebuilding", idxPathFor(d.segs[1]), "missing"}}
@@ -225,4 +230,34 @@ func TestDamagedRecordings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Segments removed from the start of a recording (to save space, say) leave a shorter recording, not a
+// damaged one.
+func TestFirstSegmentsRemoved(t *testing.T) {
+	recs := simRecords(t, 1000, 4, 100)
+	dir := t.TempDir()
+	record(t, RecorderConfig{Dir: dir, BlockBytes: 4 << 10, SegmentBytes: 16 << 10}, recs)
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segFileSuffix))
+	if len(segs) < 3 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	rec, err := OpenDirLogger(dir, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range rec.segs[:2] {
+		for _, b := range s.idx.Blocks {
+			n += int(b.Records)
+		}
+		if err := os.Remove(s.path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := readAll(t, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, recs[n:], got)
 }

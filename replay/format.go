@@ -39,13 +39,14 @@ const (
 	maxStoredBlock = MaxBlockBytes + MaxBlockBytes/64 + 1024
 )
 
-// Sentinel errors; every error about a file is a *FormatError wrapping one of the first five.
+// Sentinel errors; every error about a file is a *FormatError wrapping one of the first six.
 var (
 	ErrBadMagic  = errors.New("not a depthcast recording file (bad magic)")
 	ErrVersion   = errors.New("unsupported format version")
 	ErrChecksum  = errors.New("checksum mismatch")
 	ErrTruncated = errors.New("truncated")
 	ErrCorrupt   = errors.New("corrupt data")
+	ErrMissing   = errors.New("segment missing")
 
 	ErrNoSegments  = errors.New("replay: no recording segments in the directory")
 	ErrDirNotEmpty = errors.New("replay: the directory already holds a recording")
@@ -55,7 +56,8 @@ var (
 )
 
 // FormatError reports damage in a recording file: the file, the byte offset where the damage starts, and
-// what is wrong (one of ErrBadMagic, ErrVersion, ErrChecksum, ErrTruncated, ErrCorrupt, with detail).
+// what is wrong (one of ErrBadMagic, ErrVersion, ErrChecksum, ErrTruncated, ErrCorrupt, ErrMissing, with
+// detail).
 type FormatError struct {
 	File   string
 	Offset int64
