@@ -20,16 +20,17 @@ func TestRoundTripAcrossRotations(t *testing.T) {
 		name string
 		cfg  RecorderConfig
 		segs int // at least
+		n    int // records
 	}{
-		{"defaults", RecorderConfig{}, 1},
-		{"small blocks", RecorderConfig{BlockBytes: 4 << 10}, 1},
-		{"rotation by size", RecorderConfig{BlockBytes: 4 << 10, SegmentBytes: 24 << 10}, 4},
-		{"one record per block", RecorderConfig{BlockBytes: 1, SegmentBytes: 128 << 10}, 2},
+		{"defaults", RecorderConfig{}, 1, len(recs)},
+		{"small blocks", RecorderConfig{BlockBytes: 4 << 10}, 1, len(recs)},
+		{"rotation by size", RecorderConfig{BlockBytes: 4 << 10, SegmentBytes: 24 << 10}, 4, len(recs)},
+		{"one record per block", RecorderConfig{BlockBytes: 1, SegmentBytes: 64 << 10}, 2, 800},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc.cfg.Dir = dir
-			record(t, tc.cfg, recs)
+			record(t, tc.cfg, recs[:tc.n])
 			segs, _ := filepath.Glob(filepath.Join(dir, "*"+segFileSuffix))
 			idxs, _ := filepath.Glob(filepath.Join(dir, "*"+idxFileSuffix))
 			if len(segs) < tc.segs || len(idxs) != len(segs) {
@@ -39,7 +40,7 @@ func TestRoundTripAcrossRotations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameRecords(t, recs, got)
+			sameRecords(t, recs[:tc.n], got)
 		})
 	}
 }
