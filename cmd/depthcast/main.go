@@ -5,6 +5,7 @@
 //	depthcast demo     [--listen 127.0.0.1:8080] [--symbols 8] [--rate 2000] [--seed 1]
 //	depthcast simulate --brokers HOST:PORT [--topic md.events] [--symbols 8] [--rate 2000] [--seed 1]
 //	depthcast record   --brokers HOST:PORT --out DIR [--topic md.events] [--from T] [--to T|now]
+//	depthcast recording verify DIR
 //
 // Every flag can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
 package main
@@ -35,6 +36,7 @@ Commands:
   demo      run everything in one process: a Kafka-protocol broker, a simulated exchange and the feed
   simulate  write simulated order flow to a Kafka cluster
   record    record the raw stream of a topic into a directory, for replays
+  recording "recording verify DIR" checks every block of a recording and prints a summary
   help      show this, or "depthcast help COMMAND" for a command's flags
 
 Flags can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
@@ -47,10 +49,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"serve":    runServe,
-		"demo":     runDemo,
-		"simulate": runSimulate,
-		"record":   runRecord,
+		"serve":     runServe,
+		"demo":      runDemo,
+		"simulate":  runSimulate,
+		"record":    runRecord,
+		"recording": runRecording,
 	}
 	name, rest := args[0], args[1:]
 	switch name {
