@@ -36,7 +36,7 @@ Commands:
   demo      run everything in one process: a Kafka-protocol broker, a simulated exchange and the feed
   simulate  write simulated order flow to a Kafka cluster
   record    record the raw stream of a topic into a directory, for replays
-  recording "recording verify DIR" checks every block of a recording and prints a summary
+  recording "recording verify DIR": check every block of a recording and print a summary
   help      show this, or "depthcast help COMMAND" for a command's flags
 
 Flags can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
@@ -49,12 +49,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"serve":     runServe,
-		"demo":      runDemo,
-		"simulate":  runSimulate,
-		"record":    runRecord,
-		"recording": runRecording,
+		"serve":    runServe,
+		"demo":     runDemo,
+		"simulate": runSimulate,
+		"record":   runRecord,
 	}
+	cmds["recording"] = runRecording
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "--help", "-help":
