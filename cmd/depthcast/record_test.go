@@ -126,8 +126,9 @@ func TestRecordEveryRecord(t *testing.T) {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
-	if len(segs) < 2 {
-		t.Errorf("%d segments, want rotation", len(segs))
+	idxs, _ := filepath.Glob(filepath.Join(dir, "*.idx"))
+	if len(segs) < 2 || len(idxs) != len(segs) {
+		t.Errorf("%d segments and %d indexes, want rotation and every index written", len(segs), len(idxs))
 	}
 	sameStream(t, topicRecords(t, brokers, n), recordingRecords(t, dir))
 }
@@ -236,6 +237,9 @@ func TestDemoRecord(t *testing.T) {
 		return err == nil && fi.Size() > 1000
 	})
 	stop()
+	if _, err := os.Stat(filepath.Join(dir, "00000001.idx")); err != nil {
+		t.Errorf("no index after a clean stop: %v", err)
+	}
 	got := recordingRecords(t, dir)
 	total := 0
 	syms := map[string]bool{}
