@@ -59,10 +59,7 @@ func recordBlocks(t testing.TB, dir string, blocks [][]string) []ingest.Record {
 			}
 			recs = append(recs, rec)
 		}
-		r.mu.Lock()
-		err := r.flushLocked()
-		r.mu.Unlock()
-		if err != nil {
+		if err := r.Flush(); err != nil {
 			t.Fatal(err)
 		}
 	}

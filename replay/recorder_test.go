@@ -89,6 +89,12 @@ func TestRecorderConcurrentWrites(t *testing.T) {
 	if err := r.Write(recs[0]); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Write after Close: %v, want ErrClosed", err)
 	}
+	if err := r.Flush(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Flush after Close: %v, want ErrClosed", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
 	if r.Records() != writers*per {
 		t.Fatalf("Records() = %d, want %d", r.Records(), writers*per)
 	}
