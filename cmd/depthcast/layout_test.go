@@ -20,6 +20,7 @@ func TestDependencyDirection(t *testing.T) {
 		"feed":   {"ingest", "sim", "cmd/", "bench"},
 		"sim":    {"ingest", "feed", "cmd/", "bench"},
 		"client": {"ingest", "feed", "sim", "cmd/", "bench"},
+		"replay": {"feed", "cmd/", "bench"},
 	}
 	// What a pure package may not import: it does no I/O and no logging.
 	impure := []string{"net", "net/http", "os", "io/fs", "log", "log/slog", "github.com/segmentio/kafka-go", "github.com/lxzan/gws"}

@@ -5,6 +5,8 @@
 //	depthcast demo     [--listen 127.0.0.1:8080] [--symbols 8] [--rate 2000] [--seed 1]
 //	depthcast simulate --brokers HOST:PORT [--topic md.events] [--symbols 8] [--rate 2000] [--seed 1]
 //	depthcast tail     --url ws://HOST:PORT/ws --symbol SYMBOL [--depth 10] [--trades] [--plain]
+//	depthcast record   --brokers HOST:PORT --out DIR [--topic md.events] [--from T] [--to T|now]
+//	depthcast recording verify DIR
 //
 // Every flag can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
 package main
@@ -35,6 +37,8 @@ Commands:
   demo      run everything in one process: a Kafka-protocol broker, a simulated exchange and the feed
   simulate  write simulated order flow to a Kafka cluster
   tail      follow one symbol's book and trades from a feed, in the terminal
+  record    record the raw stream of a topic into a directory, for replays
+  recording "recording verify DIR": check every block of a recording and print a summary
   help      show this, or "depthcast help COMMAND" for a command's flags
 
 Flags can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
@@ -51,7 +55,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"demo":     runDemo,
 		"simulate": runSimulate,
 		"tail":     runTail,
+		"record":   runRecord,
 	}
+	cmds["recording"] = runRecording
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "--help", "-help":
