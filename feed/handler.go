@@ -33,9 +33,12 @@ func sessionOf(c *gws.Conn) *session {
 
 func (h *handler) OnOpen(c *gws.Conn) {}
 
-func (h *handler) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
+func (h *handler) OnPing(c *gws.Conn, payload []byte) {
+	sessionOf(c).hear(time.Now())
+	_ = c.WritePong(payload)
+}
 
-func (h *handler) OnPong(c *gws.Conn, payload []byte) {}
+func (h *handler) OnPong(c *gws.Conn, payload []byte) { sessionOf(c).hear(time.Now()) }
 
 func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
 	defer m.Close()
@@ -47,7 +50,9 @@ func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
 		s.close(ReasonBinary, "binary frames are not accepted: send JSON text")
 		return
 	}
-	if !s.takeToken(h.srv.cfg, time.Now()) {
+	now := time.Now()
+	s.hear(now)
+	if !s.takeToken(h.srv.cfg, now) {
 		s.close(ReasonRateLimit, "client message rate over the limit")
 		return
 	}
@@ -97,6 +102,11 @@ func (s *session) takeToken(cfg Config, now time.Time) bool {
 
 // serveWS upgrades a request on /ws to a WebSocket connection.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	adm := admissionFrom(r.Context())
+	if adm == nil { // not a WebSocket upgrade (those pass the guard in ServeHTTP)
+		http.Error(w, "expected a WebSocket upgrade", http.StatusBadRequest)
+		return
+	}
 	s.sessMu.Lock()
 	draining := s.draining
 	s.sessMu.Unlock()
@@ -145,6 +155,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{srv: s, ws: ws, nc: nc, remote: r.RemoteAddr, subs: map[subKey]*subscription{},
 		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
+	sess.ident = adm.identity()
+	sess.hear(time.Now())
 	ws.Session().Store(sessionKey, sess)
 	if err := s.register(sess); err != nil {
 		_ = ws.WriteClose(ReasonShutdown.Code(), []byte(err.Error()))
@@ -152,6 +164,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	registered = true
+	adm.onExpiry(func() { sess.close(ReasonTokenExpired, "token expired") })
 	s.metrics.connects.Add(context.Background(), 1)
 	go ws.ReadLoop()
 }
