@@ -21,4 +21,5 @@ fuzz() { # package target
 fuzz ./schema FuzzDecodeEvent
 fuzz ./schema FuzzParseDecimal
 fuzz ./book FuzzBook
+fuzz ./auth FuzzParseKeys
 echo "== all tests passed"
