@@ -23,9 +23,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var lf logFlags
 	var ff feedFlags
 	var sf simFlags
+	var gf guardFlags
 	lf.register(fs)
 	ff.register(fs, "127.0.0.1:8080")
 	sf.register(fs)
+	gf.register(fs)
 	topic := fs.String("topic", ingest.DefaultTopic, "topic inside the embedded broker")
 	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
 	if err := parseFlags(fs, args); err != nil {
@@ -53,8 +55,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	brokers := cluster.ListenAddrs()
 	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic)
 
+	tlsCfg, err := loadTLS(gf.tlsCert, gf.tlsKey)
+	if err != nil {
+		return usageError{err}
+	}
+	fcfg := ff.config()
+	fcfg.Guard = gf.config()
 	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout,
-		Ingest: ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest}, Feed: ff.config(), Logger: log})
+		Ingest: ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest}, Feed: fcfg, Logger: log, TLS: tlsCfg})
 	if err != nil {
 		return usageError{err}
 	}
@@ -72,7 +80,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	go func() {
 		select {
 		case <-m.Started():
-			printURLs(stdout, m.Addr())
+			printURLs(stdout, m.Addr(), m.TLS())
 			fmt.Fprintf(stdout, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
 		case <-ctx.Done():
 		}
@@ -83,7 +91,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return err
 }
 
-func printURLs(w io.Writer, addr string) {
-	fmt.Fprintf(w, "depthcast is serving on %s\n  dashboard  http://%s/\n  websocket  ws://%s/ws\n  symbols    http://%s/v1/symbols\n  book       http://%s/v1/book/{symbol}?depth=10\n  metrics    http://%s/metrics\n",
-		addr, addr, addr, addr, addr, addr)
+func printURLs(w io.Writer, addr string, tls bool) {
+	h, ws := "http", "ws"
+	if tls {
+		h, ws = "https", "wss"
+	}
+	fmt.Fprintf(w, "depthcast is serving on %s\n  dashboard  %s://%s/\n  websocket  %s://%s/ws\n  symbols    %s://%s/v1/symbols\n  book       %s://%s/v1/book/{symbol}?depth=10\n  metrics    %s://%s/metrics\n",
+		addr, h, addr, ws, addr, h, addr, h, addr, h, addr)
 }
