@@ -142,7 +142,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.cfg.TLS != nil {
 		ln = tls.NewListener(ln, m.cfg.TLS)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(m.log.With("component", "http").Handler(), slog.LevelDebug)}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
