@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,16 +39,8 @@ func (id *Identity) Allows(symbol string) bool {
 	if id == nil || len(id.Symbols) == 0 {
 		return true
 	}
-	lo, hi := 0, len(id.Symbols)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if id.Symbols[m] < symbol {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo < len(id.Symbols) && id.Symbols[lo] == symbol
+	_, ok := slices.BinarySearch(id.Symbols, symbol)
+	return ok
 }
 
 // Authenticator verifies the token a client presents at the handshake. The depthcast command wires the
@@ -420,7 +413,10 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rf *refusal) {
 }
 
 // serveUpgrade guards every WebSocket route (/ws, /replay, …): the request passes the door's checks before
-// the route's handler sees it, and the connection's slots are held until its socket is closed.
+// the route's handler sees it, and the connection's slots are held until its socket is closed. A route
+// handler finds the connection's grant with admissionFrom(r.Context()).identity() (nil when authentication
+// is off) and sets how to close on token expiry with onExpiry; a route that sets nothing has its socket
+// dropped at expiry.
 func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	adm, rf := s.guard.admit(r, now)
@@ -429,11 +425,13 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gw := &guardedWriter{ResponseWriter: w, adm: adm}
+	defer func() {
+		if !gw.hijacked { // refused by the route (404, 503, a failed upgrade…): nothing holds the slots
+			adm.release()
+		}
+	}()
 	adm.startExpiry(now)
 	s.mux.ServeHTTP(gw, r.WithContext(context.WithValue(r.Context(), admissionKey{}, adm)))
-	if !gw.hijacked {
-		adm.release()
-	}
 }
 
 // serveAPI guards the /v1/ endpoints when authentication is on: a token is needed, and /v1/book/{symbol}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/depthcast/depthcast/auth"
 	"github.com/depthcast/depthcast/feed"
@@ -194,4 +196,24 @@ func (f *testFeed) dialUntil(what, path string, header http.Header) *client {
 		return h.conn != nil
 	})
 	return h.wantUpgraded(f.t, what)
+}
+
+// closedWithin reads until the connection ends and returns its close frame; it fails the test if the
+// connection is still open after d (heartbeats keep an open connection readable forever).
+func (c *client) closedWithin(d time.Duration) *websocket.CloseError {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		_ = c.conn.SetReadDeadline(deadline)
+		_, _, err := c.conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		_ = c.conn.Close()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			c.t.Fatalf("connection not closed with a close frame within %v: %v", d, err)
+		}
+		return ce
+	}
 }

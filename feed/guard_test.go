@@ -117,7 +117,7 @@ func TestTokenExpiresWhileConnected(t *testing.T) {
 	c := f.tryDial("/ws", bearer(signHS256(t, testSecret, jwt.MapClaims{"sub": "a", "exp": exp.Unix()}))).wantUpgraded(t, "short token")
 	c.send(`{"op":"ping","id":1}`)
 	c.expect("pong")
-	ce := c.closeError()
+	ce := c.closedWithin(time.Until(exp) + 10*time.Second)
 	if ce.Code != 1008 || ce.Text != "token expired" {
 		t.Fatalf("closed with %d %q, want 1008 \"token expired\"", ce.Code, ce.Text)
 	}
@@ -219,7 +219,24 @@ func TestKeyConnectionLimit(t *testing.T) {
 	}
 	_ = a.conn.Close()
 	f.dialUntil("alice's slot to come back", "/ws", bearer(k1))
-	f.tryDial("/ws", bearer(k1)).wantStatus(t, "alice 3 again", 429)
+	f.tryDial("/ws", bearer(k1)).wantStatus(t, "alice 3, full again", 429)
+}
+
+// An admitted upgrade that no route takes over (here: no such route) gives its slot back at once.
+func TestRefusedRouteHoldsNoSlot(t *testing.T) {
+	k, l := newKey(t, "name=carol max_connections=1")
+	ks, err := auth.NewKeyStore(keyFile(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{Auth: authAdapter{&auth.Authenticator{Keys: ks}}, MaxConnectionsPerIP: 1}})
+	for i := range 3 {
+		if h := f.tryDial("/no-such-route", bearer(k)); h.status != http.StatusNotFound {
+			t.Fatalf("upgrade %d to an unknown route: HTTP %d, want 404", i, h.status)
+		}
+	}
+	f.tryDial("/ws", bearer(k)).wantUpgraded(t, "carol on /ws")
+	f.tryDial("/ws", bearer(k)).wantStatus(t, "carol again", 429)
 }
 
 // The per-IP connection cap.
@@ -316,7 +333,7 @@ func TestIdleTimeout(t *testing.T) {
 	}()
 	dead := f.dial() // never reads, so never answers a ping
 	time.Sleep(time.Second)
-	ce := dead.closeError()
+	ce := dead.closedWithin(10 * time.Second)
 	if ce.Code != 1008 || !strings.Contains(ce.Text, "idle timeout") {
 		t.Fatalf("silent connection closed with %d %q, want 1008 idle timeout", ce.Code, ce.Text)
 	}
