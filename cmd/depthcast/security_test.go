@@ -278,3 +278,40 @@ func TestKeygen(t *testing.T) {
 		t.Fatalf("a name with a space: exit %d, want 2", code)
 	}
 }
+
+// demo takes the TLS flags too, and runs without authentication: a wss:// client without a token gets in.
+func TestDemoTLSWithoutAuth(t *testing.T) {
+	certPath, keyPath, pool := selfSigned(t)
+	var out syncBuffer
+	addr, stop := runInBackgroundOut(t, &out, "demo", "--listen", "127.0.0.1:0", "--tls-cert", certPath, "--tls-key", keyPath,
+		"--symbols", "2", "--rate", "50", "--log-level", "error")
+	defer stop()
+	if !strings.Contains(out.String(), "wss://"+addr+"/ws") {
+		t.Errorf("demo printed no wss:// URL:\n%s", out.String())
+	}
+	d := &websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool}, HandshakeTimeout: waitTimeout}
+	c, resp, err := d.Dial("wss://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("wss dial without a token: %v (%v)", err, resp)
+	}
+	defer c.Close()
+	_ = c.SetWriteDeadline(time.Now().Add(waitTimeout))
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"op":"ping","id":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `"pong"`) {
+			break
+		}
+	}
+	// An untrusted certificate is refused by a verifying client.
+	if c2, _, err := websocket.DefaultDialer.Dial("wss://"+addr+"/ws", nil); err == nil {
+		_ = c2.Close()
+		t.Fatal("a client that does not trust the certificate connected")
+	}
+}
