@@ -393,9 +393,18 @@ func admissionFrom(ctx context.Context) *admission {
 	return a
 }
 
-// isUpgrade reports whether r asks for a WebSocket upgrade.
+// isUpgrade reports whether r asks for a WebSocket upgrade: "websocket" among the tokens of any Upgrade
+// header, as the most lenient WebSocket library reads it, so no route can upgrade a request the guard
+// did not see.
 func isUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	for _, v := range r.Header.Values("Upgrade") {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "websocket") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // refuse answers a refused handshake or request.
