@@ -152,7 +152,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: %s", ErrConfig, ch.what)
 		}
 	}
-	if err := d.Guard.validate(); err != nil {
+	if err := d.Guard.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return nil

@@ -101,7 +101,8 @@ func (c GuardConfig) withDefaults() GuardConfig {
 	return c
 }
 
-func (c GuardConfig) validate() error {
+// Validate reports the first field out of its range, after defaults are applied. Config.Validate calls it.
+func (c GuardConfig) Validate() error {
 	d := c.withDefaults()
 	switch {
 	case d.MaxConnectionsPerIP < 0:
