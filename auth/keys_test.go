@@ -99,6 +99,10 @@ func TestParseKeysFixture(t *testing.T) {
 	if len(keys) != 2 || keys[0].Grant.Name != "alice" || !slices.Equal(keys[0].Grant.Symbols, []string{"BTC-USD", "ETH-USD"}) {
 		t.Fatalf("got %+v", keys)
 	}
+	g, err := auth.NewKeyStoreFromKeys(keys).Verify("dck_alice-test-key")
+	if err != nil || g.Name != "alice" || g.MaxConnections != 10 || g.MaxSubscriptions != 100 {
+		t.Fatalf("the fixture's key: %+v, %v", g, err)
+	}
 }
 
 // FormatKeyLine writes what ParseKeys reads back.
