@@ -311,6 +311,17 @@ type admission struct {
 	expired  bool
 	conn     net.Conn
 	released bool
+	claimed  bool
+}
+
+// claim tells the guard that the route releases the admission itself when its connection ends: Hijack
+// then returns the server's connection as it is. (A wrapped net.Conn loses the kernel's writev: net.Buffers
+// only batches writes on the standard library's own connection types.) Routes that do not claim get a
+// connection that releases the admission when closed.
+func (a *admission) claim() {
+	a.mu.Lock()
+	a.claimed = true
+	a.mu.Unlock()
 }
 
 // startExpiry arms the token's expiry timer: at expiry, the function given to onExpiry runs, or, if none
@@ -363,8 +374,11 @@ func (a *admission) identity() *Identity {
 	return a.id
 }
 
-// release gives the connection's slots back and stops the expiry timer. It runs once.
+// release gives the connection's slots back and stops the expiry timer. It runs once; nil is a no-op.
 func (a *admission) release() {
+	if a == nil {
+		return
+	}
 	a.once.Do(func() {
 		a.mu.Lock()
 		a.released = true

@@ -8,8 +8,9 @@ import (
 	"sync"
 )
 
-// guardedWriter is the ResponseWriter of an admitted upgrade request: the connection its Hijack returns
-// releases the admission when it is closed, whichever route took it over.
+// guardedWriter is the ResponseWriter of an admitted upgrade request: unless the route claimed the
+// admission (and releases it itself), the connection its Hijack returns releases the admission when it is
+// closed.
 type guardedWriter struct {
 	http.ResponseWriter
 	adm      *admission
@@ -27,10 +28,14 @@ func (w *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.hijacked = true
-	gc := &guardedConn{Conn: c, adm: w.adm}
 	w.adm.mu.Lock()
+	defer w.adm.mu.Unlock()
+	if w.adm.claimed {
+		w.adm.conn = c
+		return c, brw, nil
+	}
+	gc := &guardedConn{Conn: c, adm: w.adm}
 	w.adm.conn = gc
-	w.adm.mu.Unlock()
 	return gc, brw, nil
 }
 

@@ -83,6 +83,7 @@ func (h *handler) OnClose(c *gws.Conn, err error) {
 	h.srv.conns.Add(-1)
 	h.srv.unregister(s)
 	s.nc.finish()
+	s.adm.release()
 	h.srv.log.Debug("connection closed", "remote", s.remote, "reason", reason.String(), "err", err)
 }
 
@@ -125,6 +126,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if !registered {
 			s.conns.Add(-1)
+			adm.release()
 		}
 	}()
 	hj, ok := w.(http.Hijacker)
@@ -132,6 +134,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "connection cannot be upgraded", http.StatusInternalServerError)
 		return
 	}
+	adm.claim() // the session releases the slots itself, so the socket stays unwrapped (writev)
 	raw, brw, err := hj.Hijack()
 	if err != nil {
 		return
@@ -155,7 +158,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{srv: s, ws: ws, nc: nc, remote: r.RemoteAddr, subs: map[subKey]*subscription{},
 		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
-	sess.ident = adm.identity()
+	sess.adm, sess.ident = adm, adm.identity()
 	sess.hear(time.Now())
 	ws.Session().Store(sessionKey, sess)
 	if err := s.register(sess); err != nil {
