@@ -20,6 +20,8 @@ const (
 	ReasonSlowConsumer                    // 1013: the send queue passed its limit
 	ReasonOverloaded                      // 1013: the server sheds load
 	ReasonWriteTimeout                    // 1013: a write to the client did not complete within the write timeout
+	ReasonTokenExpired                    // 1008: the client's token expired while it was connected
+	ReasonIdle                            // 1008: nothing received (not even a pong) within the idle timeout
 )
 
 var closeReasons = [...]struct {
@@ -40,6 +42,8 @@ var closeReasons = [...]struct {
 	ReasonSlowConsumer: {1013, "slow_consumer"},
 	ReasonOverloaded:   {1013, "overloaded"},
 	ReasonWriteTimeout: {1013, "write_timeout"},
+	ReasonTokenExpired: {1008, "token_expired"},
+	ReasonIdle:         {1008, "idle_timeout"},
 }
 
 // Code returns the WebSocket close code of r.

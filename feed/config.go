@@ -53,6 +53,9 @@ type Config struct {
 	// dropped. Default 3 s.
 	Linger time.Duration
 
+	// Guard authenticates and limits WebSocket handshakes, and closes idle connections (see GuardConfig).
+	Guard GuardConfig
+
 	// Ready reports whether ingestion caught up (GET /readyz). Default: always ready.
 	Ready func() bool
 	// Metrics serves GET /metrics. Default: 404.
@@ -148,6 +151,9 @@ func (c *Config) Validate() error {
 		if !ch.ok {
 			return fmt.Errorf("%w: %s", ErrConfig, ch.what)
 		}
+	}
+	if err := d.Guard.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return nil
 }

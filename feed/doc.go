@@ -19,6 +19,11 @@
 // from web/, no external assets) and its health at GET /v1/stats (Server.Stats), answered from atomic
 // counters updated where the metrics are.
 //
+// The door: every WebSocket upgrade, whatever its route, passes the guard of Config.Guard before the
+// upgrade (Origin allow-list, token through the Authenticator the caller wires in, per-IP and per-token
+// connection limits, per-IP handshake rate), and a connection holds its slots until its socket closes.
+// Connections get a WebSocket ping every PingInterval and are closed when silent past IdleTimeout.
+//
 // Concurrency: Server is safe for concurrent use. The Publish methods for one symbol must come from one
 // goroutine at a time (the symbol's book writer), which is what the ingest side guarantees.
 package feed

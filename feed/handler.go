@@ -33,9 +33,12 @@ func sessionOf(c *gws.Conn) *session {
 
 func (h *handler) OnOpen(c *gws.Conn) {}
 
-func (h *handler) OnPing(c *gws.Conn, payload []byte) { _ = c.WritePong(payload) }
+func (h *handler) OnPing(c *gws.Conn, payload []byte) {
+	sessionOf(c).hear(time.Now())
+	_ = c.WritePong(payload)
+}
 
-func (h *handler) OnPong(c *gws.Conn, payload []byte) {}
+func (h *handler) OnPong(c *gws.Conn, payload []byte) { sessionOf(c).hear(time.Now()) }
 
 func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
 	defer m.Close()
@@ -47,7 +50,9 @@ func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
 		s.close(ReasonBinary, "binary frames are not accepted: send JSON text")
 		return
 	}
-	if !s.takeToken(h.srv.cfg, time.Now()) {
+	now := time.Now()
+	s.hear(now)
+	if !s.takeToken(h.srv.cfg, now) {
 		s.close(ReasonRateLimit, "client message rate over the limit")
 		return
 	}
@@ -78,6 +83,7 @@ func (h *handler) OnClose(c *gws.Conn, err error) {
 	h.srv.conns.Add(-1)
 	h.srv.unregister(s)
 	s.nc.finish()
+	s.adm.release()
 	h.srv.log.Debug("connection closed", "remote", s.remote, "reason", reason.String(), "err", err)
 }
 
@@ -97,6 +103,11 @@ func (s *session) takeToken(cfg Config, now time.Time) bool {
 
 // serveWS upgrades a request on /ws to a WebSocket connection.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	adm := admissionFrom(r.Context())
+	if adm == nil { // not a WebSocket upgrade (those pass the guard in ServeHTTP)
+		http.Error(w, "expected a WebSocket upgrade", http.StatusBadRequest)
+		return
+	}
 	s.sessMu.Lock()
 	draining := s.draining
 	s.sessMu.Unlock()
@@ -116,6 +127,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if !registered {
 			s.conns.Add(-1)
+			adm.release()
 		}
 	}()
 	hj, ok := w.(http.Hijacker)
@@ -123,6 +135,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "connection cannot be upgraded", http.StatusInternalServerError)
 		return
 	}
+	adm.claim() // the session releases the slots itself, so the socket stays unwrapped (writev)
 	raw, brw, err := hj.Hijack()
 	if err != nil {
 		return
@@ -146,6 +159,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{srv: s, ws: ws, nc: nc, remote: r.RemoteAddr, subs: map[subKey]*subscription{},
 		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
+	sess.adm, sess.ident = adm, adm.identity()
+	sess.hear(time.Now())
 	ws.Session().Store(sessionKey, sess)
 	if err := s.register(sess); err != nil {
 		_ = ws.WriteClose(ReasonShutdown.Code(), []byte(err.Error()))
@@ -153,6 +168,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	registered = true
+	adm.onExpiry(func() { sess.close(ReasonTokenExpired, "token expired") })
 	s.metrics.connects.Add(context.Background(), 1)
 	s.metrics.count.opened.Add(1)
 	go ws.ReadLoop()

@@ -43,8 +43,18 @@ func (s *Server) routes() *http.ServeMux {
 }
 
 // ServeHTTP serves the feed: /ws, /v1/symbols, /v1/book/{symbol}, /v1/stats, /healthz, /readyz, /metrics,
-// and the dashboard at / with its assets under /ui/.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// and the dashboard at / with its assets under /ui/. Every WebSocket upgrade passes the guard first
+// (Config.Guard), whatever its route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isUpgrade(r) {
+		s.serveUpgrade(w, r)
+		return
+	}
+	if !s.serveAPI(w, r) {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -177,18 +177,19 @@ func (s *Server) handleSubscribe(sess *session, id int64, req *request) {
 		}
 	}
 	syms, hubs, ok := s.checkSymbols(sess, id, req)
-	if !ok {
+	if !ok || !s.authorizeSymbols(sess, id, syms) {
 		return
 	}
+	maxSubs := sess.maxSubscriptions(s.cfg.MaxSubscriptions)
 	added := 0
 	for _, sym := range syms {
 		if sess.subs[subKey{req.Channel, sym}] == nil {
 			added++
 		}
 	}
-	if len(sess.subs)+added > s.cfg.MaxSubscriptions {
-		s.reply(sess, id, CodeLimitExceeded, fmt.Sprintf("subscription limit %d reached", s.cfg.MaxSubscriptions))
-		sess.close(ReasonTooManySubs, fmt.Sprintf("more than %d subscriptions", s.cfg.MaxSubscriptions))
+	if len(sess.subs)+added > maxSubs {
+		s.reply(sess, id, CodeLimitExceeded, fmt.Sprintf("subscription limit %d reached", maxSubs))
+		sess.close(ReasonTooManySubs, fmt.Sprintf("more than %d subscriptions", maxSubs))
 		return
 	}
 	for _, sym := range syms {

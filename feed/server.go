@@ -35,6 +35,7 @@ type Server struct {
 	metrics *metrics
 	up      *gws.Upgrader
 	mux     *http.ServeMux
+	guard   *guard
 
 	hubsMu sync.RWMutex
 	hubs   map[string]*hub
@@ -59,6 +60,7 @@ func New(cfg Config, books Books) (*Server, error) {
 	s := &Server{cfg: cfg.withDefaults(), books: books, hubs: map[string]*hub{}, sessions: map[*session]struct{}{},
 		dirty: map[*hub]struct{}{}}
 	s.log = s.cfg.Logger
+	s.guard = newGuard(s.cfg.Guard)
 	m, err := newMetrics(s.cfg.Meter, s)
 	if err != nil {
 		return nil, fmt.Errorf("feed metrics: %w", err)
@@ -236,6 +238,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer fl.Stop()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
+	stopPings := s.startPings(ctx)
+	defer stopPings()
 	for {
 		select {
 		case <-ctx.Done():

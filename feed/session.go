@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -25,6 +26,9 @@ type session struct {
 	nc      *netConn
 	remote  string
 	deflate bool
+	adm     *admission   // the connection's slots at the door, released when it ends
+	ident   *Identity    // what the client's token allows; nil when authentication is off
+	heard   atomic.Int64 // when the last frame arrived from the client, Unix nanoseconds
 
 	mu          sync.Mutex
 	queue       []*message

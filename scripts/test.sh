@@ -30,4 +30,5 @@ fuzz ./book FuzzBook
 fuzz ./client FuzzHandle
 # Segment inputs are kilobytes: cap the minimization of each new input, or it takes the whole pass.
 go test -run '^$' -fuzz '^FuzzSegmentReader$' -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 200x ./replay
+fuzz ./auth FuzzParseKeys
 echo "== all tests passed"

@@ -81,10 +81,17 @@ var servingRE = regexp.MustCompile(`depthcast is serving on (\S+)\n`)
 // returns that address; stop cancels it and checks it exits 0.
 func runInBackground(t *testing.T, args ...string) (addr string, stop func()) {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout syncBuffer
+	return runInBackgroundOut(t, &stdout, args...)
+}
+
+// runInBackgroundOut is runInBackground writing the command's output to stdout.
+func runInBackgroundOut(t *testing.T, stdout *syncBuffer, args ...string) (addr string, stop func()) {
+	t.Helper()
+	var stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, args, &stdout, &stderr) }()
+	go func() { exit <- run(ctx, args, stdout, &stderr) }()
 	stopped := false
 	stop = func() {
 		if stopped {

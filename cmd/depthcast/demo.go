@@ -23,9 +23,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	var lf logFlags
 	var ff feedFlags
 	var sf simFlags
+	var gf guardFlags
 	lf.register(fs)
 	ff.register(fs, "127.0.0.1:8080")
 	sf.register(fs)
+	gf.register(fs)
 	topic := fs.String("topic", ingest.DefaultTopic, "topic inside the embedded broker")
 	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
 	recordDir := fs.String("record", "", "also record the stream the node reads into this directory (see depthcast record)")
@@ -56,6 +58,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	brokers := cluster.ListenAddrs()
 	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic)
 
+	tlsCfg, err := loadTLS(gf.tlsCert, gf.tlsKey)
+	if err != nil {
+		return usageError{err}
+	}
+	fcfg := ff.config()
+	fcfg.Guard = gf.config()
 	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -71,7 +79,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		}()
 	}
 	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout,
-		Ingest: icfg, Feed: ff.config(), Logger: log})
+		Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg})
 	if err != nil {
 		return usageError{err}
 	}
@@ -89,7 +97,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	go func() {
 		select {
 		case <-m.Started():
-			printURLs(stdout, m.Addr())
+			printURLs(stdout, m.Addr(), m.TLS())
 			fmt.Fprintf(stdout, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
 		case <-ctx.Done():
 		}
@@ -103,7 +111,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	return err
 }
 
-func printURLs(w io.Writer, addr string) {
-	fmt.Fprintf(w, "depthcast is serving on %s\n  dashboard  http://%s/\n  websocket  ws://%s/ws\n  symbols    http://%s/v1/symbols\n  book       http://%s/v1/book/{symbol}?depth=10\n  metrics    http://%s/metrics\n",
-		addr, addr, addr, addr, addr, addr)
+func printURLs(w io.Writer, addr string, tls bool) {
+	h, ws := "http", "ws"
+	if tls {
+		h, ws = "https", "wss"
+	}
+	fmt.Fprintf(w, "depthcast is serving on %s\n  dashboard  %s://%s/\n  websocket  %s://%s/ws\n  symbols    %s://%s/v1/symbols\n  book       %s://%s/v1/book/{symbol}?depth=10\n  metrics    %s://%s/metrics\n",
+		addr, h, addr, ws, addr, h, addr, h, addr, h, addr)
 }

@@ -10,14 +10,16 @@ import (
 )
 
 // The dependency direction of the design: schema <- book <- ingest, feed <- cmd. book and schema stay pure,
-// ingest and feed never import each other, nothing imports cmd.
+// ingest and feed never import each other, nothing imports cmd. auth stands alone: feed declares the
+// Authenticator it needs and cmd wires auth into it.
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/depthcast/depthcast/"
 	forbidden := map[string][]string{
 		"schema": {"book", "ingest", "feed", "sim", "cmd/", "bench"},
 		"book":   {"ingest", "feed", "sim", "cmd/", "bench"},
 		"ingest": {"feed", "cmd/", "bench"},
-		"feed":   {"ingest", "sim", "cmd/", "bench"},
+		"feed":   {"ingest", "sim", "cmd/", "bench", "auth"},
+		"auth":   {"schema", "book", "ingest", "feed", "sim", "cmd/", "bench"},
 		"sim":    {"ingest", "feed", "cmd/", "bench"},
 		"client": {"ingest", "feed", "sim", "cmd/", "bench"},
 		"replay": {"feed", "cmd/", "bench"},

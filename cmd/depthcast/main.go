@@ -7,6 +7,7 @@
 //	depthcast tail     --url ws://HOST:PORT/ws --symbol SYMBOL [--depth 10] [--trades] [--plain]
 //	depthcast record   --brokers HOST:PORT --out DIR [--topic md.events] [--from T] [--to T|now]
 //	depthcast recording verify DIR
+//	depthcast keygen   [--name alice] [--max-connections 10] [--symbols BTC-USD,ETH-USD]
 //
 // Every flag can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
 package main
@@ -39,6 +40,7 @@ Commands:
   tail      follow one symbol's book and trades from a feed, in the terminal
   record    record the raw stream of a topic into a directory, for replays
   recording "recording verify DIR": check every block of a recording and print a summary
+  keygen    print a new API key and its line for the key file of serve --auth-keys
   help      show this, or "depthcast help COMMAND" for a command's flags
 
 Flags can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
@@ -56,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"simulate": runSimulate,
 		"tail":     runTail,
 		"record":   runRecord,
+		"keygen":   runKeygen,
 	}
 	cmds["recording"] = runRecording
 	name, rest := args[0], args[1:]

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,8 @@ type MainConfig struct {
 	Ingest          ingest.Config
 	Feed            feed.Config
 	Logger          *slog.Logger
+	// TLS, when set, makes the listener TLS: https:// and wss://. Default: plain TCP.
+	TLS *tls.Config
 }
 
 // Validate checks the node's own fields and those of its parts.
@@ -87,6 +90,9 @@ func (m *Main) Started() <-chan struct{} { return m.started }
 // Addr is the address the node listens on.
 func (m *Main) Addr() string { return m.addr }
 
+// TLS reports whether the node serves TLS (https://, wss://).
+func (m *Main) TLS() bool { return m.cfg.TLS != nil }
+
 // Run runs the node until ctx is done or Close is called.
 func (m *Main) Run(ctx context.Context) error {
 	defer close(m.done)
@@ -133,7 +139,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", m.cfg.Listen, err)
 	}
 	m.addr = ln.Addr().String()
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	if m.cfg.TLS != nil {
+		ln = tls.NewListener(ln, m.cfg.TLS)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(m.log.With("component", "http").Handler(), slog.LevelDebug)}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)

@@ -12,9 +12,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var lf logFlags
 	var ff feedFlags
 	var inf ingestFlags
+	var gf guardFlags
+	var af authFlags
 	lf.register(fs)
 	ff.register(fs, "127.0.0.1:8080")
 	inf.register(fs, true)
+	gf.register(fs)
+	af.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return usageErr(err)
 	}
@@ -29,14 +33,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
-	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: ff.config(), Logger: log})
+	tlsCfg, err := loadTLS(gf.tlsCert, gf.tlsKey)
 	if err != nil {
 		return usageError{err}
 	}
+	authn, keys, err := af.build()
+	if err != nil {
+		return usageError{err}
+	}
+	if authn == nil {
+		log.Warn("authentication is off: anyone who reaches the listener can connect (see --auth-keys, --auth-jwt-secret, --auth-jwt-key)")
+	}
+	fcfg := ff.config()
+	fcfg.Guard = gf.config()
+	fcfg.Guard.Auth = authn
+	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg})
+	if err != nil {
+		return usageError{err}
+	}
+	stopReload := reloadOnHUP(ctx, keys, log)
+	defer stopReload()
 	go func() {
 		select {
 		case <-m.Started():
-			printURLs(stdout, m.Addr())
+			printURLs(stdout, m.Addr(), m.TLS())
 		case <-ctx.Done():
 		}
 	}()

@@ -1,0 +1,486 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Identity is what a verified token allows a client.
+type Identity struct {
+	// Name identifies the token's holder; MaxConnections is counted per Name.
+	Name string
+	// MaxConnections bounds the holder's open connections on this server. 0: only the server's limits.
+	MaxConnections int
+	// MaxSubscriptions bounds the subscriptions of each of its connections, below Config.MaxSubscriptions.
+	// 0: only the server's limit.
+	MaxSubscriptions int
+	// Symbols lists the symbols the holder may subscribe to, sorted. Empty: every symbol.
+	Symbols []string
+	// Expires is when the token stops being valid; a connection open then is closed with 1008 "token
+	// expired". Zero: never.
+	Expires time.Time
+}
+
+// Allows reports whether the identity may see symbol.
+func (id *Identity) Allows(symbol string) bool {
+	if id == nil || len(id.Symbols) == 0 {
+		return true
+	}
+	_, ok := slices.BinarySearch(id.Symbols, symbol)
+	return ok
+}
+
+// Authenticator verifies the token a client presents at the handshake. The depthcast command wires the
+// auth package's API keys and JWTs into it. Authenticate must be safe for concurrent use; an error refuses
+// the handshake with HTTP 401, its text (short, without secrets) in the body.
+type Authenticator interface {
+	Authenticate(token string) (Identity, error)
+}
+
+// GuardConfig is the door of the feed: who may open a WebSocket connection, how many, how fast, and how
+// long a connection may stay silent. It applies to every WebSocket route of the Server (the upgrade
+// requests), before the upgrade. The zero value turns authentication, the Origin check and the per-IP caps
+// off; the depthcast command turns the per-IP caps on with the Default* values below.
+type GuardConfig struct {
+	// Auth verifies tokens (Authorization: Bearer TOKEN, or ?token=TOKEN). nil: no authentication. When
+	// set, the /v1/ HTTP endpoints need a token too.
+	Auth Authenticator
+	// AllowOrigins lists the origins a browser may connect from ("https://app.example.com", or
+	// "https://*.example.com" for its subdomains; "*" for any). A handshake with an Origin header not in
+	// the list gets 403; one without an Origin header (not a browser) is allowed. Empty: no check.
+	AllowOrigins []string
+	// MaxConnectionsPerIP bounds the open connections from one IP address; past it a handshake gets 429.
+	// 0: no cap.
+	MaxConnectionsPerIP int
+	// ConnectRatePerIP bounds the handshakes per second from one IP address (a token bucket of
+	// ConnectBurstPerIP); past it a handshake gets 429 with Retry-After. Every attempt counts, refused ones
+	// too. 0: no cap.
+	ConnectRatePerIP float64
+	// ConnectBurstPerIP is the bucket size of ConnectRatePerIP. Default: twice the rate, at least 1.
+	ConnectBurstPerIP int
+	// PingInterval is how often each connection gets a WebSocket ping. Default 20 s.
+	PingInterval time.Duration
+	// IdleTimeout closes, with 1008 "idle timeout", a connection from which no frame at all (pong, ping,
+	// message) has arrived for this long, checked at each ping. Browsers and WebSocket libraries answer
+	// pings on their own, so only a dead or stuck peer trips it. Default 60 s; negative: off.
+	IdleTimeout time.Duration
+}
+
+// Defaults of GuardConfig; the per-IP caps are the depthcast command's defaults (the zero config has none).
+const (
+	DefaultMaxConnectionsPerIP = 200
+	DefaultConnectRatePerIP    = 10
+	DefaultConnectBurstPerIP   = 50
+	DefaultPingInterval        = 20 * time.Second
+	DefaultIdleTimeout         = 60 * time.Second
+)
+
+func (c GuardConfig) withDefaults() GuardConfig {
+	if c.ConnectBurstPerIP == 0 {
+		c.ConnectBurstPerIP = max(1, int(math.Ceil(2*c.ConnectRatePerIP)))
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	return c
+}
+
+// Validate reports the first field out of its range, after defaults are applied. Config.Validate calls it.
+func (c GuardConfig) Validate() error {
+	d := c.withDefaults()
+	switch {
+	case d.MaxConnectionsPerIP < 0:
+		return errors.New("Guard.MaxConnectionsPerIP is negative")
+	case d.ConnectRatePerIP < 0 || math.IsNaN(d.ConnectRatePerIP) || math.IsInf(d.ConnectRatePerIP, 0):
+		return errors.New("Guard.ConnectRatePerIP must be a finite number ≥ 0")
+	case d.ConnectBurstPerIP < 0:
+		return errors.New("Guard.ConnectBurstPerIP is negative")
+	case d.PingInterval < 10*time.Millisecond:
+		return fmt.Errorf("Guard.PingInterval %v < 10ms", d.PingInterval)
+	case d.IdleTimeout > 0 && d.IdleTimeout < d.PingInterval:
+		return fmt.Errorf("Guard.IdleTimeout %v is shorter than PingInterval %v", d.IdleTimeout, d.PingInterval)
+	}
+	for _, o := range d.AllowOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("Guard.AllowOrigins: %q is not an origin like https://app.example.com", o)
+		}
+	}
+	return nil
+}
+
+// guard keeps the per-IP and per-name counts of a Server.
+type guard struct {
+	cfg     GuardConfig
+	origins []string // lower case, without a trailing slash
+	anyOrig bool
+
+	mu        sync.Mutex
+	ips       map[string]*ipState
+	names     map[string]int
+	lastPurge time.Time
+}
+
+type ipState struct {
+	conns    int
+	tokens   float64
+	tokensAt time.Time
+}
+
+func newGuard(cfg GuardConfig) *guard {
+	g := &guard{cfg: cfg.withDefaults(), ips: map[string]*ipState{}, names: map[string]int{}}
+	for _, o := range g.cfg.AllowOrigins {
+		if o == "*" {
+			g.anyOrig = true
+		}
+		g.origins = append(g.origins, strings.TrimSuffix(strings.ToLower(o), "/"))
+	}
+	return g
+}
+
+// originAllowed applies AllowOrigins to a request's Origin header.
+func (g *guard) originAllowed(origin string) bool {
+	if len(g.origins) == 0 || g.anyOrig || origin == "" {
+		return true
+	}
+	origin = strings.ToLower(origin)
+	for _, o := range g.origins {
+		if o == origin {
+			return true
+		}
+		// https://*.example.com matches https://a.example.com and https://a.b.example.com.
+		if scheme, host, ok := strings.Cut(o, "://*."); ok {
+			if rest, ok := strings.CutPrefix(origin, scheme+"://"); ok && strings.HasSuffix(rest, "."+host) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bearerToken returns the token of a request: the Authorization header's Bearer token, else ?token=.
+func bearerToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	return r.URL.Query().Get("token")
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// refusal is a handshake refused before the upgrade.
+type refusal struct {
+	status     int
+	code       string
+	reason     string // metric attribute
+	msg        string
+	retryAfter time.Duration
+}
+
+// takeConnectToken applies the per-IP handshake rate. g.mu must be held.
+func (g *guard) takeConnectToken(st *ipState, now time.Time) (time.Duration, bool) {
+	rate, burst := g.cfg.ConnectRatePerIP, float64(g.cfg.ConnectBurstPerIP)
+	if rate <= 0 {
+		return 0, true
+	}
+	if st.tokensAt.IsZero() {
+		st.tokens = burst
+	} else {
+		st.tokens = min(burst, st.tokens+now.Sub(st.tokensAt).Seconds()*rate)
+	}
+	st.tokensAt = now
+	if st.tokens < 1 {
+		return time.Duration((1 - st.tokens) / rate * float64(time.Second)), false
+	}
+	st.tokens--
+	return 0, true
+}
+
+// purge drops the state of addresses with no connection and a full bucket, once a minute. g.mu must be held.
+func (g *guard) purge(now time.Time) {
+	if now.Sub(g.lastPurge) < time.Minute {
+		return
+	}
+	g.lastPurge = now
+	for ip, st := range g.ips {
+		full := g.cfg.ConnectRatePerIP <= 0 ||
+			st.tokens+now.Sub(st.tokensAt).Seconds()*g.cfg.ConnectRatePerIP >= float64(g.cfg.ConnectBurstPerIP)
+		if st.conns == 0 && full {
+			delete(g.ips, ip)
+		}
+	}
+}
+
+// admit runs the checks of the door in order: per-IP handshake rate (429), Origin (403), token (401),
+// per-IP connections (429), the token's connections (429). On success the connection's slots are taken
+// and the returned admission releases them.
+func (g *guard) admit(r *http.Request, now time.Time) (*admission, *refusal) {
+	ip := clientIP(r)
+	g.mu.Lock()
+	g.purge(now)
+	st := g.ips[ip]
+	if st == nil {
+		st = &ipState{}
+		g.ips[ip] = st
+	}
+	wait, ok := g.takeConnectToken(st, now)
+	g.mu.Unlock()
+	if !ok {
+		return nil, &refusal{http.StatusTooManyRequests, CodeLimitExceeded, "ip_rate",
+			fmt.Sprintf("too many connection attempts from %s: limit %g per second", ip, g.cfg.ConnectRatePerIP), wait}
+	}
+	if !g.originAllowed(r.Header.Get("Origin")) {
+		return nil, &refusal{http.StatusForbidden, "forbidden", "origin", "origin not allowed", 0}
+	}
+	adm := &admission{g: g, ip: ip}
+	if g.cfg.Auth != nil {
+		tok := bearerToken(r)
+		if tok == "" {
+			return nil, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
+				"a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN", 0}
+		}
+		id, err := g.cfg.Auth.Authenticate(tok)
+		if err == nil && !id.Expires.IsZero() && !now.Before(id.Expires) {
+			err = errors.New("token expired")
+		}
+		if err != nil {
+			return nil, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0}
+		}
+		adm.id = &id
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st = g.ips[ip]
+	if st == nil { // purged meanwhile
+		st = &ipState{tokens: float64(g.cfg.ConnectBurstPerIP), tokensAt: now}
+		g.ips[ip] = st
+	}
+	if max := g.cfg.MaxConnectionsPerIP; max > 0 && st.conns >= max {
+		return nil, &refusal{http.StatusTooManyRequests, CodeLimitExceeded, "ip_connections",
+			fmt.Sprintf("%d connections from %s: limit %d", st.conns, ip, max), 5 * time.Second}
+	}
+	if adm.id != nil && adm.id.MaxConnections > 0 && g.names[adm.id.Name] >= adm.id.MaxConnections {
+		return nil, &refusal{http.StatusTooManyRequests, CodeLimitExceeded, "key_connections",
+			fmt.Sprintf("connection limit of this token reached: %d", adm.id.MaxConnections), 5 * time.Second}
+	}
+	st.conns++
+	if adm.id != nil {
+		g.names[adm.id.Name]++
+	}
+	return adm, nil
+}
+
+// admission is one admitted connection's hold on the guard's counts, and its token's expiry timer.
+type admission struct {
+	g  *guard
+	ip string
+	id *Identity // nil: authentication off
+
+	once     sync.Once
+	mu       sync.Mutex
+	timer    *time.Timer
+	onExpire func()
+	expired  bool
+	conn     net.Conn
+	released bool
+	claimed  bool
+}
+
+// claim tells the guard that the route releases the admission itself when its connection ends: Hijack
+// then returns the server's connection as it is. (A wrapped net.Conn loses the kernel's writev: net.Buffers
+// only batches writes on the standard library's own connection types.) Routes that do not claim get a
+// connection that releases the admission when closed.
+func (a *admission) claim() {
+	a.mu.Lock()
+	a.claimed = true
+	a.mu.Unlock()
+}
+
+// startExpiry arms the token's expiry timer: at expiry, the function given to onExpiry runs, or, if none
+// was given, the connection is dropped.
+func (a *admission) startExpiry(now time.Time) {
+	if a.id == nil || a.id.Expires.IsZero() {
+		return
+	}
+	a.mu.Lock()
+	a.timer = time.AfterFunc(a.id.Expires.Sub(now), a.expire)
+	a.mu.Unlock()
+}
+
+func (a *admission) expire() {
+	a.mu.Lock()
+	if a.released {
+		a.mu.Unlock()
+		return
+	}
+	a.expired = true
+	f, c := a.onExpire, a.conn
+	a.mu.Unlock()
+	switch {
+	case f != nil:
+		f()
+	case c != nil:
+		_ = c.Close()
+	}
+}
+
+// onExpiry sets what runs when the token expires; if it already has, f runs at once.
+func (a *admission) onExpiry(f func()) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	a.onExpire = f
+	run := a.expired && !a.released
+	a.mu.Unlock()
+	if run {
+		f()
+	}
+}
+
+// identity returns the connection's identity, nil when authentication is off.
+func (a *admission) identity() *Identity {
+	if a == nil {
+		return nil
+	}
+	return a.id
+}
+
+// release gives the connection's slots back and stops the expiry timer. It runs once; nil is a no-op.
+func (a *admission) release() {
+	if a == nil {
+		return
+	}
+	a.once.Do(func() {
+		a.mu.Lock()
+		a.released = true
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		a.mu.Unlock()
+		g := a.g
+		g.mu.Lock()
+		if st := g.ips[a.ip]; st != nil && st.conns > 0 {
+			st.conns--
+		}
+		if a.id != nil {
+			if g.names[a.id.Name]--; g.names[a.id.Name] <= 0 {
+				delete(g.names, a.id.Name)
+			}
+		}
+		g.mu.Unlock()
+	})
+}
+
+type admissionKey struct{}
+
+// admissionFrom returns the admission of an upgrade request, nil when it did not pass the guard.
+func admissionFrom(ctx context.Context) *admission {
+	a, _ := ctx.Value(admissionKey{}).(*admission)
+	return a
+}
+
+// isUpgrade reports whether r asks for a WebSocket upgrade: "websocket" among the tokens of any Upgrade
+// header, as the most lenient WebSocket library reads it, so no route can upgrade a request the guard
+// did not see.
+func isUpgrade(r *http.Request) bool {
+	for _, v := range r.Header.Values("Upgrade") {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "websocket") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refuse answers a refused handshake or request.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rf *refusal) {
+	h := w.Header()
+	if rf.status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="depthcast"`)
+	}
+	if rf.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(rf.retryAfter.Seconds()))))
+	}
+	s.metrics.refused.Add(r.Context(), 1, metric.WithAttributes(attribute.String("reason", rf.reason)))
+	s.log.Debug("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", rf.status, "reason", rf.reason)
+	writeJSON(w, rf.status, httpError{"error", rf.code, rf.msg})
+}
+
+// serveUpgrade guards every WebSocket route (/ws, /replay, …): the request passes the door's checks before
+// the route's handler sees it, and the connection's slots are held until its socket is closed. A route
+// handler finds the connection's grant with admissionFrom(r.Context()).identity() (nil when authentication
+// is off) and sets how to close on token expiry with onExpiry; a route that sets nothing has its socket
+// dropped at expiry.
+func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	adm, rf := s.guard.admit(r, now)
+	if rf != nil {
+		s.refuse(w, r, rf)
+		return
+	}
+	gw := &guardedWriter{ResponseWriter: w, adm: adm}
+	defer func() {
+		if !gw.hijacked { // refused by the route (404, 503, a failed upgrade…): nothing holds the slots
+			adm.release()
+		}
+	}()
+	adm.startExpiry(now)
+	s.mux.ServeHTTP(gw, r.WithContext(context.WithValue(r.Context(), admissionKey{}, adm)))
+}
+
+// serveAPI guards the /v1/ endpoints when authentication is on: a token is needed, and /v1/book/{symbol}
+// needs one that allows the symbol (403 otherwise).
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) bool {
+	if s.guard.cfg.Auth == nil || !strings.HasPrefix(r.URL.Path, "/v1/") {
+		return true
+	}
+	tok := bearerToken(r)
+	if tok == "" {
+		s.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
+			"a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN", 0})
+		return false
+	}
+	id, err := s.guard.cfg.Auth.Authenticate(tok)
+	if err == nil && !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
+		err = errors.New("token expired")
+	}
+	if err != nil {
+		s.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0})
+		return false
+	}
+	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && !id.Allows(sym) {
+		s.refuse(w, r, &refusal{http.StatusForbidden, CodeUnauthorized, "symbol", "this token may not see " + closeText(sym), 0})
+		return false
+	}
+	return true
+}
