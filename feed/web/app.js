@@ -70,6 +70,14 @@ function markDirty(...what) {
 }
 
 // ---- connection ----
+// apiURL is an HTTP endpoint of the feed, carrying the page's ?token= when auth is on.
+function apiURL(path) {
+  const u = new URL(path, location.href);
+  const token = new URLSearchParams(location.search).get("token");
+  if (token) u.searchParams.set("token", token);
+  return u.toString();
+}
+
 function wsURL() {
   const u = new URL("ws", location.href);
   u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
@@ -333,7 +341,7 @@ function bookMessage(st, m, sample) {
 // ---- symbols list and stats, over HTTP ----
 async function loadSymbols() {
   try {
-    const r = await fetch("v1/symbols", { cache: "no-store" });
+    const r = await fetch(apiURL("v1/symbols"), { cache: "no-store" });
     if (!r.ok) throw new Error("HTTP " + r.status);
     const j = await r.json();
     let added = false;
@@ -358,7 +366,7 @@ async function loadSymbols() {
 
 async function loadStats() {
   try {
-    const r = await fetch("v1/stats", { cache: "no-store" });
+    const r = await fetch(apiURL("v1/stats"), { cache: "no-store" });
     if (!r.ok) throw new Error("HTTP " + r.status);
     const s = await r.json();
     if (statsPrev && s.uptime_seconds > statsPrev.uptime_seconds) {
