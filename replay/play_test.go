@@ -45,8 +45,10 @@ func (l *log) add(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.mu.Un
 func (l *log) PublishBook(b *book.Book, snapshot bool) {
 	l.add(fmt.Sprintf("book %s %d %v %s", b.Symbol(), b.Seq(), snapshot, bookString(b)))
 }
-func (l *log) PublishTrade(b *book.Book, e *schema.Event) { l.add(fmt.Sprintf("trade %s %d", e.Symbol, e.Seq)) }
-func (l *log) PublishStatus(b *book.Book)                 { l.add(fmt.Sprintf("status %s %v", b.Symbol(), b.Live())) }
+func (l *log) PublishTrade(b *book.Book, e *schema.Event) {
+	l.add(fmt.Sprintf("trade %s %d", e.Symbol, e.Seq))
+}
+func (l *log) PublishStatus(b *book.Book) { l.add(fmt.Sprintf("status %s %v", b.Symbol(), b.Live())) }
 
 func (l *log) Lines() []string {
 	l.mu.Lock()
