@@ -145,6 +145,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{srv: s, ws: ws, nc: nc, remote: r.RemoteAddr, subs: map[subKey]*subscription{},
 		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
+	if r.Context().Value(replayRoute{}) != nil {
+		sess.rp = &replayConn{srv: s, sess: sess}
+	}
 	ws.Session().Store(sessionKey, sess)
 	if err := s.register(sess); err != nil {
 		_ = ws.WriteClose(ReasonShutdown.Code(), []byte(err.Error()))

@@ -18,6 +18,11 @@ var indexPage []byte
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
+	if s.cfg.Replayer != nil {
+		mux.HandleFunc("GET /replay", func(w http.ResponseWriter, r *http.Request) {
+			s.serveWS(w, r.WithContext(context.WithValue(r.Context(), replayRoute{}, true)))
+		})
+	}
 	mux.HandleFunc("GET /v1/symbols", s.serveSymbols)
 	mux.HandleFunc("GET /v1/book/{symbol}", s.serveBook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +48,10 @@ func (s *Server) routes() *http.ServeMux {
 	return mux
 }
 
-// ServeHTTP serves the feed: /ws, /v1/symbols, /v1/book/{symbol}, /healthz, /readyz, /metrics and /.
+// replayRoute marks the requests of /replay for serveWS.
+type replayRoute struct{}
+
+// ServeHTTP serves the feed: /ws, /replay (with a Replayer), /v1/symbols, /v1/book/{symbol}, /healthz, /readyz, /metrics and /.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

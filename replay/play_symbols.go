@@ -1,0 +1,71 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Symbols lists the distinct symbols (record keys) src holds, sorted. It reads the whole source.
+func Symbols(ctx context.Context, src Source) ([]string, error) {
+	cur, err := src.Open(ctx, time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("replay: open: %w", err)
+	}
+	defer cur.Close()
+	seen := map[string]struct{}{}
+	for {
+		rec, err := cur.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replay: read: %w", err)
+		}
+		if _, ok := seen[string(rec.Key)]; !ok && len(rec.Key) > 0 {
+			seen[string(rec.Key)] = struct{}{}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Library is a Source that also answers which symbols it holds, reading the source again only when its
+// Range has changed since the last answer. It is safe for concurrent use.
+type Library struct {
+	Source
+
+	mu          sync.Mutex
+	first, last time.Time
+	symbols     []string
+}
+
+// NewLibrary returns a Library over src.
+func NewLibrary(src Source) *Library { return &Library{Source: src} }
+
+// Symbols lists the symbols the source holds, sorted.
+func (l *Library) Symbols(ctx context.Context) ([]string, error) {
+	first, last, err := l.Range(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.symbols != nil && first.Equal(l.first) && last.Equal(l.last) {
+		return l.symbols, nil
+	}
+	syms, err := Symbols(ctx, l.Source)
+	if err != nil {
+		return nil, err
+	}
+	l.first, l.last, l.symbols = first, last, syms
+	return syms, nil
+}
