@@ -182,7 +182,7 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		w.to = last
 	}
 	if w.from.After(last) || w.to.Before(first) || w.from.After(w.to) {
-		rc.bad(id, fmt.Sprintf("nothing recorded in that range: history runs from %s to %s", schema.FormatTime(first), schema.FormatTime(last)))
+		s.reply(rc.sess, id, CodeBadRequest, fmt.Sprintf("nothing recorded in that range: history runs from %s to %s", schema.FormatTime(first), schema.FormatTime(last)))
 		return
 	}
 	known, err := s.cfg.Replayer.Symbols(ctx)
@@ -202,7 +202,7 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		w.symbols = append(w.symbols, sym)
 	}
 	if len(unknown) > 0 {
-		rc.bad(id, "unknown symbol in the recording: "+quoteList(unknown))
+		s.reply(rc.sess, id, CodeBadRequest, "unknown symbol in the recording: "+quoteList(unknown))
 		return
 	}
 
@@ -231,7 +231,7 @@ func (rc *replayConn) control(id int64, req *replayRequest) {
 	}
 	rc.mu.Unlock()
 	if w == nil {
-		rc.bad(id, "no replay on this connection: send a replay op first")
+		rc.srv.reply(rc.sess, id, CodeBadRequest, "no replay on this connection: send a replay op first")
 		return
 	}
 	switch req.Action {
@@ -271,7 +271,7 @@ func (rc *replayConn) control(id int64, req *replayRequest) {
 			return
 		}
 		if to.Before(w.from) || to.After(w.to) {
-			rc.bad(id, fmt.Sprintf("seek to %s is outside the replay's range %s to %s", schema.FormatTime(to), schema.FormatTime(w.from), schema.FormatTime(w.to)))
+			rc.srv.reply(rc.sess, id, CodeBadRequest, fmt.Sprintf("seek to %s is outside the replay's range %s to %s", schema.FormatTime(to), schema.FormatTime(w.from), schema.FormatTime(w.to)))
 			return
 		}
 		rc.stop()

@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -259,7 +260,6 @@ func TestReplayControls(t *testing.T) {
 	}
 }
 
-
 // nextBook reads the next book message, leaving out status messages (a symbol that has not appeared yet at
 // from is stale until its first snapshot).
 func (c *client) nextBook() wsMsg {
@@ -275,3 +275,5 @@ func (c *client) nextBook() wsMsg {
 		return m
 	}
 }
+
+func jsonUnmarshal(data []byte, m *wsMsg) error { return json.Unmarshal(data, m) }
