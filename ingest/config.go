@@ -76,6 +76,9 @@ type Config struct {
 	// counted) rather than slowing ingestion. Default 1024.
 	DeadLetterBuffer int
 
+	// Tap, when set, sees every record the partition readers submit, raw (see Tap). Default: none.
+	Tap Tap
+
 	// Logger receives warnings (rejected records, rate-limited) and lifecycle logs. Default slog.Default().
 	Logger *slog.Logger
 	// Meter creates the ingest metrics. Default: a no-op meter.

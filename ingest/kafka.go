@@ -30,6 +30,7 @@ type Consumer struct {
 
 	restarts  metric.Int64Counter
 	kafkaLogs *logLimiter
+	tap       *tapper // nil without Config.Tap
 }
 
 // partState is one partition's progress. next and hwm are read by the monitor and the gauges.
@@ -60,6 +61,9 @@ func New(cfg Config, pub Publisher) (*Consumer, error) {
 	c.restarts, err = cfg.Meter.Int64Counter(MetricReaderRestarts,
 		metric.WithDescription("Partition readers restarted after an error or a stall."), metric.WithUnit("{restart}"))
 	if err != nil {
+		return nil, err
+	}
+	if c.tap, err = newTapper(cfg); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -365,6 +369,7 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 		if err := pipe.Submit(fctx, rec); err != nil {
 			return progressed, err
 		}
+		c.tap.record(fctx, st, rec)
 		progressed = true
 		st.next.Store(m.Offset + 1)
 		if m.HighWaterMark > st.hwm.Load() {
