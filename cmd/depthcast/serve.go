@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+
+	"github.com/depthcast/depthcast/replay"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -15,6 +17,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	lf.register(fs)
 	ff.register(fs, "127.0.0.1:8080")
 	inf.register(fs, true)
+	var rf replayFlags
+	rf.register(fs)
+	recordings := fs.String("recordings", "", "recordings directory served on /replay (default: /replay reads the Kafka topic by timestamp)")
+	lookback := fs.Duration("replay-lookback", 0, "with /replay on the Kafka topic: start reading this long before from (0: from the earliest retained record)")
 	if err := parseFlags(fs, args); err != nil {
 		return usageErr(err)
 	}
@@ -29,7 +35,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
-	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: ff.config(), Logger: log})
+	fcfg := ff.config()
+	fcfg.MaxReplays = rf.maxReplays
+	rlog := log.With("component", "replay")
+	if *recordings != "" {
+		fcfg.Replayer = newReplayer(dirSource{dir: *recordings, log: rlog}, rlog)
+	} else {
+		k, err := replay.NewKafka(replay.KafkaConfig{Brokers: icfg.Brokers, Topic: icfg.Topic, Partitions: icfg.Partitions, Lookback: *lookback})
+		if err != nil {
+			return usageError{err}
+		}
+		defer k.Close()
+		fcfg.Replayer = newReplayer(k, rlog)
+	}
+	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log})
 	if err != nil {
 		return usageError{err}
 	}
