@@ -17,7 +17,8 @@ func TestDependencyDirection(t *testing.T) {
 		"schema": {"book", "ingest", "feed", "sim", "cmd/", "bench"},
 		"book":   {"ingest", "feed", "sim", "cmd/", "bench"},
 		"ingest": {"feed", "cmd/", "bench"},
-		"feed":   {"ingest", "sim", "cmd/", "bench"},
+		"feed":   {"ingest", "replay", "sim", "cmd/", "bench"},
+		"replay": {"feed", "sim", "cmd/", "bench"},
 		"sim":    {"ingest", "feed", "cmd/", "bench"},
 	}
 	// What a pure package may not import: it does no I/O and no logging.
