@@ -39,12 +39,18 @@ func Symbols(ctx context.Context, src Source) ([]string, error) {
 }
 
 // Library is a Source that also answers which symbols it holds, reading the source again only when its
-// Range has changed since the last answer. It is safe for concurrent use.
+// Range has changed since the last answer and that answer is older than MaxAge. It is safe for concurrent
+// use.
 type Library struct {
 	Source
+	// MaxAge is how long a list of symbols is kept for a source that keeps growing (a topic, a recording
+	// being written): a symbol that first appeared since may be missing from it for that long. Zero: the
+	// source is read again whenever its range changed. Set it before the first call.
+	MaxAge time.Duration
 
 	mu          sync.Mutex
 	first, last time.Time
+	at          time.Time
 	symbols     []string
 }
 
@@ -59,13 +65,13 @@ func (l *Library) Symbols(ctx context.Context) ([]string, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.symbols != nil && first.Equal(l.first) && last.Equal(l.last) {
+	if l.symbols != nil && (first.Equal(l.first) && last.Equal(l.last) || time.Since(l.at) < l.MaxAge) {
 		return l.symbols, nil
 	}
 	syms, err := Symbols(ctx, l.Source)
 	if err != nil {
 		return nil, err
 	}
-	l.first, l.last, l.symbols = first, last, syms
+	l.first, l.last, l.symbols, l.at = first, last, syms, time.Now()
 	return syms, nil
 }

@@ -40,8 +40,15 @@ type replayer struct {
 	log *slog.Logger
 }
 
-func newReplayer(src replay.Source, log *slog.Logger) *replayer {
-	return &replayer{lib: replay.NewLibrary(src), log: log}
+// symbolsMaxAge is how long serve keeps the list of symbols of a growing source (the topic, a recordings
+// directory being written) before it reads the source again to answer which symbols a replay may ask for.
+const symbolsMaxAge = time.Minute
+
+// newReplayer returns the Replayer over src; maxAge is its Library's (0 for a recording that does not grow).
+func newReplayer(src replay.Source, log *slog.Logger, maxAge time.Duration) *replayer {
+	lib := replay.NewLibrary(src)
+	lib.MaxAge = maxAge
+	return &replayer{lib: lib, log: log}
 }
 
 func (r *replayer) Range(ctx context.Context) (time.Time, time.Time, error) { return r.lib.Range(ctx) }
@@ -205,7 +212,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	pcfg := replay.PlayerConfig{Source: rec, From: from.t, To: to.t, Speed: *speed, Logger: log.With("component", "ingest")}
 	fcfg := ff.config()
-	fcfg.Replayer = newReplayer(rec, log.With("component", "replay"))
+	fcfg.Replayer = newReplayer(rec, log.With("component", "replay"), 0)
 	fcfg.MaxReplays = rf.maxReplays
 	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Feed: fcfg, Logger: log,
 		Input: func(pub ingest.Publisher) (Input, error) {
