@@ -1,6 +1,7 @@
 package feed_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/depthcast/depthcast/feed"
 	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
 )
 
 // Every request that cannot be played gets an error with its id and the code of PROTOCOL.md §2; the
@@ -188,8 +190,43 @@ func TestReplayShutdown(t *testing.T) {
 	c.send(`{"op":"replay","id":1,"symbols":["AAA"],"speed":1}`)
 	c.expect("replay_started")
 	c.nextBook()
-	f.shutdown()
-	if ce := c.closeError(); ce.Code != websocket.CloseGoingAway {
-		t.Fatalf("closed with %d, want 1001", ce.Code)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		done <- f.srv.Shutdown(ctx)
+	}()
+	if ce := c.closeError(); ce.Code != websocket.CloseGoingAway || ce.Text == "" {
+		t.Fatalf("closed with %d %q, want 1001 with a reason", ce.Code, ce.Text)
 	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// A client that leaves in the middle of replays (one playing, one waiting on its full queue at speed 0,
+// one still preparing a long pre-roll, one paused) leaves no goroutine behind.
+func TestReplayClientLeavesMidReplay(t *testing.T) {
+	recs := simRecording(t, 30000, 2)
+	f := newReplayFeed(t, recs, feed.Config{SendQueueBytes: 64 << 10})
+	f.dialReplay().conn.Close() // the server's goroutines for connections are up; the leak check starts here
+	time.Sleep(100 * time.Millisecond)
+	ignore := goleak.IgnoreCurrent()
+	syms := `["BTC-USD","ETH-USD","SOL-USD"]`
+	playing := f.dialReplay()
+	playing.send(`{"op":"replay","id":1,"symbols":` + syms + `,"speed":1}`)
+	playing.expect("replay_started")
+	stalled := f.dialReplay()
+	stalled.send(`{"op":"replay","id":1,"symbols":` + syms + `,"speed":0}`) // never read: its queue fills
+	preparing := f.dialReplay()
+	preparing.send(fmt.Sprintf(`{"op":"replay","id":1,"symbols":%s,"from":%q}`, syms, recs[len(recs)-1].Time.Format(time.RFC3339Nano)))
+	paused := f.dialReplay()
+	paused.send(`{"op":"replay","id":1,"symbols":` + syms + `,"speed":1}`)
+	paused.expect("replay_started")
+	paused.send(`{"op":"replay_control","id":2,"action":"pause"}`)
+	time.Sleep(200 * time.Millisecond)
+	for _, c := range []*client{playing, stalled, preparing, paused} {
+		_ = c.conn.Close()
+	}
+	goleak.VerifyNone(t, ignore)
 }
