@@ -39,13 +39,14 @@ const (
 	maxStoredBlock = MaxBlockBytes + MaxBlockBytes/64 + 1024
 )
 
-// Sentinel errors; every error about a file is a *FormatError wrapping one of the first five.
+// Sentinel errors; every error about a file is a *FormatError wrapping one of the first six.
 var (
 	ErrBadMagic  = errors.New("not a depthcast recording file (bad magic)")
 	ErrVersion   = errors.New("unsupported format version")
 	ErrChecksum  = errors.New("checksum mismatch")
 	ErrTruncated = errors.New("truncated")
 	ErrCorrupt   = errors.New("corrupt data")
+	ErrMissing   = errors.New("segment missing")
 
 	ErrNoSegments  = errors.New("replay: no recording segments in the directory")
 	ErrDirNotEmpty = errors.New("replay: the directory already holds a recording")
@@ -55,7 +56,8 @@ var (
 )
 
 // FormatError reports damage in a recording file: the file, the byte offset where the damage starts, and
-// what is wrong (one of ErrBadMagic, ErrVersion, ErrChecksum, ErrTruncated, ErrCorrupt, with detail).
+// what is wrong (one of ErrBadMagic, ErrVersion, ErrChecksum, ErrTruncated, ErrCorrupt, ErrMissing, with
+// detail).
 type FormatError struct {
 	File   string
 	Offset int64
@@ -82,9 +84,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
-// segName and idxName are the file names of segment seq.
+// segName is the file name of segment seq.
 func segName(seq uint32) string { return fmt.Sprintf("%08d%s", seq, segFileSuffix) }
-func idxName(seq uint32) string { return fmt.Sprintf("%08d%s", seq, idxFileSuffix) }
 
 // idxPathFor returns the index path of a segment path.
 func idxPathFor(segPath string) string {
@@ -112,6 +113,9 @@ func (h segHeader) append(b []byte) []byte {
 // segHeaderSize bytes).
 func parseSegHeader(file string, b []byte) (segHeader, error) {
 	if len(b) < len(segMagic) || string(b[:len(segMagic)]) != segMagic {
+		if len(b) == 0 {
+			return segHeader{}, formatErr(file, 0, ErrTruncated, "empty segment file")
+		}
 		if len(b) < len(segMagic) && string(b) == segMagic[:len(b)] {
 			return segHeader{}, formatErr(file, int64(len(b)), ErrTruncated, "segment header cut after %d bytes", len(b))
 		}
@@ -121,11 +125,12 @@ func parseSegHeader(file string, b []byte) (segHeader, error) {
 		return segHeader{}, formatErr(file, int64(len(b)), ErrTruncated, "segment header cut after %d bytes", len(b))
 	}
 	b = b[:segHeaderSize]
-	if got, want := binary.LittleEndian.Uint32(b[24:]), crc(b[:24]); got != want {
-		return segHeader{}, formatErr(file, 24, ErrChecksum, "segment header crc %08x, computed %08x", got, want)
-	}
+	// The version comes before the checksum: another version may lay out the rest differently.
 	if v := binary.LittleEndian.Uint16(b[8:]); v != FormatVersion {
 		return segHeader{}, formatErr(file, 8, ErrVersion, "segment version %d, this reader reads %d", v, FormatVersion)
+	}
+	if got, want := binary.LittleEndian.Uint32(b[24:]), crc(b[:24]); got != want {
+		return segHeader{}, formatErr(file, 24, ErrChecksum, "segment header crc %08x, computed %08x", got, want)
 	}
 	h := segHeader{Codec: b[10], Seq: binary.LittleEndian.Uint32(b[12:]), Created: int64(binary.LittleEndian.Uint64(b[16:]))}
 	if h.Codec != codecZstd {

@@ -136,12 +136,12 @@ func decodeIndex(file string, b []byte) (*segIndex, error) {
 	if len(b) < idxHeaderSize+4 {
 		return nil, formatErr(file, int64(len(b)), ErrTruncated, "index of %d bytes", len(b))
 	}
+	if v := binary.LittleEndian.Uint16(b[8:]); v != FormatVersion {
+		return nil, formatErr(file, 8, ErrVersion, "index version %d, this reader reads %d", v, FormatVersion)
+	}
 	body := b[:len(b)-4]
 	if got, want := binary.LittleEndian.Uint32(b[len(b)-4:]), crc(body); got != want {
 		return nil, formatErr(file, int64(len(b)-4), ErrChecksum, "index crc %08x, computed %08x", got, want)
-	}
-	if v := binary.LittleEndian.Uint16(b[8:]); v != FormatVersion {
-		return nil, formatErr(file, 8, ErrVersion, "index version %d, this reader reads %d", v, FormatVersion)
 	}
 	x := &segIndex{Seq: binary.LittleEndian.Uint32(b[12:]), Size: int64(binary.LittleEndian.Uint64(b[16:]))}
 	i := idxHeaderSize

@@ -99,7 +99,6 @@ type Recorder struct {
 	raw     []byte     // payload of the open block
 	sum     blockSummary
 	buf     []byte // encoded block
-	opened  time.Time
 	records int64
 
 	stop chan struct{}

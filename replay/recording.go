@@ -64,6 +64,16 @@ func OpenDirLogger(dir string, log *slog.Logger) (*Recording, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A gap in the sequence inside the recording is lost data: reading stops before it. (Segments
+		// removed from the start, say to save space, are no gap.)
+		if len(rec.segs) > 0 {
+			prev := rec.segs[len(rec.segs)-1]
+			if prev.damage == nil && s.idx.Seq != 0 && prev.idx.Seq != 0 && s.idx.Seq != prev.idx.Seq+1 {
+				prev.damage = formatErr(filepath.Join(dir, segName(prev.idx.Seq+1)), 0, ErrMissing,
+					"the recording goes from segment %d to %d", prev.idx.Seq, s.idx.Seq)
+				log.Warn("replay: segments missing", slog.String("dir", dir), slog.Any("error", prev.damage))
+			}
+		}
 		rec.segs = append(rec.segs, s)
 	}
 	return rec, nil

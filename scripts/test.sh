@@ -21,4 +21,5 @@ fuzz() { # package target
 fuzz ./schema FuzzDecodeEvent
 fuzz ./schema FuzzParseDecimal
 fuzz ./book FuzzBook
+fuzz ./replay FuzzSegmentReader
 echo "== all tests passed"

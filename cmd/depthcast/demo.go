@@ -16,7 +16,7 @@ import (
 
 func isHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("demo", "demo [flags]",
 		"Runs the whole pipeline in one process: an in-process Kafka-protocol broker, a simulated exchange writing\n"+
 			"order flow into it, and the feed reading it back over TCP with the same code as serve.", stderr)
@@ -28,6 +28,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sf.register(fs)
 	topic := fs.String("topic", ingest.DefaultTopic, "topic inside the embedded broker")
 	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
+	recordDir := fs.String("record", "", "also record the stream the node reads into this directory (see depthcast record)")
+	var rf recorderFlags
+	rf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return usageErr(err)
 	}
@@ -53,8 +56,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	brokers := cluster.ListenAddrs()
 	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic)
 
+	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if *recordDir != "" {
+		rec, rerr := startRecording(rf.config(*recordDir, log.With("component", "recorder")), cancel, &icfg)
+		if rerr != nil {
+			return rerr
+		}
+		defer func() {
+			if cerr := rec.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+	}
 	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout,
-		Ingest: ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest}, Feed: ff.config(), Logger: log})
+		Ingest: icfg, Feed: ff.config(), Logger: log})
 	if err != nil {
 		return usageError{err}
 	}
@@ -80,6 +97,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	err = m.Run(ctx)
 	stopSim()
 	wg.Wait()
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // the recording failed
+	}
 	return err
 }
 

@@ -18,8 +18,8 @@ func TestDependencyDirection(t *testing.T) {
 		"book":   {"ingest", "feed", "sim", "cmd/", "bench"},
 		"ingest": {"feed", "cmd/", "bench"},
 		"feed":   {"ingest", "replay", "sim", "cmd/", "bench"},
-		"replay": {"feed", "sim", "cmd/", "bench"},
 		"sim":    {"ingest", "feed", "cmd/", "bench"},
+		"replay": {"feed", "sim", "cmd/", "bench"},
 	}
 	// What a pure package may not import: it does no I/O and no logging.
 	impure := []string{"net", "net/http", "os", "io/fs", "log", "log/slog", "github.com/segmentio/kafka-go", "github.com/lxzan/gws"}

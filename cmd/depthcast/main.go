@@ -4,6 +4,7 @@
 //	depthcast serve    --brokers HOST:PORT [--topic md.events] [--listen 127.0.0.1:8080] [--start earliest]
 //	depthcast demo     [--listen 127.0.0.1:8080] [--symbols 8] [--rate 2000] [--seed 1]
 //	depthcast simulate --brokers HOST:PORT [--topic md.events] [--symbols 8] [--rate 2000] [--seed 1]
+//	depthcast record   --brokers HOST:PORT --out DIR [--topic md.events] [--from T] [--to T|now]
 //	depthcast replay   --in DIR [--listen 127.0.0.1:8080] [--speed 1] [--from T] [--to T]
 //
 // Every flag can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
@@ -34,6 +35,7 @@ Commands:
   serve     run the feed against a Kafka cluster
   demo      run everything in one process: a Kafka-protocol broker, a simulated exchange and the feed
   simulate  write simulated order flow to a Kafka cluster
+  record    record the raw stream of a topic into a directory, for replays
   replay    serve the feed from a recording, without Kafka
   help      show this, or "depthcast help COMMAND" for a command's flags
 
@@ -50,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"serve":    runServe,
 		"demo":     runDemo,
 		"simulate": runSimulate,
+		"record":   runRecord,
 		"replay":   runReplay,
 	}
 	name, rest := args[0], args[1:]

@@ -1,0 +1,85 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// tapLog is a Tap that keeps what it sees and fails for the offsets in fail.
+type tapLog struct {
+	mu   sync.Mutex
+	recs []Record
+	fail map[int64]bool
+}
+
+func (l *tapLog) Tap(_ context.Context, r Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r)
+	if l.fail[r.Offset] {
+		return errors.New("disk full")
+	}
+	return nil
+}
+
+func (l *tapLog) seen() []Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Record(nil), l.recs...)
+}
+
+// The tap sees every record the readers submit, rejected ones included, in offset order; its failures are
+// logged and counted, and ingestion goes on.
+func TestKafkaTap(t *testing.T) {
+	k := newTestCluster(t, 1)
+	values := []string{
+		snap("BTC-USD", 1, L("100:1"), L("101:1")),
+		delta("BTC-USD", 2, L("100:2"), nil),
+		`{"type":"bogus"}`,
+		delta("BTC-USD", 3, L("99:1"), nil),
+		trade("BTC-USD", 4, "101", "1"),
+	}
+	k.produce(t, values...)
+	tap := &tapLog{fail: map[int64]bool{1: true, 3: true}}
+	m := newMetrics()
+	var logs syncBuffer
+	rec := &recorder{}
+	c := newTestConsumer(t, k, Config{Tap: tap, Meter: m.mp.Meter("test"), Logger: slog.New(slog.NewTextHandler(&logs, nil))}, rec)
+	runConsumer(t, c)
+	waitBook(t, c, "BTC-USD", "live=true seq=3 100:2,99:1|101:1")
+	eventually(t, 10*time.Second, "the tap sees every record", func() bool { return len(tap.seen()) == len(values) })
+	for i, r := range tap.seen() {
+		if r.Offset != int64(i) || r.Partition != 0 || string(r.Value) != values[i] || string(r.Key) == "" || r.Time.IsZero() {
+			t.Errorf("tap record %d: %d/%d %q", i, r.Partition, r.Offset, r.Value)
+		}
+	}
+	if got := m.value(t, MetricTapErrors, "partition=0"); got != 2 {
+		t.Errorf("%s = %d, want 2", MetricTapErrors, got)
+	}
+	if !strings.Contains(logs.String(), "tap failed") || !strings.Contains(logs.String(), "disk full") {
+		t.Errorf("no tap failure in the log:\n%s", logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
