@@ -127,7 +127,7 @@ func (in *playInput) Run(ctx context.Context) error {
 	defer p.Close()
 	in.p.Store(p)
 	defer in.p.Store(nil)
-	in.log.Info("replay: playing", "from", in.cfg.From, "to", in.cfg.To, "speed", in.cfg.Speed)
+	in.log.Info("replay: playing", "from", timeOr(in.cfg.From, "start"), "to", timeOr(in.cfg.To, "end"), "speed", in.cfg.Speed)
 	t0 := time.Now()
 	if err := p.Run(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -138,6 +138,14 @@ func (in *playInput) Run(ctx context.Context) error {
 	in.log.Info("replay: finished; serving the books as they ended", "took", time.Since(t0).Round(time.Millisecond))
 	<-ctx.Done()
 	return nil
+}
+
+// timeOr formats t, or returns none for the zero time.
+func timeOr(t time.Time, none string) string {
+	if t.IsZero() {
+		return none
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // replayFlags are the /replay settings of serve and replay.
