@@ -128,7 +128,11 @@ func runReplay(o *options, rep *report) error {
 		return err
 	}
 	defer rec.Close()
-	srv, err := feed.New(feed.Config{Logger: quietLogger, Replayer: benchReplayer{replay.NewLibrary(rec)}}, noBooks{})
+	lib := replay.NewLibrary(rec)
+	if _, err := lib.Symbols(context.Background()); err != nil { // the symbol list is read once, not in a trial
+		return err
+	}
+	srv, err := feed.New(feed.Config{Logger: quietLogger, Replayer: benchReplayer{lib}}, noBooks{})
 	if err != nil {
 		return err
 	}
