@@ -93,10 +93,9 @@ func (d dirSource) Open(ctx context.Context, from time.Time) (replay.Cursor, err
 // playInput plays a recording once into the node's books, then keeps them as they ended until the node
 // stops.
 type playInput struct {
-	cfg   replay.PlayerConfig
-	delay time.Duration
-	log   *slog.Logger
-	p     atomic.Pointer[replay.Player]
+	cfg replay.PlayerConfig
+	log *slog.Logger
+	p   atomic.Pointer[replay.Player]
 }
 
 func (in *playInput) Ready() bool { return in.p.Load() != nil }
@@ -110,13 +109,6 @@ func (in *playInput) Do(ctx context.Context, symbol string, fn func(b *book.Book
 }
 
 func (in *playInput) Run(ctx context.Context) error {
-	if in.delay > 0 {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(in.delay):
-		}
-	}
 	p, err := replay.NewPlayer(ctx, in.cfg)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -196,7 +188,6 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	speed := fs.Float64("speed", 1, "factor of recorded time: 1 as recorded, 10 ten times faster, 0 as fast as possible")
 	fs.Var(&from, "from", "start of the replay, RFC 3339 (default: the start of the recording)")
 	fs.Var(&to, "to", "end of the replay, RFC 3339 (default: the end of the recording)")
-	delay := fs.Duration("start-delay", 0, "wait this long after listening before playing, so that clients can subscribe first")
 	if err := parseFlags(fs, args); err != nil {
 		return usageErr(err)
 	}
@@ -226,7 +217,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Input: func(pub ingest.Publisher) (Input, error) {
 			cfg := pcfg
 			cfg.Publisher = pub
-			return &playInput{cfg: cfg, delay: *delay, log: log.With("component", "replay")}, nil
+			return &playInput{cfg: cfg, log: log.With("component", "replay")}, nil
 		}})
 	if err != nil {
 		return usageError{err}
