@@ -46,7 +46,8 @@ type ReplayParams struct {
 type Replayer interface {
 	// Range reports the times of the first and last records available.
 	Range(ctx context.Context) (first, last time.Time, err error)
-	// Symbols lists the symbols the history holds.
+	// Symbols lists the symbols the history holds. A symbol the live feed knows is accepted too, so a
+	// Replayer that cannot tell cheaply (the Kafka topic) may list none.
 	Symbols(ctx context.Context) ([]string, error)
 	// Prepare builds fresh private books publishing to pub, applies everything recorded before p.From to
 	// them, and returns the run positioned at p.From, not yet playing.

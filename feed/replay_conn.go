@@ -195,7 +195,7 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		if slices.Contains(w.symbols, sym) {
 			continue
 		}
-		if !slices.Contains(known, sym) {
+		if !slices.Contains(known, sym) && s.lookup(sym) == nil {
 			unknown = append(unknown, sym)
 			continue
 		}

@@ -128,6 +128,10 @@ func NewPlayer(ctx context.Context, cfg PlayerConfig) (*Player, error) {
 // preroll applies the records before From.
 func (p *Player) preroll(ctx context.Context) error {
 	for {
+		// Submit may take a record even when ctx is done (its queue has room): look first.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		rec, err := p.cur.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			p.eof = true
@@ -231,6 +235,9 @@ func (p *Player) run(ctx context.Context) error {
 	p.anchorRec, p.anchorAt = start, time.Now()
 	p.mu.Unlock()
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		rec, ok, err := p.next(ctx)
 		if err != nil {
 			return err

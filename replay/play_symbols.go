@@ -38,6 +38,27 @@ func Symbols(ctx context.Context, src Source) ([]string, error) {
 	return out, nil
 }
 
+// RecordingSymbols lists the symbols with valid events in r, sorted, from its segment indexes (no data is
+// read).
+func RecordingSymbols(r *Recording) []string {
+	seen := map[string]struct{}{}
+	for _, s := range r.segs {
+		for _, b := range s.idx.Blocks {
+			for _, ref := range b.Syms {
+				if int(ref.ID) < len(s.idx.Syms) {
+					seen[s.idx.Syms[ref.ID]] = struct{}{}
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for sym := range seen {
+		out = append(out, sym)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Library is a Source that also answers which symbols it holds, reading the source again only when its
 // Range has changed since the last answer and that answer is older than MaxAge. It is safe for concurrent
 // use.
@@ -57,8 +78,12 @@ type Library struct {
 // NewLibrary returns a Library over src.
 func NewLibrary(src Source) *Library { return &Library{Source: src} }
 
-// Symbols lists the symbols the source holds, sorted.
+// Symbols lists the symbols the source holds, sorted: from the indexes of a *Recording, else by reading the
+// source.
 func (l *Library) Symbols(ctx context.Context) ([]string, error) {
+	if r, ok := l.Source.(*Recording); ok {
+		return RecordingSymbols(r), nil
+	}
 	first, last, err := l.Range(ctx)
 	if err != nil {
 		return nil, err

@@ -57,3 +57,33 @@ func TestLibrarySymbols(t *testing.T) {
 		t.Error("Symbols of an empty source: no error")
 	}
 }
+
+// A recording's symbols come from its indexes; records that are not valid events do not count.
+func TestRecordingSymbols(t *testing.T) {
+	dir := t.TempDir()
+	r, err := replay.NewRecorder(replay.RecorderConfig{Dir: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := simRecords(t, 500, 9)
+	recs = append(recs, ingest.Record{Offset: 500, Time: recs[499].Time, Key: []byte("JUNK"), Value: []byte(`not json`)})
+	for _, rec := range recs {
+		if err := r.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := replay.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	mem, _ := replay.NewMemory(recs[:500])
+	want, _ := replay.Symbols(context.Background(), mem)
+	got, err := replay.NewLibrary(rd).Symbols(context.Background())
+	if err != nil || !slices.Equal(got, want) || len(want) != 3 {
+		t.Fatalf("Symbols = %v, %v; want %v", got, err, want)
+	}
+}

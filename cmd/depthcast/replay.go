@@ -40,20 +40,23 @@ type replayer struct {
 	log *slog.Logger
 }
 
-// symbolsMaxAge is how long serve keeps the list of symbols of a growing source (the topic, a recordings
-// directory being written) before it reads the source again to answer which symbols a replay may ask for.
-const symbolsMaxAge = time.Minute
-
-// newReplayer returns the Replayer over src; maxAge is its Library's (0 for a recording that does not grow).
-func newReplayer(src replay.Source, log *slog.Logger, maxAge time.Duration) *replayer {
-	lib := replay.NewLibrary(src)
-	lib.MaxAge = maxAge
-	return &replayer{lib: lib, log: log}
+// newReplayer returns the Replayer over src. The symbols a replay may ask for come from src's Symbols
+// method when it has one (a recordings directory: its indexes; the Kafka topic: none, the live feed's are
+// accepted), else from the Library (a recording's indexes).
+func newReplayer(src replay.Source, log *slog.Logger) *replayer {
+	return &replayer{lib: replay.NewLibrary(src), log: log}
 }
 
 func (r *replayer) Range(ctx context.Context) (time.Time, time.Time, error) { return r.lib.Range(ctx) }
 
-func (r *replayer) Symbols(ctx context.Context) ([]string, error) { return r.lib.Symbols(ctx) }
+func (r *replayer) Symbols(ctx context.Context) ([]string, error) {
+	if sl, ok := r.lib.Source.(interface {
+		Symbols(context.Context) ([]string, error)
+	}); ok {
+		return sl.Symbols(ctx)
+	}
+	return r.lib.Symbols(ctx)
+}
 
 func (r *replayer) Prepare(ctx context.Context, p feed.ReplayParams, pub feed.ReplayPublisher) (feed.ReplayRun, error) {
 	pl, err := replay.NewPlayer(ctx, replay.PlayerConfig{Source: r.lib, From: p.From, To: p.To, Speed: p.Speed,
@@ -82,6 +85,16 @@ func (d dirSource) Range(ctx context.Context) (time.Time, time.Time, error) {
 	return r.Range(ctx)
 }
 
+// Symbols lists the symbols of the recording's indexes.
+func (d dirSource) Symbols(ctx context.Context) ([]string, error) {
+	r, err := replay.OpenDirLogger(d.dir, d.log)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return replay.RecordingSymbols(r), nil
+}
+
 func (d dirSource) Open(ctx context.Context, from time.Time) (replay.Cursor, error) {
 	r, err := replay.OpenDirLogger(d.dir, d.log)
 	if err != nil {
@@ -89,6 +102,12 @@ func (d dirSource) Open(ctx context.Context, from time.Time) (replay.Cursor, err
 	}
 	return r.Open(ctx, from)
 }
+
+// kafkaSource is the topic as replay history; which symbols it holds is left to the live feed, which reads
+// the same topic (reading the whole topic to list them would cost as much as a replay).
+type kafkaSource struct{ *replay.Kafka }
+
+func (kafkaSource) Symbols(context.Context) ([]string, error) { return nil, nil }
 
 // playInput plays a recording once into the node's books, then keeps them as they ended until the node
 // stops.
@@ -211,7 +230,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	pcfg := replay.PlayerConfig{Source: rec, From: from.t, To: to.t, Speed: *speed, Logger: log.With("component", "ingest")}
 	fcfg := ff.config()
-	fcfg.Replayer = newReplayer(rec, log.With("component", "replay"), 0)
+	fcfg.Replayer = newReplayer(rec, log.With("component", "replay"))
 	fcfg.MaxReplays = rf.maxReplays
 	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Feed: fcfg, Logger: log,
 		Input: func(pub ingest.Publisher) (Input, error) {

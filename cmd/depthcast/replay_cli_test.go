@@ -106,6 +106,8 @@ func TestServeReplaySources(t *testing.T) {
 			args := append([]string{"serve", "--brokers", strings.Join(brokers, ","), "--listen", "127.0.0.1:0", "--log-level", "warn"}, tc.extra...)
 			addr, stop := runInBackground(t, args...)
 			defer stop()
+			// Over the topic, the symbols a replay may ask for are those the live feed knows.
+			waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, addr, "/readyz"); return code == http.StatusOK })
 			r := dialPath(t, addr, "/replay")
 			r.send(fmt.Sprintf(`{"op":"replay","id":1,"symbols":%s,"channels":["book"],"speed":0}`, mustJSON(tc.want.Symbols())))
 			for {

@@ -118,7 +118,7 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	}
 	defer recording.Close()
 	fcfg := feed.Config{}
-	fcfg.Replayer = newReplayer(recording, quietLogger(), 0)
+	fcfg.Replayer = newReplayer(recording, quietLogger())
 	rm, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Feed: fcfg, Input: func(pub ingest.Publisher) (Input, error) {
 		return &playInput{cfg: replay.PlayerConfig{Source: recording, Publisher: pub, Logger: quietLogger()}, log: quietLogger()}, nil
 	}})

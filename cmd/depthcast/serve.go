@@ -39,14 +39,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fcfg.MaxReplays = rf.maxReplays
 	rlog := log.With("component", "replay")
 	if *recordings != "" {
-		fcfg.Replayer = newReplayer(dirSource{dir: *recordings, log: rlog}, rlog, symbolsMaxAge)
+		fcfg.Replayer = newReplayer(dirSource{dir: *recordings, log: rlog}, rlog)
 	} else {
 		k, err := replay.NewKafka(replay.KafkaConfig{Brokers: icfg.Brokers, Topic: icfg.Topic, Partitions: icfg.Partitions, Lookback: *lookback})
 		if err != nil {
 			return usageError{err}
 		}
 		defer k.Close()
-		fcfg.Replayer = newReplayer(k, rlog, symbolsMaxAge)
+		fcfg.Replayer = newReplayer(kafkaSource{k}, rlog)
 	}
 	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log})
 	if err != nil {
