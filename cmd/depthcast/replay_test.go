@@ -96,6 +96,7 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	live := dialWS(t, m.Addr())
 	live.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))
 	liveStates := bookStates{}
+	liveUpdates := map[string]string{} // "symbol seq" -> the raw update
 	for range 5 {
 		keys, values = events(x, 400)
 		produce(t, prod, keys, values)
@@ -105,7 +106,9 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the live client did not catch up with the exchange")
 		}
-		liveStates.track(t, live)
+		if m := liveStates.track(t, live); m.Type == "update" {
+			liveUpdates[fmt.Sprint(m.Symbol, " ", m.Seq)] = m.raw
+		}
 	}
 	stop()
 	if err := rec.Close(); err != nil {
@@ -143,7 +146,24 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	if compared < 1000 {
 		t.Fatalf("only %d books compared", compared)
 	}
-	t.Logf("%d live books equal their replay; %d replay messages", compared, len(rawA))
+	// After its first snapshot, the replay sends the live feed's very bytes, plus the replay flag.
+	same := 0
+	for _, raw := range rawA {
+		var m wsMsg
+		if err := json.Unmarshal([]byte(raw), &m); err != nil || m.Type != "update" {
+			continue
+		}
+		if l, ok := liveUpdates[fmt.Sprint(m.Symbol, " ", m.Seq)]; ok && liveStates[m.Symbol][*m.PrevSeq] != "" {
+			if want := strings.TrimSuffix(l, "}") + `,"replay":true}`; raw != want {
+				t.Fatalf("replayed update differs from the live one:\nreplay %s\n  live %s", raw, want)
+			}
+			same++
+		}
+	}
+	if same < 1000 {
+		t.Fatalf("only %d updates compared byte for byte", same)
+	}
+	t.Logf("%d live books equal their replay, %d updates byte for byte; %d replay messages", compared, same, len(rawA))
 
 	// The replay command's own feed: once the player is done, /ws serves the exchange's final books.
 	c := dialWS(t, rm.Addr())
