@@ -202,7 +202,7 @@ func TestReplayControls(t *testing.T) {
 	c.send(`{"op":"ping","id":3}`)
 	for m := c.next(); m.Type != "pong"; m = c.next() {
 	}
-	time.Sleep(100 * time.Millisecond) // a record already past the gate may still go
+	time.Sleep(300 * time.Millisecond) // a record already past the gate may still go
 	c.send(`{"op":"ping","id":4}`)
 	for m := c.next(); m.Type != "pong"; m = c.next() {
 	}
