@@ -51,10 +51,7 @@ func TestFormatFixture(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r.mu.Lock()
-			err := r.flushLocked()
-			r.mu.Unlock()
-			if err != nil {
+			if err := r.Flush(); err != nil {
 				t.Fatal(err)
 			}
 		}

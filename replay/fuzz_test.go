@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"testing"
 
@@ -30,7 +31,9 @@ func realSegment(t testing.TB, n, blockBytes int) ([]byte, []ingest.Record) {
 // truncated or has a byte changed gives back a prefix of what was written, then an error.
 //
 // mode 0 reads data as a segment and as an index; mode 1 truncates the real segment at pos; mode 2 xors the
-// byte at pos with flip (made non-zero).
+// byte at pos with flip (made non-zero); mode 3 wraps data into an index with valid header and checksum, so
+// that the body parser is reached; mode 4 wraps data into a block payload with valid checksums claiming
+// pos%64+1 records, so that the record parser is reached.
 func FuzzSegmentReader(f *testing.F) {
 	seg, recs := realSegment(f, 300, 1<<10)
 	// Inputs are kept small: the fuzzer minimizes every new input it finds, which takes long on big ones.
@@ -44,11 +47,49 @@ func FuzzSegmentReader(f *testing.F) {
 	f.Add(uint8(1), uint32(segHeaderSize+blkHeaderSize/2), byte(0), []byte(nil))
 	f.Add(uint8(2), uint32(segHeaderSize+2), byte(1), []byte(nil))
 	f.Add(uint8(2), uint32(len(seg)-5), byte(0x80), []byte(nil))
+	f.Add(uint8(3), uint32(100), byte(0), (&segIndex{Seq: 1, Size: segHeaderSize + 100, Syms: []string{"A"},
+		Blocks: []blockMeta{{Size: 100, Records: 2, MinTime: 5, MaxTime: 9, Syms: []symRef{{0, true}}}}}).encode()[idxHeaderSize:])
+	var payload []byte
+	for i := range recs[:3] {
+		payload = appendRecord(payload, &recs[i])
+	}
+	f.Add(uint8(4), uint32(2), byte(0), payload)
+	enc, err := newEncoder()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { enc.Close() })
 	f.Fuzz(func(t *testing.T, mode uint8, pos uint32, flip byte, data []byte) {
-		switch mode % 3 {
+		switch mode % 5 {
 		case 0:
 			_ = ReadSegment("fuzz.seg", data, func(ingest.Record) {})
 			_, _ = decodeIndex("fuzz.idx", data)
+			return
+		case 3:
+			b := []byte(idxMagic)
+			b = binary.LittleEndian.AppendUint16(b, FormatVersion)
+			b = binary.LittleEndian.AppendUint16(b, 0)
+			b = binary.LittleEndian.AppendUint32(b, 1)
+			b = binary.LittleEndian.AppendUint64(b, uint64(pos))
+			b = append(b, data...)
+			b = binary.LittleEndian.AppendUint32(b, crc(b))
+			x, err := decodeIndex("fuzz.idx", b)
+			if err != nil {
+				return
+			}
+			y, err := decodeIndex("fuzz.idx", x.encode())
+			if err != nil || !reflect.DeepEqual(x, y) {
+				t.Fatalf("index does not survive encode and decode: %v\n%+v\n%+v", err, x, y)
+			}
+			return
+		case 4:
+			b := segHeader{Codec: codecZstd, Seq: 1}.append(nil)
+			b = encodeBlock(enc, b, data, int(pos%64)+1)
+			var n uint32
+			err := ReadSegment("fuzz.seg", b, func(ingest.Record) { n++ })
+			if err == nil && n != pos%64+1 {
+				t.Fatalf("read %d records, the block says %d", n, pos%64+1)
+			}
 			return
 		case 1:
 			data = bytes.Clone(seg[:int(pos)%(len(seg)+1)])
@@ -73,7 +114,7 @@ func FuzzSegmentReader(f *testing.F) {
 			if err != nil {
 				t.Fatalf("undamaged segment: %v", err)
 			}
-		case err == nil && mode%3 == 1 && n < len(recs):
+		case err == nil && mode%5 == 1 && n < len(recs):
 			// Cut exactly at a block boundary: a clean, shorter segment.
 		case err == nil:
 			t.Fatalf("damaged segment read without error (%d records)", n)

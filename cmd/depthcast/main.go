@@ -5,6 +5,7 @@
 //	depthcast demo     [--listen 127.0.0.1:8080] [--symbols 8] [--rate 2000] [--seed 1]
 //	depthcast simulate --brokers HOST:PORT [--topic md.events] [--symbols 8] [--rate 2000] [--seed 1]
 //	depthcast record   --brokers HOST:PORT --out DIR [--topic md.events] [--from T] [--to T|now]
+//	depthcast recording verify DIR
 //	depthcast replay   --in DIR [--listen 127.0.0.1:8080] [--speed 1] [--from T] [--to T]
 //
 // Every flag can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
@@ -36,6 +37,7 @@ Commands:
   demo      run everything in one process: a Kafka-protocol broker, a simulated exchange and the feed
   simulate  write simulated order flow to a Kafka cluster
   record    record the raw stream of a topic into a directory, for replays
+  recording "recording verify DIR": check every block of a recording and print a summary
   replay    serve the feed from a recording, without Kafka
   help      show this, or "depthcast help COMMAND" for a command's flags
 
@@ -55,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"record":   runRecord,
 		"replay":   runReplay,
 	}
+	cmds["recording"] = runRecording
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "--help", "-help":

@@ -126,8 +126,9 @@ func TestRecordEveryRecord(t *testing.T) {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
-	if len(segs) < 2 {
-		t.Errorf("%d segments, want rotation", len(segs))
+	idxs, _ := filepath.Glob(filepath.Join(dir, "*.idx"))
+	if len(segs) < 2 || len(idxs) != len(segs) {
+		t.Errorf("%d segments and %d indexes, want rotation and every index written", len(segs), len(idxs))
 	}
 	sameStream(t, topicRecords(t, brokers, n), recordingRecords(t, dir))
 }
@@ -236,6 +237,9 @@ func TestDemoRecord(t *testing.T) {
 		return err == nil && fi.Size() > 1000
 	})
 	stop()
+	if _, err := os.Stat(filepath.Join(dir, "00000001.idx")); err != nil {
+		t.Errorf("no index after a clean stop: %v", err)
+	}
 	got := recordingRecords(t, dir)
 	total := 0
 	syms := map[string]bool{}
@@ -260,5 +264,42 @@ func TestDemoRecord(t *testing.T) {
 				}
 			}
 		}))
+	}
+}
+
+// recording verify: a summary and exit 0 for a sound recording; the damage, with file and offset, and exit 1
+// for a damaged one.
+func TestRecordingVerify(t *testing.T) {
+	dir := t.TempDir()
+	rec, err := replay.NewRecorder(replay.RecorderConfig{Dir: dir, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := rec.Write(ingest.Record{Partition: i % 2, Offset: int64(i / 2), Time: time.Now(), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runToEnd(t, "recording", "verify", "--log-level", "error", dir)
+	if code != 0 || !strings.Contains(stdout, "1 segments, 1 blocks, 10 records") || !strings.Contains(stdout, "partition 1: 5 records, offsets 0 to 4") ||
+		!strings.HasSuffix(stdout, "OK\n") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	seg := filepath.Join(dir, "00000001.seg")
+	if err := os.Truncate(seg, 40); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runToEnd(t, "recording", "verify", "--log-level", "error", dir)
+	if code != 1 || !strings.Contains(stdout, "DAMAGED") || !strings.Contains(stderr, seg+" at byte 28: truncated") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if code, _, _ := runToEnd(t, "recording", "check", dir); code != 2 {
+		t.Errorf("recording check: exit %d, want 2", code)
+	}
+	if code, _, _ := runToEnd(t, "recording", "verify"); code != 2 {
+		t.Errorf("recording verify without a directory: exit %d, want 2", code)
 	}
 }
