@@ -2,7 +2,9 @@ package feed_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -229,4 +231,19 @@ func TestReplayClientLeavesMidReplay(t *testing.T) {
 		_ = c.conn.Close()
 	}
 	goleak.VerifyNone(t, ignore)
+}
+
+// Without a Replayer there is no /replay; MaxReplays must be positive.
+func TestReplayConfig(t *testing.T) {
+	f := newTestFeed(t, feed.Config{})
+	_, resp, err := dialer().Dial(strings.TrimSuffix(f.wsURL(), "/ws")+"/replay", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/replay without a Replayer: %v %v, want HTTP 404", err, resp)
+	}
+	if err := (&feed.Config{MaxReplays: -1}).Validate(); !errors.Is(err, feed.ErrConfig) {
+		t.Fatalf("Validate(MaxReplays -1) = %v", err)
+	}
+	if err := (&feed.Config{}).Validate(); err != nil {
+		t.Fatalf("Validate(defaults) = %v", err)
+	}
 }
