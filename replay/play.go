@@ -225,8 +225,8 @@ func (p *Player) Run(ctx context.Context) error {
 func (p *Player) run(ctx context.Context) error {
 	p.mu.Lock()
 	start := p.cfg.From
-	if p.pending != nil && start.IsZero() {
-		start = p.pending.Time
+	if p.pending != nil && p.lastRec.IsZero() && (start.IsZero() || start.Before(p.pending.Time)) {
+		start = p.pending.Time // nothing recorded before it: no reason to wait from From to the first record
 	}
 	if p.lastRec.After(start) {
 		start = p.lastRec

@@ -154,19 +154,22 @@ func TestPlayerPacing(t *testing.T) {
 	src, _ := replay.NewMemory(timed(41, start, 10*time.Millisecond)) // 400 ms recorded
 	cases := []struct {
 		speed    float64
-		to       time.Time
+		from, to time.Time
 		min, max time.Duration
 		played   int
 	}{
 		{speed: 1, min: 380 * time.Millisecond, max: 5 * time.Second, played: 41},
+		{speed: 1, from: start.Add(-time.Hour), min: 380 * time.Millisecond, max: 5 * time.Second, played: 41},
+		{speed: 1, from: start.Add(95 * time.Millisecond), min: 280 * time.Millisecond, max: 5 * time.Second, played: 31},
 		{speed: 10, min: 35 * time.Millisecond, max: 350 * time.Millisecond, played: 41},
 		{speed: 0, max: 300 * time.Millisecond, played: 41},
 		{speed: 0, to: start.Add(195 * time.Millisecond), max: 300 * time.Millisecond, played: 20},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprint(c.speed, c.to.IsZero()), func(t *testing.T) {
+		t.Run(fmt.Sprint(c.speed, c.from.IsZero(), c.to.IsZero()), func(t *testing.T) {
 			l := &log{}
-			p := newPlayer(t, replay.PlayerConfig{Source: src, To: c.to, Speed: c.speed, Publisher: l})
+			p := newPlayer(t, replay.PlayerConfig{Source: src, From: c.from, To: c.to, Speed: c.speed, Publisher: l})
+			prerolled := len(l.Lines())
 			t0 := time.Now()
 			if err := p.Run(context.Background()); err != nil {
 				t.Fatal(err)
@@ -176,7 +179,7 @@ func TestPlayerPacing(t *testing.T) {
 				t.Errorf("took %v, want %v..%v", el, c.min, c.max)
 			}
 			books := 0
-			for _, ln := range l.Lines() {
+			for _, ln := range l.Lines()[prerolled:] {
 				if strings.HasPrefix(ln, "book ") {
 					books++
 				}
