@@ -306,9 +306,9 @@ func (rc *replayConn) launch(id int64, from time.Time) {
 	p := &replayPlay{cancel: cancel, done: make(chan struct{})}
 	rc.mu.Lock()
 	rc.play = p
-	w, speed, paused := rc.want, rc.speed, rc.paused
+	w, speed := rc.want, rc.speed
 	rc.mu.Unlock()
-	go rc.playback(ctx, p, w, id, from, speed, paused)
+	go rc.playback(ctx, p, w, id, from, speed)
 }
 
 // stop cancels the current playback, if any, and waits for it to end. Messages it queued stay queued.
@@ -336,7 +336,7 @@ func (rc *replayConn) close() {
 
 // playback prepares a run into a private set of hubs, subscribes the connection to them (snapshots as the
 // books stood at from), plays, and ends with replay_end unless it was stopped.
-func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant, id int64, from time.Time, speed float64, paused bool) {
+func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant, id int64, from time.Time, speed float64) {
 	defer close(p.done)
 	s, sess := rc.srv, rc.sess
 	priv := s.replayHubs()
@@ -395,16 +395,14 @@ func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant
 	sess.sendBytes(appendReplayEnd(nil, w.id, ReplayEndDone, ""))
 }
 
-// release gives back the slot of a playback that ended on its own, if it is still the current one.
+// release gives back the slot of a playback that ended on its own, if it is still the current one. The
+// playback stays current, so that stop still waits for its goroutine to end.
 func (rc *replayConn) release(p *replayPlay) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.play == p {
-		rc.play = nil
-		if rc.slot {
-			rc.slot = false
-			rc.srv.replays.Add(-1)
-		}
+	if rc.play == p && rc.slot {
+		rc.slot = false
+		rc.srv.replays.Add(-1)
 	}
 }
 
