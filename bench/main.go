@@ -56,6 +56,7 @@ var scenarios = []scenario{
 	{"memory", "RSS per idle subscribed connection at 5k connections, server in a child process", runMemory},
 	{"ingest", "records/s consumed, decoded and applied from one partition, vs bare consume loops", runIngest},
 	{"isolation", "one stalled client among 200 (wide updates, 256 KiB queue): closed with 1013, others' throughput and p99", runIsolation},
+	{"replay", "events/s replayed at speed 0 from a recording on disk to one /replay client, vs the bare read of the recording", runReplay},
 }
 
 // quietLogger keeps the servers' warnings out of the report (errors still show).

@@ -55,6 +55,11 @@ type Config struct {
 
 	// Guard authenticates and limits WebSocket handshakes, and closes idle connections (see GuardConfig).
 	Guard GuardConfig
+	// Replayer, when set, serves recorded history on /replay (PROTOCOL.md §4). Default nil: no /replay.
+	Replayer Replayer
+	// MaxReplays bounds the replays running at once on the server; past it a replay request gets a
+	// limit_exceeded error. Default 8.
+	MaxReplays int
 
 	// Ready reports whether ingestion caught up (GET /readyz). Default: always ready.
 	Ready func() bool
@@ -117,6 +122,7 @@ func (c *Config) withDefaults() Config {
 	setInt(&d.CompressThreshold, DefaultCompressThreshold)
 	setDur(&d.Linger, DefaultLinger)
 	setDur(&d.ViewLinger, DefaultViewLinger)
+	setInt(&d.MaxReplays, DefaultMaxReplays)
 	if d.Ready == nil {
 		d.Ready = func() bool { return true }
 	}
@@ -146,6 +152,7 @@ func (c *Config) Validate() error {
 		{d.ResumeHistory >= 0, "ResumeHistory is negative"},
 		{d.CompressThreshold >= 0, "CompressThreshold is negative"},
 		{d.Linger > 0, "Linger must be positive"},
+		{d.MaxReplays > 0, "MaxReplays must be positive"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

@@ -24,6 +24,13 @@
 // connection limits, per-IP handshake rate), and a connection holds its slots until its socket closes.
 // Connections get a WebSocket ping every PingInterval and are closed when silent past IdleTimeout.
 //
+// Replay (PROTOCOL.md §4): with Config.Replayer set, /replay plays recorded history. Each playback gets a
+// private set of hubs, fed by a private book writer the Replayer prepares, so its messages are built by the
+// same code as the live feed's, plus the replay flag. Playback waits whenever the connection's queue is above
+// a quarter of its limits, so a replay is never dropped nor closed as a slow consumer; Config.MaxReplays
+// bounds the playbacks running at once. A playback runs on its own goroutine, stopped and waited for when
+// the client seeks, starts another replay or goes away.
+//
 // Concurrency: Server is safe for concurrent use. The Publish methods for one symbol must come from one
 // goroutine at a time (the symbol's book writer), which is what the ingest side guarantees.
 package feed

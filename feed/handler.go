@@ -161,6 +161,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
 	sess.adm, sess.ident = adm, adm.identity()
 	sess.hear(time.Now())
+	if r.Context().Value(replayRoute{}) != nil {
+		sess.rp = &replayConn{srv: s, sess: sess}
+	}
 	ws.Session().Store(sessionKey, sess)
 	if err := s.register(sess); err != nil {
 		_ = ws.WriteClose(ReasonShutdown.Code(), []byte(err.Error()))

@@ -14,6 +14,11 @@ import (
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
+	if s.cfg.Replayer != nil {
+		mux.HandleFunc("GET /replay", func(w http.ResponseWriter, r *http.Request) {
+			s.serveWS(w, r.WithContext(context.WithValue(r.Context(), replayRoute{}, true)))
+		})
+	}
 	mux.HandleFunc("GET /v1/symbols", s.serveSymbols)
 	mux.HandleFunc("GET /v1/book/{symbol}", s.serveBook)
 	mux.HandleFunc("GET /v1/stats", s.serveStats)
@@ -42,7 +47,10 @@ func (s *Server) routes() *http.ServeMux {
 	return mux
 }
 
-// ServeHTTP serves the feed: /ws, /v1/symbols, /v1/book/{symbol}, /v1/stats, /healthz, /readyz, /metrics,
+// replayRoute marks the requests of /replay for serveWS.
+type replayRoute struct{}
+
+// ServeHTTP serves the feed: /ws, /replay (with a Replayer), /v1/symbols, /v1/book/{symbol}, /v1/stats, /healthz, /readyz, /metrics,
 // and the dashboard at / with its assets under /ui/. Every WebSocket upgrade passes the guard first
 // (Config.Guard), whatever its route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -91,12 +91,21 @@ func (v *view) fanout(m *message) {
 type scratch struct {
 	bids, asks []book.Level
 	buf        []byte
+	replay     bool // messages carry "replay":true
 }
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 1024)} }}
 
+// scratch takes a scratch from the pool for one of s's publishes.
+func (s *Server) scratch() *scratch {
+	sc := scratchPool.Get().(*scratch)
+	sc.replay = s.replay
+	return sc
+}
+
 // bookMessage encodes a book message for view v and returns it framed.
 func (sc *scratch) bookMessage(m *schema.BookMessage) *message {
+	m.Replay = sc.replay
 	sc.buf = schema.AppendBookMessage(sc.buf[:0], m)
 	return newMessage(sc.buf)
 }

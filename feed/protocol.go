@@ -45,6 +45,10 @@ type request struct {
 const doTimeout = 10 * time.Second
 
 func (s *Server) handleRequest(sess *session, data []byte) {
+	if sess.rp != nil {
+		s.handleReplay(sess, data)
+		return
+	}
 	var req request
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&req); err != nil {

@@ -50,6 +50,9 @@ type Server struct {
 	wg      sync.WaitGroup // write loops and closers
 	readers sync.WaitGroup // connection read loops
 	conns   atomic.Int64
+
+	replay  bool         // a replay's private hubs: messages carry "replay":true
+	replays atomic.Int64 // replays running (MaxReplays)
 }
 
 // New returns a Server reading books through books.
@@ -117,7 +120,7 @@ func (h *hub) isKnown() bool {
 // view after an upstream snapshot, the visible change to each view after a delta. It runs on b's writer.
 func (s *Server) PublishBook(b *book.Book, snapshot bool) {
 	h := s.hub(b.Symbol())
-	sc := scratchPool.Get().(*scratch)
+	sc := s.scratch()
 	defer scratchPool.Put(sc)
 	h.mu.Lock()
 	wasLive := h.live
@@ -127,7 +130,7 @@ func (s *Server) PublishBook(b *book.Book, snapshot bool) {
 	if snapshot {
 		var status *message
 		if !wasLive && len(h.views) > 0 {
-			status = newMessage(schema.AppendStatus(sc.buf[:0], b.Symbol(), schema.StatusLive, false))
+			status = newMessage(schema.AppendStatus(sc.buf[:0], b.Symbol(), schema.StatusLive, s.replay))
 		}
 		h.publishSnapshot(b, wasLive, sc, status)
 	} else {
@@ -152,7 +155,7 @@ func (s *Server) PublishTrade(b *book.Book, e *schema.Event) {
 		return
 	}
 	var buf [512]byte
-	m := newMessage(schema.AppendTrade(buf[:0], e, false))
+	m := newMessage(schema.AppendTrade(buf[:0], e, s.replay))
 	for _, sess := range h.trades {
 		sess.send(m)
 	}
@@ -171,7 +174,7 @@ func (s *Server) PublishStatus(b *book.Book) {
 		return
 	}
 	var buf [128]byte
-	m := newMessage(schema.AppendStatus(buf[:0], b.Symbol(), schema.StatusStale, false))
+	m := newMessage(schema.AppendStatus(buf[:0], b.Symbol(), schema.StatusStale, s.replay))
 	for _, v := range h.views {
 		v.dirty = false
 		v.fanout(m)
@@ -189,7 +192,7 @@ func (s *Server) flushConflated(ctx context.Context, now time.Time) {
 	for _, h := range hubs {
 		pending := false
 		err := s.books.Do(ctx, h.symbol, func(b *book.Book) {
-			sc := scratchPool.Get().(*scratch)
+			sc := s.scratch()
 			defer scratchPool.Put(sc)
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -342,7 +345,7 @@ func (s *Server) symbols() []symbolInfo {
 // after resume) is queued there, so no update can come between it and the next one.
 func (s *Server) subscribeBook(ctx context.Context, sess *session, h *hub, k viewKey, resume uint64, hasResume bool) error {
 	return s.books.Do(ctx, h.symbol, func(b *book.Book) {
-		sc := scratchPool.Get().(*scratch)
+		sc := s.scratch()
 		defer scratchPool.Put(sc)
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -364,7 +367,7 @@ func (s *Server) subscribeBook(ctx context.Context, sess *session, h *hub, k vie
 		sess.subs[sub.key] = sub
 		if !h.live {
 			var buf [128]byte
-			sess.send(newMessage(schema.AppendStatus(buf[:0], h.symbol, schema.StatusStale, false)))
+			sess.send(newMessage(schema.AppendStatus(buf[:0], h.symbol, schema.StatusStale, s.replay)))
 			return
 		}
 		if hasResume && k.interval == 0 {
@@ -443,6 +446,9 @@ func (s *Server) register(sess *session) error {
 }
 
 func (s *Server) unregister(sess *session) {
+	if sess.rp != nil {
+		sess.rp.close()
+	}
 	s.sessMu.Lock()
 	delete(s.sessions, sess)
 	s.sessMu.Unlock()

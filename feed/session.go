@@ -43,6 +43,7 @@ type session struct {
 
 	// Read side: touched only by the connection's read goroutine (gws calls OnMessage from ReadLoop).
 	subs      map[subKey]*subscription
+	rp        *replayConn // set on /replay connections
 	malformed []time.Time
 	tokens    float64
 	tokensAt  time.Time

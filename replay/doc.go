@@ -24,4 +24,15 @@
 //   - A Recording is immutable once opened and safe for concurrent use: each Open returns an independent
 //     Cursor with its own file handle and decompressor. A Cursor is not safe for concurrent use.
 //   - Nothing in the recording side reads the clock except the Recorder (segment age, flush interval).
+//
+// # Playback
+//
+// A Player plays a Source through a private ingest.Pipeline with one writer, so its Publisher sees every
+// record in recorded order and the same recording always gives the same calls. NewPlayer applies the
+// records before From without pacing, which leaves the books as they stood at From; Run then plays up to To,
+// paced by the records' times at a speed factor (0: as fast as the consumer's Wait lets it). Pause, Resume
+// and SetSpeed are safe from any goroutine while Run runs; a seek is a new Player. Memory is a Source over
+// records in memory, Kafka one over the topic (plain fetch requests, no goroutines), and Library caches the
+// symbols a Source holds. A Player and the cursor it reads are owned by the goroutine that runs it; NewPlayer
+// and Run start no goroutine besides the pipeline's writer, which Close stops.
 package replay

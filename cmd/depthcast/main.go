@@ -8,6 +8,7 @@
 //	depthcast record   --brokers HOST:PORT --out DIR [--topic md.events] [--from T] [--to T|now]
 //	depthcast recording verify DIR
 //	depthcast keygen   [--name alice] [--max-connections 10] [--symbols BTC-USD,ETH-USD]
+//	depthcast replay   --in DIR [--listen 127.0.0.1:8080] [--speed 1] [--from T] [--to T]
 //
 // Every flag can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
 package main
@@ -41,6 +42,7 @@ Commands:
   record    record the raw stream of a topic into a directory, for replays
   recording "recording verify DIR": check every block of a recording and print a summary
   keygen    print a new API key and its line for the key file of serve --auth-keys
+  replay    serve the feed from a recording, without Kafka
   help      show this, or "depthcast help COMMAND" for a command's flags
 
 Flags can also be set through the environment: --send-queue-bytes is DEPTHCAST_SEND_QUEUE_BYTES.
@@ -59,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"tail":     runTail,
 		"record":   runRecord,
 		"keygen":   runKeygen,
+		"replay":   runReplay,
 	}
 	cmds["recording"] = runRecording
 	name, rest := args[0], args[1:]

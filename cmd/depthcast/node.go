@@ -40,6 +40,9 @@ type MainConfig struct {
 	Logger          *slog.Logger
 	// TLS, when set, makes the listener TLS: https:// and wss://. Default: plain TCP.
 	TLS *tls.Config
+	// Input, when set, replaces the Kafka consumer (and Ingest is not used): it returns what feeds the
+	// books, publishing to pub, such as a recording's player.
+	Input func(pub ingest.Publisher) (Input, error)
 }
 
 // Validate checks the node's own fields and those of its parts.
@@ -47,8 +50,10 @@ func (c *MainConfig) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		return errors.New("shutdown timeout is negative")
 	}
-	if err := c.Ingest.Validate(); err != nil {
-		return err
+	if c.Input == nil {
+		if err := c.Ingest.Validate(); err != nil {
+			return err
+		}
 	}
 	return c.Feed.Validate()
 }
@@ -121,14 +126,18 @@ func (m *Main) Run(ctx context.Context) error {
 
 	// The feed publishes what the consumer's writers apply, and reads books through the consumer: the
 	// feed exists first, and reaches the consumer through lateBooks once it exists.
-	var consumer *ingest.Consumer
+	var consumer Input
 	books := &lateBooks{}
 	fcfg.Ready = func() bool { return books.ready() }
 	srv, err := feed.New(fcfg, books)
 	if err != nil {
 		return err
 	}
-	consumer, err = ingest.New(icfg, srv)
+	if m.cfg.Input != nil {
+		consumer, err = m.cfg.Input(srv)
+	} else {
+		consumer, err = ingest.New(icfg, srv)
+	}
 	if err != nil {
 		return err
 	}
@@ -207,7 +216,7 @@ func (m *Main) Close() error {
 // lateBooks lets the feed be created before the consumer that publishes into it.
 type lateBooks struct {
 	mu sync.RWMutex
-	b  *ingest.Consumer
+	b  Input
 }
 
 func (l *lateBooks) ready() bool {
@@ -216,7 +225,7 @@ func (l *lateBooks) ready() bool {
 	return l.b != nil && l.b.Ready()
 }
 
-func (l *lateBooks) set(b *ingest.Consumer) {
+func (l *lateBooks) set(b Input) {
 	l.mu.Lock()
 	l.b = b
 	l.mu.Unlock()

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+
+	"github.com/depthcast/depthcast/replay"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -19,6 +21,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	inf.register(fs, true)
 	gf.register(fs)
 	af.register(fs)
+	var rf replayFlags
+	rf.register(fs)
+	recordings := fs.String("recordings", "", "recordings directory served on /replay (default: /replay reads the Kafka topic by timestamp)")
+	lookback := fs.Duration("replay-lookback", 0, "with /replay on the Kafka topic: start reading this long before from (0: from the earliest retained record)")
 	if err := parseFlags(fs, args); err != nil {
 		return usageErr(err)
 	}
@@ -47,6 +53,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fcfg := ff.config()
 	fcfg.Guard = gf.config()
 	fcfg.Guard.Auth = authn
+	fcfg.MaxReplays = rf.maxReplays
+	rlog := log.With("component", "replay")
+	if *recordings != "" {
+		fcfg.Replayer = newReplayer(dirSource{dir: *recordings, log: rlog}, rlog)
+	} else {
+		k, err := replay.NewKafka(replay.KafkaConfig{Brokers: icfg.Brokers, Topic: icfg.Topic, Partitions: icfg.Partitions, Lookback: *lookback})
+		if err != nil {
+			return usageError{err}
+		}
+		defer k.Close()
+		fcfg.Replayer = newReplayer(kafkaSource{k}, rlog)
+	}
 	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg})
 	if err != nil {
 		return usageError{err}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/replay"
+	"github.com/depthcast/depthcast/sim"
+	"github.com/gorilla/websocket"
+)
+
+// The replay scenario: a recording of n simulated events (8 symbols, 50 levels, trades and re-snapshots)
+// on disk, played at speed 0 to one /replay client over loopback (book and trades of every symbol, full
+// depth), timed from the request to replay_end; beside it, the bare read of the same recording (OpenDir's
+// cursor, Next in a loop), which is the ceiling of any replay of it.
+
+// benchReplayer is the wiring of the depthcast command: a Player per replay.
+type benchReplayer struct{ lib *replay.Library }
+
+func (r benchReplayer) Range(ctx context.Context) (time.Time, time.Time, error) {
+	return r.lib.Range(ctx)
+}
+func (r benchReplayer) Symbols(ctx context.Context) ([]string, error) { return r.lib.Symbols(ctx) }
+func (r benchReplayer) Prepare(ctx context.Context, p feed.ReplayParams, pub feed.ReplayPublisher) (feed.ReplayRun, error) {
+	pl, err := replay.NewPlayer(ctx, replay.PlayerConfig{Source: r.lib, From: p.From, To: p.To, Speed: p.Speed,
+		Publisher: pub, Wait: p.Wait, Logger: quietLogger})
+	if err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// noBooks: the replay server serves no live books.
+type noBooks struct{}
+
+func (noBooks) Do(context.Context, string, func(*book.Book)) error { return ingest.ErrClosed }
+
+func writeBenchRecording(dir string, n int) ([]string, error) {
+	x, err := sim.New(sim.Config{Symbols: 8, Levels: 50, Seed: 1})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := replay.NewRecorder(replay.RecorderConfig{Dir: dir, Logger: quietLogger})
+	if err != nil {
+		return nil, err
+	}
+	for i := range n {
+		e := x.Next()
+		if err := rec.Write(ingest.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}); err != nil {
+			_ = rec.Close()
+			return nil, err
+		}
+	}
+	return x.Symbols(), rec.Close()
+}
+
+// replayClient runs one replay at speed 0 and returns the messages received.
+func replayClient(addr string, syms []string) (int, error) {
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/replay", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	req := fmt.Sprintf(`{"op":"replay","id":1,"symbols":["%s"],"channels":["book","trades"],"speed":0}`, strings.Join(syms, `","`))
+	if err := c.WriteMessage(websocket.TextMessage, []byte(req)); err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return n, err
+		}
+		n++
+		if strings.HasPrefix(string(data), `{"type":"replay_end"`) {
+			if !strings.Contains(string(data), `"done"`) {
+				return n, fmt.Errorf("replay ended with %s", data)
+			}
+			return n, nil
+		}
+		if strings.HasPrefix(string(data), `{"type":"error"`) {
+			return n, fmt.Errorf("replay refused: %s", data)
+		}
+	}
+}
+
+func readRecording(src replay.Source) (int, error) {
+	cur, err := src.Open(context.Background(), time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	defer cur.Close()
+	n := 0
+	for {
+		if _, err := cur.Next(context.Background()); errors.Is(err, io.EOF) {
+			return n, nil
+		} else if err != nil {
+			return n, err
+		}
+		n++
+	}
+}
+
+func runReplay(o *options, rep *report) error {
+	n := o.n(100_000, 500_000)
+	dir, err := os.MkdirTemp("", "depthcast-bench-replay-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	syms, err := writeBenchRecording(dir, n)
+	if err != nil {
+		return err
+	}
+	rec, err := replay.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+	lib := replay.NewLibrary(rec)
+	if _, err := lib.Symbols(context.Background()); err != nil { // the symbol list is read once, not in a trial
+		return err
+	}
+	srv, err := feed.New(feed.Config{Logger: quietLogger, Replayer: benchReplayer{lib}}, noBooks{})
+	if err != nil {
+		return err
+	}
+	ln, err := listenLoopback()
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = hs.Serve(ln) })
+	defer func() {
+		_ = srv.Shutdown(context.Background())
+		_ = hs.Close()
+		wg.Wait()
+	}()
+	fmt.Fprintf(os.Stderr, "   replay: %d records recorded\n", n)
+	vals, cpus, bvals, bcpus := []float64{}, []float64{}, []float64{}, []float64{}
+	for r := 0; r < o.rounds; r++ {
+		w := startWindow()
+		msgs, err := replayClient(ln.Addr().String(), syms)
+		w.stop()
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		vals, cpus = append(vals, float64(n)/w.wall.Seconds()), append(cpus, float64(n)/w.cpu.Seconds())
+		fmt.Fprintf(os.Stderr, "   replay depthcast      %s events/s (%d messages)\n", fmtNum(vals[len(vals)-1]), msgs)
+		w = startWindow()
+		got, err := readRecording(rec)
+		w.stop()
+		if err != nil || got != n {
+			return fmt.Errorf("read recording: %d records, %v", got, err)
+		}
+		bvals, bcpus = append(bvals, float64(n)/w.wall.Seconds()), append(bcpus, float64(n)/w.cpu.Seconds())
+		fmt.Fprintf(os.Stderr, "   replay bare read      %s records/s\n", fmtNum(bvals[len(bvals)-1]))
+	}
+	rep.add(Row{Scenario: "replay", Metric: "events/s at speed 0", Value: median(vals), Unit: "ev/s", Baseline: "bare read of the recording",
+		BaselineValue: median(bvals), PerCPUSecond: median(cpus), BaselinePerCPU: median(bcpus), Trials: vals, BaselineTrials: bvals,
+		Notes: fmt.Sprintf("%d events from disk through a Player, private books and the feed's encoders to one /replay client (gorilla) over loopback, book and trades of 8 symbols", n)})
+	return nil
+}

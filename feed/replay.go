@@ -1,0 +1,108 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/schema"
+)
+
+// Replay (PROTOCOL.md §4): a connection to /replay plays recorded history through private books, with the
+// messages of the live feed plus "replay":true. The feed does not know where history comes from: it asks a
+// Replayer, which the ingest side implements over recordings or the Kafka topic and cmd wires in.
+
+// Defaults and limits of replays.
+const (
+	DefaultMaxReplays = 8
+	// MaxReplaySpeed is the largest speed factor a client may ask for.
+	MaxReplaySpeed = 100000
+)
+
+// ErrReplayRequest is wrapped by a Replayer's errors for requests it cannot play (the client's fault); the
+// feed answers them with bad_request. Other errors are the server's (unavailable).
+var ErrReplayRequest = errors.New("replay request cannot be played")
+
+// ReplayPublisher receives the changes of a replay's private books, under the contract of the live
+// stream's publisher: every call for a symbol comes from that symbol's single writer, in recorded order.
+type ReplayPublisher interface {
+	PublishBook(b *book.Book, snapshot bool)
+	PublishTrade(b *book.Book, e *schema.Event)
+	PublishStatus(b *book.Book)
+}
+
+// ReplayParams is one playback: [From, To] of recorded time at Speed (0: as fast as Wait lets it).
+type ReplayParams struct {
+	From, To time.Time
+	Speed    float64
+	// Wait blocks, before each record played, until the client's send queue has room; it returns an error
+	// when the client is gone. The Replayer must call it.
+	Wait func(ctx context.Context) error
+}
+
+// Replayer plays recorded history for /replay connections. It is safe for concurrent use.
+type Replayer interface {
+	// Range reports the times of the first and last records available.
+	Range(ctx context.Context) (first, last time.Time, err error)
+	// Symbols lists the symbols the history holds. A symbol the live feed knows is accepted too, so a
+	// Replayer that cannot tell cheaply (the Kafka topic) may list none.
+	Symbols(ctx context.Context) ([]string, error)
+	// Prepare builds fresh private books publishing to pub, applies everything recorded before p.From to
+	// them, and returns the run positioned at p.From, not yet playing.
+	Prepare(ctx context.Context, p ReplayParams, pub ReplayPublisher) (ReplayRun, error)
+}
+
+// ReplayRun is one prepared playback. Its Do runs on the private books' writer like Books.Do.
+type ReplayRun interface {
+	Books
+	// Run plays up to To and returns nil once everything played was published, or ctx's error, or the
+	// source's.
+	Run(ctx context.Context) error
+	Pause()
+	Resume()
+	SetSpeed(speed float64) error
+	// Close releases the run, after Run returned or instead of it.
+	Close()
+}
+
+// appendReplayStarted appends a replay_started message.
+func appendReplayStarted(dst []byte, id int64, from, to time.Time, speed float64) []byte {
+	dst = append(dst, `{"type":"replay_started"`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"from":`...)
+	dst = schema.AppendString(dst, schema.FormatTime(from))
+	dst = append(dst, `,"to":`...)
+	dst = schema.AppendString(dst, schema.FormatTime(to))
+	dst = append(dst, `,"speed":`...)
+	dst = strconv.AppendFloat(dst, speed, 'f', -1, 64)
+	return append(dst, '}')
+}
+
+// Reasons of replay_end.
+const (
+	ReplayEndDone  = "done"
+	ReplayEndError = "error"
+)
+
+// appendReplayEnd appends a replay_end message; message is written for errors only.
+func appendReplayEnd(dst []byte, id int64, reason, message string) []byte {
+	dst = append(dst, `{"type":"replay_end"`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"reason":`...)
+	dst = schema.AppendString(dst, reason)
+	if message != "" {
+		dst = append(dst, `,"message":`...)
+		dst = schema.AppendString(dst, message)
+	}
+	return append(dst, '}')
+}
+
+func appendID(dst []byte, id int64) []byte {
+	if id < 0 {
+		return dst
+	}
+	dst = append(dst, `,"id":`...)
+	return strconv.AppendInt(dst, id, 10)
+}

@@ -1,0 +1,474 @@
+package feed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/depthcast/depthcast/schema"
+)
+
+// replayRequest is a client message on /replay.
+type replayRequest struct {
+	Op       string   `json:"op"`
+	ID       *int64   `json:"id"`
+	Symbols  []string `json:"symbols"`
+	Channels []string `json:"channels"`
+	Depth    *int     `json:"depth"`
+	From     *string  `json:"from"`
+	To       *string  `json:"to"`
+	Speed    *float64 `json:"speed"`
+	Action   string   `json:"action"`
+}
+
+// replayWant is what a connection asked to replay.
+type replayWant struct {
+	id       int64
+	symbols  []string
+	book     bool
+	trades   bool
+	depth    int
+	from, to time.Time
+}
+
+// replayConn is the replay state of one /replay connection. Requests come from the connection's read
+// goroutine; each playback runs on a goroutine of its own, which stop cancels and waits for.
+type replayConn struct {
+	srv  *Server
+	sess *session
+
+	mu     sync.Mutex
+	want   *replayWant // the last replay asked for; nil before the first
+	speed  float64
+	paused bool
+	slot   bool // holds one of the server's MaxReplays slots
+	play   *replayPlay
+}
+
+// replayPlay is one playback of a replayConn.
+type replayPlay struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	run    ReplayRun // set once prepared
+}
+
+var errReplayClosed = errors.New("connection closing")
+
+// handleReplay serves the ops of a /replay connection. It runs on the connection's read goroutine.
+func (s *Server) handleReplay(sess *session, data []byte) {
+	var req replayRequest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		s.malformed(sess, -1, CodeBadRequest, "malformed JSON: one object per message")
+		return
+	}
+	id := int64(-1)
+	if req.ID != nil {
+		if *req.ID < 0 {
+			s.malformed(sess, -1, CodeBadRequest, "id must not be negative")
+			return
+		}
+		id = *req.ID
+	}
+	rc := sess.rp
+	switch req.Op {
+	case "replay":
+		rc.start(id, &req)
+	case "replay_control":
+		rc.control(id, &req)
+	case "ping":
+		var buf [96]byte
+		sess.sendBytes(schema.AppendPong(buf[:0], id, schema.FormatTime(time.Now())))
+	case "":
+		s.malformed(sess, id, CodeBadRequest, "missing op")
+	default:
+		s.malformed(sess, id, CodeUnknownOp, fmt.Sprintf("unknown op %.40q on /replay: want replay, replay_control or ping", req.Op))
+	}
+}
+
+func (rc *replayConn) bad(id int64, msg string) { rc.srv.malformed(rc.sess, id, CodeBadRequest, msg) }
+
+func parseReplayTime(field string, v *string) (time.Time, error) {
+	if v == nil {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %.40q is not an RFC 3339 time", field, *v)
+	}
+	return t, nil
+}
+
+func checkSpeed(v float64) error {
+	if math.IsNaN(v) || v < 0 || v > MaxReplaySpeed {
+		return fmt.Errorf("speed %v out of range: 0 (as fast as you read) to %d", v, MaxReplaySpeed)
+	}
+	return nil
+}
+
+// start validates a replay request and starts it, replacing the connection's current playback.
+func (rc *replayConn) start(id int64, req *replayRequest) {
+	s := rc.srv
+	w := &replayWant{id: id}
+	if len(req.Symbols) == 0 {
+		rc.bad(id, "symbols must list at least one symbol")
+		return
+	}
+	if len(req.Symbols) > s.cfg.MaxSymbolsPerRequest {
+		s.reply(rc.sess, id, CodeLimitExceeded, fmt.Sprintf("%d symbols in one request, limit %d", len(req.Symbols), s.cfg.MaxSymbolsPerRequest))
+		return
+	}
+	channels := req.Channels
+	if len(channels) == 0 {
+		channels = []string{schema.ChannelBook, schema.ChannelTrades}
+	}
+	for _, c := range channels {
+		switch c {
+		case schema.ChannelBook:
+			w.book = true
+		case schema.ChannelTrades:
+			w.trades = true
+		default:
+			s.malformed(rc.sess, id, CodeUnknownChannel, fmt.Sprintf("unknown channel %.40q: want book or trades", c))
+			return
+		}
+	}
+	if req.Depth != nil {
+		w.depth = *req.Depth
+	}
+	if w.depth < 0 || w.depth > MaxDepth {
+		rc.bad(id, fmt.Sprintf("depth %d out of range: 1..%d, or 0 for the full book", w.depth, MaxDepth))
+		return
+	}
+	speed := 1.0
+	if req.Speed != nil {
+		speed = *req.Speed
+	}
+	if err := checkSpeed(speed); err != nil {
+		rc.bad(id, err.Error())
+		return
+	}
+	var err error
+	if w.from, err = parseReplayTime("from", req.From); err != nil {
+		rc.bad(id, err.Error())
+		return
+	}
+	if w.to, err = parseReplayTime("to", req.To); err != nil {
+		rc.bad(id, err.Error())
+		return
+	}
+	if !w.from.IsZero() && !w.to.IsZero() && w.from.After(w.to) {
+		rc.bad(id, "from is after to")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), doTimeout)
+	defer cancel()
+	first, last, err := s.cfg.Replayer.Range(ctx)
+	if err != nil {
+		s.reply(rc.sess, id, CodeUnavailable, "recorded history not available: "+err.Error())
+		return
+	}
+	if w.from.IsZero() || w.from.Before(first) {
+		w.from = first
+	}
+	if w.to.IsZero() || w.to.After(last) {
+		w.to = last
+	}
+	if w.from.After(last) || w.to.Before(first) || w.from.After(w.to) {
+		s.reply(rc.sess, id, CodeBadRequest, fmt.Sprintf("nothing recorded in that range: history runs from %s to %s", schema.FormatTime(first), schema.FormatTime(last)))
+		return
+	}
+	known, err := s.cfg.Replayer.Symbols(ctx)
+	if err != nil {
+		s.reply(rc.sess, id, CodeUnavailable, "recorded history not available: "+err.Error())
+		return
+	}
+	var unknown []string
+	for _, sym := range req.Symbols {
+		if slices.Contains(w.symbols, sym) {
+			continue
+		}
+		if !slices.Contains(known, sym) && s.lookup(sym) == nil {
+			unknown = append(unknown, sym)
+			continue
+		}
+		w.symbols = append(w.symbols, sym)
+	}
+	if len(unknown) > 0 {
+		s.reply(rc.sess, id, CodeBadRequest, "unknown symbol in the recording: "+quoteList(unknown))
+		return
+	}
+
+	rc.stop()
+	rc.mu.Lock()
+	if !rc.slot && !s.takeReplaySlot() {
+		rc.mu.Unlock()
+		s.reply(rc.sess, id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", s.cfg.MaxReplays))
+		return
+	}
+	rc.slot = true
+	rc.want, rc.speed, rc.paused = w, speed, false
+	rc.mu.Unlock()
+	rc.launch(id, w.from)
+}
+
+// control applies a replay_control action to the connection's replay.
+func (rc *replayConn) control(id int64, req *replayRequest) {
+	rc.mu.Lock()
+	w := rc.want
+	var run ReplayRun
+	if rc.play != nil {
+		rc.play.mu.Lock()
+		run = rc.play.run
+		rc.play.mu.Unlock()
+	}
+	rc.mu.Unlock()
+	if w == nil {
+		rc.srv.reply(rc.sess, id, CodeBadRequest, "no replay on this connection: send a replay op first")
+		return
+	}
+	switch req.Action {
+	case "pause", "resume":
+		rc.mu.Lock()
+		rc.paused = req.Action == "pause"
+		rc.mu.Unlock()
+		if run != nil {
+			if req.Action == "pause" {
+				run.Pause()
+			} else {
+				run.Resume()
+			}
+		}
+	case "speed":
+		if req.Speed == nil {
+			rc.bad(id, "speed: missing speed")
+			return
+		}
+		if err := checkSpeed(*req.Speed); err != nil {
+			rc.bad(id, err.Error())
+			return
+		}
+		rc.mu.Lock()
+		rc.speed = *req.Speed
+		rc.mu.Unlock()
+		if run != nil {
+			_ = run.SetSpeed(*req.Speed)
+		}
+	case "seek":
+		to, err := parseReplayTime("to", req.To)
+		if err != nil || to.IsZero() {
+			if err == nil {
+				err = errors.New("seek: missing to")
+			}
+			rc.bad(id, err.Error())
+			return
+		}
+		if to.Before(w.from) || to.After(w.to) {
+			rc.srv.reply(rc.sess, id, CodeBadRequest, fmt.Sprintf("seek to %s is outside the replay's range %s to %s", schema.FormatTime(to), schema.FormatTime(w.from), schema.FormatTime(w.to)))
+			return
+		}
+		rc.stop()
+		rc.mu.Lock()
+		if !rc.slot && !rc.srv.takeReplaySlot() {
+			rc.mu.Unlock()
+			rc.srv.reply(rc.sess, id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", rc.srv.cfg.MaxReplays))
+			return
+		}
+		rc.slot = true
+		rc.mu.Unlock()
+		rc.launch(id, to)
+	case "":
+		rc.bad(id, "replay_control: missing action")
+	default:
+		rc.bad(id, fmt.Sprintf("unknown action %.40q: want pause, resume, speed or seek", req.Action))
+	}
+}
+
+// takeReplaySlot takes one of the MaxReplays slots, or reports false.
+func (s *Server) takeReplaySlot() bool {
+	if s.replays.Add(1) > int64(s.cfg.MaxReplays) {
+		s.replays.Add(-1)
+		return false
+	}
+	return true
+}
+
+// launch starts a playback of rc.want from from; replay_started carries id.
+func (rc *replayConn) launch(id int64, from time.Time) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &replayPlay{cancel: cancel, done: make(chan struct{})}
+	rc.mu.Lock()
+	rc.play = p
+	w, speed := rc.want, rc.speed
+	rc.mu.Unlock()
+	go rc.playback(ctx, p, w, id, from, speed)
+}
+
+// stop cancels the current playback, if any, and waits for it to end. Messages it queued stay queued.
+func (rc *replayConn) stop() {
+	rc.mu.Lock()
+	p := rc.play
+	rc.play = nil
+	rc.mu.Unlock()
+	if p != nil {
+		p.cancel()
+		<-p.done
+	}
+}
+
+// close stops the playback and gives back the slot: the connection is going away.
+func (rc *replayConn) close() {
+	rc.stop()
+	rc.mu.Lock()
+	if rc.slot {
+		rc.slot = false
+		rc.srv.replays.Add(-1)
+	}
+	rc.mu.Unlock()
+}
+
+// playback prepares a run into a private set of hubs, subscribes the connection to them (snapshots as the
+// books stood at from), plays, and ends with replay_end unless it was stopped.
+func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant, id int64, from time.Time, speed float64) {
+	defer close(p.done)
+	s, sess := rc.srv, rc.sess
+	priv := s.replayHubs()
+	run, err := s.cfg.Replayer.Prepare(ctx, ReplayParams{From: from, To: w.to, Speed: speed, Wait: rc.wait}, priv)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		rc.release(p)
+		code := CodeUnavailable
+		if errors.Is(err, ErrReplayRequest) {
+			code = CodeBadRequest
+		}
+		s.reply(sess, id, code, "replay cannot start: "+err.Error())
+		return
+	}
+	defer run.Close()
+	priv.books = run
+	p.mu.Lock()
+	p.run = run
+	p.mu.Unlock()
+	// A control that came while preparing applies now (the connection's state is the truth).
+	rc.mu.Lock()
+	if rc.paused {
+		run.Pause()
+	}
+	if rc.speed != speed {
+		speed = rc.speed
+		_ = run.SetSpeed(speed)
+	}
+	rc.mu.Unlock()
+	sess.sendBytes(appendReplayStarted(nil, id, from, w.to, speed))
+	for _, sym := range w.symbols {
+		if w.trades {
+			priv.subscribeReplayTrades(sess, sym)
+		}
+		if w.book {
+			if err := priv.subscribeReplayBook(ctx, sess, sym, w.depth); err != nil {
+				return // stopped
+			}
+		}
+	}
+	clear(sess.subs) // the live server's; replay subscriptions live in priv and go with it
+	err = run.Run(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	rc.release(p)
+	if err != nil {
+		if errors.Is(err, errReplayClosed) {
+			return
+		}
+		sess.sendBytes(appendReplayEnd(nil, w.id, ReplayEndError, err.Error()))
+		return
+	}
+	sess.sendBytes(appendReplayEnd(nil, w.id, ReplayEndDone, ""))
+}
+
+// release gives back the slot of a playback that ended on its own, if it is still the current one. The
+// playback stays current, so that stop still waits for its goroutine to end.
+func (rc *replayConn) release(p *replayPlay) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.play == p && rc.slot {
+		rc.slot = false
+		rc.srv.replays.Add(-1)
+	}
+}
+
+// wait holds the playback while the connection's send queue is above a quarter of its limits, so that a
+// replay read as fast as the client reads never drops anything nor trips the slow-consumer close.
+func (rc *replayConn) wait(ctx context.Context) error {
+	sess := rc.sess
+	maxBytes, maxMsgs := rc.srv.cfg.SendQueueBytes/4, rc.srv.cfg.SendQueueMessages/4
+	var timer *time.Timer
+	for {
+		sess.mu.Lock()
+		closing, queued, msgs := sess.closing, sess.queuedBytes, len(sess.queue)
+		sess.mu.Unlock()
+		if closing {
+			return errReplayClosed
+		}
+		if queued <= maxBytes && msgs <= maxMsgs {
+			return nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Millisecond)
+			defer timer.Stop()
+		} else {
+			timer.Reset(time.Millisecond)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// replayHubs returns a private server for one playback: its own hubs and views, whose messages carry the
+// replay flag, sharing the live server's limits and metrics. Only its Publish methods and the replay
+// subscriptions touch it.
+func (s *Server) replayHubs() *Server {
+	return &Server{cfg: s.cfg, log: s.log, metrics: s.metrics, hubs: map[string]*hub{}, sessions: map[*session]struct{}{},
+		dirty: map[*hub]struct{}{}, replay: true}
+}
+
+// subscribeReplayBook subscribes sess to symbol's book in the private server p: a snapshot of the book as
+// it stands now, or, for a symbol that has not appeared yet, "stale" now and its first snapshot later.
+func (p *Server) subscribeReplayBook(ctx context.Context, sess *session, symbol string, depth int) error {
+	h := p.hub(symbol)
+	if err := p.subscribeBook(ctx, sess, h, viewKey{depth: depth}, 0, false); err == nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// Not known yet: nothing publishes for it until the playback runs, which is after this.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := h.viewFor(viewKey{depth: depth})
+	if v == nil {
+		v = &view{key: viewKey{depth: depth}}
+		h.views = append(h.views, v)
+	}
+	v.subs = append(v.subs, &subscription{s: sess, key: subKey{schema.ChannelBook, symbol}, view: v})
+	var buf [128]byte
+	sess.send(newMessage(schema.AppendStatus(buf[:0], symbol, schema.StatusStale, true)))
+	return nil
+}
+
+// subscribeReplayTrades subscribes sess to symbol's trades in the private server p.
+func (p *Server) subscribeReplayTrades(sess *session, symbol string) {
+	h := p.hub(symbol)
+	h.mu.Lock()
+	h.trades = append(h.trades, sess)
+	h.mu.Unlock()
+}
