@@ -108,6 +108,21 @@ func (m *Main) Run(ctx context.Context) error {
 	icfg := m.cfg.Ingest
 	icfg.Logger = m.log.With("component", "ingest")
 	icfg.Meter = mp.Meter("github.com/depthcast/depthcast/ingest")
+	// Traces go out over OTLP when the OTEL_* environment asks for it (telemetry.go); otherwise none are made.
+	tp, stopTracing, err := newTracerProvider(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer tcancel()
+		if err := stopTracing(tctx); err != nil {
+			m.log.Warn("flushing traces", "err", err)
+		}
+	}()
+	if icfg.TracerProvider == nil {
+		icfg.TracerProvider = tp
+	}
 	fcfg := m.cfg.Feed
 	fcfg.Logger = m.log.With("component", "feed")
 	fcfg.Meter = mp.Meter("github.com/depthcast/depthcast/feed")
