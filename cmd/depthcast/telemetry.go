@@ -69,7 +69,9 @@ var _ slog.Handler = traceHandler{}
 func newTraceHandler(next slog.Handler) slog.Handler { return traceHandler{next: next} }
 
 // Enabled reports whether next handles level.
-func (h traceHandler) Enabled(ctx context.Context, level slog.Level) bool { return h.next.Enabled(ctx, level) }
+func (h traceHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.next.Enabled(ctx, level)
+}
 
 // Handle adds the span's ids when ctx has one.
 func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
