@@ -52,6 +52,9 @@ type Config struct {
 	// Linger bounds how long a closing connection waits for the client's close frame before the socket is
 	// dropped. Default 3 s.
 	Linger time.Duration
+	// DrainTimeout bounds Shutdown: each connection is sent what was already queued for it and closed with
+	// 1001 within this time; connections still open then are dropped. Default 5 s.
+	DrainTimeout time.Duration
 
 	// Ready reports whether ingestion caught up (GET /readyz). Default: always ready.
 	Ready func() bool
@@ -80,6 +83,7 @@ const (
 	DefaultCompressThreshold    = 512
 	DefaultLinger               = 3 * time.Second
 	DefaultViewLinger           = 30 * time.Second
+	DefaultDrainTimeout         = 5 * time.Second
 )
 
 // ErrConfig is wrapped by the errors of Validate.
@@ -114,6 +118,7 @@ func (c *Config) withDefaults() Config {
 	setInt(&d.CompressThreshold, DefaultCompressThreshold)
 	setDur(&d.Linger, DefaultLinger)
 	setDur(&d.ViewLinger, DefaultViewLinger)
+	setDur(&d.DrainTimeout, DefaultDrainTimeout)
 	if d.Ready == nil {
 		d.Ready = func() bool { return true }
 	}
@@ -143,6 +148,7 @@ func (c *Config) Validate() error {
 		{d.ResumeHistory >= 0, "ResumeHistory is negative"},
 		{d.CompressThreshold >= 0, "CompressThreshold is negative"},
 		{d.Linger > 0, "Linger must be positive"},
+		{d.DrainTimeout > 0, "DrainTimeout must be positive"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

@@ -114,6 +114,7 @@ type feedFlags struct {
 	opsPerSecond    float64
 	noCompression   bool
 	shutdownTimeout time.Duration
+	drainTimeout    time.Duration
 }
 
 func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
@@ -128,13 +129,15 @@ func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
 	fs.IntVar(&f.maxConns, "max-connections", feed.DefaultMaxConnections, "open WebSocket connections before handshakes get 429")
 	fs.Float64Var(&f.opsPerSecond, "ops-per-second", feed.DefaultOpsPerSecond, "client messages per second per connection (burst twice that) before 1008")
 	fs.BoolVar(&f.noCompression, "no-compression", false, "refuse permessage-deflate")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long clients get to go after the 1001 close on shutdown")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 5*time.Second, "on shutdown, how long past the drain timeout clients and the HTTP server get to finish")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", feed.DefaultDrainTimeout, "on SIGTERM, how long each client has to receive what is queued for it before its 1001 close")
 }
 
 func (f *feedFlags) config() feed.Config {
 	return feed.Config{SendQueueBytes: f.sendQueueBytes, SendQueueMessages: f.sendQueueMsgs, WriteTimeout: f.writeTimeout,
 		Heartbeat: f.heartbeat, MaxMessageBytes: f.maxMessageBytes, MaxMalformed: f.maxMalformed, MaxSubscriptions: f.maxSubs,
-		MaxConnections: f.maxConns, OpsPerSecond: f.opsPerSecond, OpsBurst: int(2 * f.opsPerSecond), DisableCompression: f.noCompression}
+		MaxConnections: f.maxConns, OpsPerSecond: f.opsPerSecond, OpsBurst: int(2 * f.opsPerSecond), DisableCompression: f.noCompression,
+		DrainTimeout: f.drainTimeout}
 }
 
 // ingestFlags map onto ingest.Config.

@@ -31,8 +31,8 @@ type MainConfig struct {
 	// Listen is the HTTP and WebSocket address. Port 0 picks a free port (see Main.Addr). Default
 	// "127.0.0.1:8080".
 	Listen string
-	// ShutdownTimeout bounds the graceful part of a stop: clients get 1001 and have this long to go.
-	// Default 5 s.
+	// ShutdownTimeout bounds the graceful part of a stop beyond Feed.DrainTimeout (clients are drained
+	// first, then the HTTP server stops). Default 5 s.
 	ShutdownTimeout time.Duration
 	Ingest          ingest.Config
 	Feed            feed.Config
@@ -182,13 +182,18 @@ func (m *Main) Run(ctx context.Context) error {
 	case runErr = <-errc:
 		m.log.Error("stopping", "err", runErr)
 	}
-	// Stop: clients first (1001), then HTTP, then the readers; nothing is committed, so nothing is half-done.
-	sctx, scancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+	// Stop: drain the clients first while HTTP still answers (new upgrades and /readyz get 503, what is
+	// queued goes out, then 1001), then HTTP, then the readers; nothing is committed, so nothing is half-done.
+	drain := m.cfg.Feed.DrainTimeout
+	if drain == 0 {
+		drain = feed.DefaultDrainTimeout
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), drain+m.cfg.ShutdownTimeout)
 	defer scancel()
-	_ = hs.Shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		m.log.Warn("clients did not all close in time", "err", err)
 	}
+	_ = hs.Shutdown(sctx)
 	stopFeed()
 	stopIngest()
 	wg.Wait()
