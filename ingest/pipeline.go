@@ -85,10 +85,11 @@ type Pipeline struct {
 
 // shard owns the books of the symbols that hash to it. Only its goroutine touches syms.
 type shard struct {
-	p    *Pipeline
-	q    chan item
-	syms map[string]*symState
-	tctx context.Context // the open apply span's context while tracing
+	p      *Pipeline
+	q      chan item
+	syms   map[string]*symState
+	tctx   context.Context // the open apply span's context while tracing
+	window *time.Timer     // ends an apply span's window (trace.go)
 }
 
 type symState struct {

@@ -148,8 +148,9 @@ func (b *fetchBatch) end(err error) {
 	b.span, b.ctx, b.window, b.stop = nil, nil, nil, nil
 }
 
-// drainTraced handles first and whatever else is already queued on the shard (up to maxSpanRecords events)
-// inside one apply span, linked to the fetch spans the events were submitted under.
+// drainTraced handles first and what follows on the shard's queue within spanWindow (up to maxSpanRecords
+// events) inside one apply span, linked to the fetch spans the events were submitted under. Each item is
+// handled as soon as it arrives; only the span's end waits for the window.
 func (s *shard) drainTraced(first *item) {
 	idx := 0
 	for i, x := range s.p.shards {
@@ -157,6 +158,7 @@ func (s *shard) drainTraced(first *item) {
 			idx = i
 		}
 	}
+	deadline := time.Now().Add(spanWindow)
 	ctx, span := s.p.tracer.Start(context.Background(), SpanApply, trace.WithAttributes(attribute.Int(AttrShard, idx)))
 	s.tctx = ctx
 	var syms symbolSet
@@ -181,6 +183,24 @@ func (s *shard) drainTraced(first *item) {
 			it = &next
 			continue
 		default:
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		if s.window == nil {
+			s.window = time.NewTimer(wait)
+		} else {
+			s.window.Reset(wait)
+		}
+		select {
+		case next := <-s.q:
+			s.window.Stop()
+			it = &next
+			continue
+		case <-s.window.C:
+		case <-s.p.stop:
+			s.window.Stop()
 		}
 		break
 	}
