@@ -148,6 +148,7 @@ type ingestFlags struct {
 	partitions string
 	shards     int
 	deadLetter string
+	outage     time.Duration
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet, withBrokers bool) {
@@ -159,10 +160,12 @@ func (f *ingestFlags) register(fs *flag.FlagSet, withBrokers bool) {
 	fs.StringVar(&f.topic, "topic", ingest.DefaultTopic, "Kafka topic of upstream events")
 	fs.StringVar(&f.start, "start", ingest.StartEarliest, "where to start reading: earliest, latest or an RFC 3339 time")
 	fs.IntVar(&f.shards, "shards", 0, "book writer goroutines (default: GOMAXPROCS)")
+	fs.DurationVar(&f.outage, "outage-timeout", ingest.DefaultOutageTimeout, "a partition out of contact with the broker this long has its books marked stale")
 }
 
 func (f *ingestFlags) config() (ingest.Config, error) {
-	c := ingest.Config{Brokers: f.brokers, Topic: f.topic, Start: f.start, Shards: f.shards, DeadLetterTopic: f.deadLetter}
+	c := ingest.Config{Brokers: f.brokers, Topic: f.topic, Start: f.start, Shards: f.shards, DeadLetterTopic: f.deadLetter,
+		OutageTimeout: f.outage}
 	if f.partitions != "" {
 		for _, p := range strings.Split(f.partitions, ",") {
 			var n int
