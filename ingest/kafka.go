@@ -72,8 +72,8 @@ func New(cfg Config, pub Publisher) (*Consumer, error) {
 }
 
 // Ready reports whether every partition's consumed position reached the high watermark seen when Run
-// started, with those records applied (an empty topic is ready at once). It stays true until the next Run.
-// It is false while a partition is in an outage (Config.OutageTimeout).
+// started, with those records applied (an empty topic is ready at once), and no partition is in an outage
+// (Config.OutageTimeout). Once caught up, only an outage turns it false until the next Run.
 func (c *Consumer) Ready() bool { return c.ready.Load() && c.outages.Load() == 0 }
 
 // Do runs fn on symbol's writer goroutine between two events; see Pipeline.Do. It returns ErrClosed when
