@@ -235,3 +235,18 @@ func TestBrokerRestartOnSamePort(t *testing.T) {
 	}
 	checkOnce(t, rec.Lines(), "BTC-USD", seqs)
 }
+
+// Slow books are not an outage: a reader waiting for room in a full shard queue for longer than
+// OutageTimeout does not mark the books stale.
+func TestSlowWritersAreNotAnOutage(t *testing.T) {
+	k := newTestCluster(t, 1)
+	k.produce(t, snap("BTC-USD", 1, L("100:1"), L("101:1")), delta("BTC-USD", 2, L("99:1"), nil),
+		delta("BTC-USD", 3, L("98:1"), nil), delta("BTC-USD", 4, L("97:1"), nil), delta("BTC-USD", 5, L("96:1"), nil))
+	rec := &recorder{delay: 700 * time.Millisecond}
+	c := newTestConsumer(t, k, Config{Shards: 1, QueueSize: 1, PollInterval: 50 * time.Millisecond, OutageTimeout: 300 * time.Millisecond}, rec)
+	runConsumer(t, c)
+	waitBook(t, c, "BTC-USD", "live=true seq=5 100:1,99:1,98:1,97:1,96:1|101:1")
+	if wentStale(rec, "BTC-USD") {
+		t.Errorf("slow writers made the book stale: %v", rec.For("BTC-USD"))
+	}
+}

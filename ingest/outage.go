@@ -89,15 +89,21 @@ func levelsOf(b *book.Book, side book.Side) []schema.Level {
 }
 
 // outageCheck runs on the monitor after each high-watermark poll (ok: the poll succeeded). A partition that
-// read records since the last check, or that is caught up with its high watermark, is in contact; one
-// out of contact for OutageTimeout goes into an outage (its books are held); the next contact ends it.
+// read records since the last check, whose reader is handing records over, or that is caught up with its
+// high watermark, is in contact; one out of contact for OutageTimeout goes into an outage (its books are
+// held); the next contact ends it.
 func (c *Consumer) outageCheck(ctx context.Context, pipe *Pipeline, parts []*partState, ok bool, now time.Time) {
 	for _, st := range parts {
 		next := st.next.Load()
 		if st.contactAt.IsZero() {
 			st.contactAt, st.seenNext = now, next
 		}
-		contact := next != st.seenNext || (ok && st.hwm.Load() <= next)
+		// A reader that is between fetches is handing records to the writers (perhaps waiting for room in a
+		// full shard queue): slow books are not an outage.
+		st.mu.Lock()
+		handing := st.cancel != nil && st.fetching.Load() == 0
+		st.mu.Unlock()
+		contact := handing || next != st.seenNext || (ok && st.hwm.Load() <= next)
 		st.seenNext = next
 		switch {
 		case contact:
