@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -102,8 +103,7 @@ func (c *soakClient) apply(m wsMsg) error {
 }
 
 // session runs one client's life. It returns an error for a protocol violation only.
-func soakSession(ctx context.Context, addr string, syms []string, rng *rand.Rand, st *soakStats) error {
-	stall := rng.IntN(6) == 0
+func soakSession(ctx context.Context, addr string, syms []string, rng *rand.Rand, stall bool, st *soakStats) error {
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	if stall {
 		d.NetDialContext = smallBuffers.DialContext
@@ -140,14 +140,15 @@ func soakSession(ctx context.Context, addr string, syms []string, rng *rand.Rand
 		_ = send(fmt.Sprintf(`{"op":"subscribe","id":2,"channel":"trades","symbols":%s}`, symsJSON))
 	}
 	if stall {
-		// Read nothing until the feed gives up on this client (1013) or the soak ends.
+		// Read nothing for 30 s: past the socket buffers and the send queue, the feed closes it with 1013
+		// and, the close frame not getting out within its write timeout, drops it. Then read what is left.
 		st.stalls.Add(1)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(8 * time.Second):
+		case <-time.After(30 * time.Second):
 		}
-		for {
+		for end := time.Now().Add(2 * time.Second); ctx.Err() == nil && time.Now().Before(end); {
 			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 			if _, _, err := conn.ReadMessage(); err != nil {
 				var ce *websocket.CloseError
@@ -157,11 +158,12 @@ func soakSession(ctx context.Context, addr string, syms []string, rng *rand.Rand
 				return nil
 			}
 		}
+		return nil
 	}
 	readFor := time.Duration(200+rng.IntN(1300)) * time.Millisecond
 	until := time.Now().Add(readFor)
 	unsubscribed := false
-	for {
+	for ctx.Err() == nil {
 		if !unsubscribed && time.Now().After(until) {
 			if err := send(fmt.Sprintf(`{"op":"unsubscribe","id":3,"channel":"book","symbols":%s}`, symsJSON)); err != nil {
 				return nil
@@ -213,7 +215,10 @@ func soakSession(ctx context.Context, addr string, syms []string, rng *rand.Rand
 			return nil
 		}
 	}
+	return nil
 }
+
+var closed1013Line = regexp.MustCompile(`(?m)^depthcast_feed_disconnects_total\{[^}]*code="1013"[^}]*\} (\d+)`)
 
 func heapAfterGC() uint64 {
 	runtime.GC()
@@ -235,10 +240,10 @@ func TestSoak(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dur := soakDuration(t)
 
-	// The broker keeps only the last 2 MiB of each partition (retention applied every second below), so
-	// that the heap measures the node, not a growing log.
+	// The broker keeps only the last 2 MiB of each partition in 256 KiB segments (retention applied every
+	// second below), so that the heap measures the node, not a growing log.
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic),
-		kfake.BrokerConfigs(map[string]string{"log.retention.bytes": strconv.Itoa(2 << 20)}))
+		kfake.BrokerConfigs(map[string]string{"log.retention.bytes": strconv.Itoa(2 << 20), "log.segment.bytes": strconv.Itoa(256 << 10)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +297,8 @@ func TestSoak(t *testing.T) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for ctx.Err() == nil {
-				if err := soakSession(ctx, m.Addr(), syms, rng, &st); err != nil {
+				// Worker 0's clients stall; the others read.
+				if err := soakSession(ctx, m.Addr(), syms, rng, w == 0, &st); err != nil {
 					if failures.Add(1) <= 5 {
 						t.Errorf("client %d: %v", w, err)
 					}
@@ -324,7 +330,16 @@ func TestSoak(t *testing.T) {
 	if st.updates.Load() == 0 || st.unsubscribed.Load() == 0 {
 		t.Error("the clients received no updates or never unsubscribed")
 	}
-	if st.stalls.Load() > 0 && st.slow.Load() == 0 {
+	// A stalled client fills its socket and send queue in about 30 s at this rate: closed with 1013 as a slow
+	// consumer, or for a write that timed out.
+	_, body := httpGet(t, m.Addr(), "/metrics")
+	closed1013 := 0
+	for _, l := range closed1013Line.FindAllStringSubmatch(body, -1) {
+		n, _ := strconv.Atoi(l[1])
+		closed1013 += n
+	}
+	t.Logf("closed with 1013: %d (%d stalled clients read the close frame)", closed1013, st.slow.Load())
+	if dur >= 40*time.Second && closed1013 == 0 {
 		t.Error("no stalled client was closed with 1013")
 	}
 
