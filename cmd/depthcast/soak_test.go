@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
-	"net"
 	"os"
 	"regexp"
 	"runtime"
@@ -16,7 +15,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,16 +51,6 @@ type soakClient struct {
 	books map[string]*localBook
 	depth int
 }
-
-// smallBuffers makes a client socket with a small receive buffer, so a stalled client fills up quickly.
-var smallBuffers = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	if err != nil {
-		return err
-	}
-	return serr
-}}
 
 func (c *soakClient) apply(m wsMsg) error {
 	b := c.books[m.Symbol]
