@@ -52,6 +52,9 @@ type Config struct {
 	// Linger bounds how long a closing connection waits for the client's close frame before the socket is
 	// dropped. Default 3 s.
 	Linger time.Duration
+	// DrainTimeout bounds Shutdown: each connection is sent what was already queued for it and closed with
+	// 1001 within this time; connections still open then are dropped. Default 5 s.
+	DrainTimeout time.Duration
 
 	// Guard authenticates and limits WebSocket handshakes, and closes idle connections (see GuardConfig).
 	Guard GuardConfig
@@ -88,6 +91,7 @@ const (
 	DefaultCompressThreshold    = 512
 	DefaultLinger               = 3 * time.Second
 	DefaultViewLinger           = 30 * time.Second
+	DefaultDrainTimeout         = 5 * time.Second
 )
 
 // ErrConfig is wrapped by the errors of Validate.
@@ -123,6 +127,7 @@ func (c *Config) withDefaults() Config {
 	setDur(&d.Linger, DefaultLinger)
 	setDur(&d.ViewLinger, DefaultViewLinger)
 	setInt(&d.MaxReplays, DefaultMaxReplays)
+	setDur(&d.DrainTimeout, DefaultDrainTimeout)
 	if d.Ready == nil {
 		d.Ready = func() bool { return true }
 	}
@@ -153,6 +158,7 @@ func (c *Config) Validate() error {
 		{d.CompressThreshold >= 0, "CompressThreshold is negative"},
 		{d.Linger > 0, "Linger must be positive"},
 		{d.MaxReplays > 0, "MaxReplays must be positive"},
+		{d.DrainTimeout > 0, "DrainTimeout must be positive"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

@@ -31,6 +31,10 @@
 // bounds the playbacks running at once. A playback runs on its own goroutine, stopped and waited for when
 // the client seeks, starts another replay or goes away.
 //
+// Drain: Shutdown refuses new handshakes (503) and turns /readyz to 503 at once, lets each connection's
+// queue go out and closes it with 1001 "server draining"; after DrainTimeout whatever is still connected is
+// dropped. Shutdown may be called from any goroutine while publishing goes on.
+//
 // Concurrency: Server is safe for concurrent use. The Publish methods for one symbol must come from one
 // goroutine at a time (the symbol's book writer), which is what the ingest side guarantees.
 package feed

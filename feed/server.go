@@ -284,32 +284,7 @@ func (s *Server) sessionList() []*session {
 	return out
 }
 
-// Shutdown closes every connection with 1001 and waits, until ctx is done, for them to go. Connections
-// still open then are dropped. New connections are refused from the start of Shutdown.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.sessMu.Lock()
-	s.draining = true
-	s.sessMu.Unlock()
-	for _, sess := range s.sessionList() {
-		sess.close(ReasonShutdown, "server shutting down")
-	}
-	done := make(chan struct{})
-	go func() {
-		s.readers.Wait()
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		for _, sess := range s.sessionList() {
-			sess.nc.abort()
-		}
-		<-done
-		return ctx.Err()
-	}
-}
+// Shutdown is in drain.go.
 
 // symbolInfo is one row of /v1/symbols.
 type symbolInfo struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/depthcast/depthcast/schema"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for the zero values of Config.
@@ -24,6 +25,7 @@ const (
 	DefaultPollInterval     = 5 * time.Second
 	DefaultStallTimeout     = 30 * time.Second
 	DefaultDeadLetterBuffer = 1024
+	DefaultOutageTimeout    = 15 * time.Second
 )
 
 // Start positions accepted by Config.Start besides an RFC 3339 time.
@@ -78,11 +80,18 @@ type Config struct {
 
 	// Tap, when set, sees every record the partition readers submit, raw (see Tap). Default: none.
 	Tap Tap
+	// OutageTimeout: a partition that for this long has neither delivered a record nor been seen caught up
+	// with its high watermark (broker gone, fetches failing) is in an outage: its live books are marked
+	// stale, and Ready is false, until it reads again. Default 15s.
+	OutageTimeout time.Duration
 
 	// Logger receives warnings (rejected records, rate-limited) and lifecycle logs. Default slog.Default().
 	Logger *slog.Logger
 	// Meter creates the ingest metrics. Default: a no-op meter.
 	Meter metric.Meter
+	// TracerProvider, when set, traces ingestion: a span per batch of records a partition reader hands to
+	// the writers, and a span per shard drain linked to those batches. Default: none (no spans, no cost).
+	TracerProvider trace.TracerProvider
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -117,6 +126,9 @@ func (c Config) WithDefaults() Config {
 	if c.DeadLetterBuffer == 0 {
 		c.DeadLetterBuffer = DefaultDeadLetterBuffer
 	}
+	if c.OutageTimeout == 0 {
+		c.OutageTimeout = DefaultOutageTimeout
+	}
 	return c
 }
 
@@ -148,6 +160,9 @@ func (c Config) Validate() error {
 	if c.StallTimeout < 2*c.MaxWait {
 		return fmt.Errorf("ingest: StallTimeout %v must be at least twice MaxWait %v", c.StallTimeout, c.MaxWait)
 	}
+	if c.OutageTimeout < 0 {
+		return errors.New("ingest: negative OutageTimeout")
+	}
 	if c.MinBytes > c.MaxBytes {
 		return fmt.Errorf("ingest: MinBytes %d above MaxBytes %d", c.MinBytes, c.MaxBytes)
 	}
@@ -170,7 +185,8 @@ func (c Config) startPosition() (kind string, at time.Time, err error) {
 }
 
 func (c Config) pipelineConfig() PipelineConfig {
-	return PipelineConfig{Shards: c.Shards, QueueSize: c.QueueSize, Logger: c.Logger, Meter: c.Meter}
+	return PipelineConfig{Shards: c.Shards, QueueSize: c.QueueSize, Logger: c.Logger, Meter: c.Meter,
+		TracerProvider: c.TracerProvider}
 }
 
 // PipelineConfig configures a Pipeline on its own (without Kafka).
@@ -183,6 +199,8 @@ type PipelineConfig struct {
 	Logger *slog.Logger
 	// Meter for the ingest metrics. Default no-op.
 	Meter metric.Meter
+	// TracerProvider, when set, traces the writers: a span per shard drain. Default: none.
+	TracerProvider trace.TracerProvider
 	// OnReject, when set, is called for every rejected record (decode/validation failure or a book refusal),
 	// from the goroutine that rejected it (a Submit caller or a writer). It must not block for long.
 	OnReject func(rec Record, reason schema.Reason, err error)

@@ -43,6 +43,16 @@
 // gauge) and restarts a reader whose fetch has hung for StallTimeout while records are waiting. If the log
 // start moved past a reader's position, kafka-go resumes at the log start: the seq check sees that as a gap.
 //
+// Outages: a partition that for OutageTimeout has neither delivered a record nor been seen caught up with
+// its high watermark has its live books marked stale by their writers (PublishStatus), and Ready is false
+// until it reads again. A held book comes back live, republished as a snapshot of its own content
+// (PublishBook(b, true)), when its next event follows its last seq or when its partition reads again
+// (outage.go). The monitor goroutine decides; the writers change the books.
+//
+// Tracing: with Config.TracerProvider set, each partition reader groups the records it submits into
+// "ingest.fetch" spans (topic, partition, offset range, symbols, count) and each writer groups what it
+// applies into "ingest.apply" spans linked to those; without it no span code runs (trace.go).
+//
 // Readiness is computed from delivered records: a partition whose last records before the start high
 // watermark are transaction control markers is only marked ready when a later record arrives.
 package ingest

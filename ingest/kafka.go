@@ -27,6 +27,7 @@ type Consumer struct {
 	pipe    atomic.Pointer[Pipeline]
 	ready   atomic.Bool
 	parts   atomic.Pointer[[]*partState] // of the current run, for the gauges
+	outages atomic.Int64                 // partitions in an outage (see outage.go)
 
 	restarts  metric.Int64Counter
 	kafkaLogs *logLimiter
@@ -45,6 +46,11 @@ type partState struct {
 	ready    atomic.Bool
 	mu       sync.Mutex
 	cancel   context.CancelFunc // cancels the current fetch loop (the watchdog restarts the reader)
+
+	// Read and written by the monitor only (outage.go).
+	contactAt time.Time
+	seenNext  int64
+	outage    bool
 }
 
 // New validates cfg and returns a Consumer that publishes to pub. Nothing runs until Run.
@@ -70,8 +76,9 @@ func New(cfg Config, pub Publisher) (*Consumer, error) {
 }
 
 // Ready reports whether every partition's consumed position reached the high watermark seen when Run
-// started, with those records applied (an empty topic is ready at once). It stays true until the next Run.
-func (c *Consumer) Ready() bool { return c.ready.Load() }
+// started, with those records applied (an empty topic is ready at once), and no partition is in an outage
+// (Config.OutageTimeout). Once caught up, only an outage turns it false until the next Run.
+func (c *Consumer) Ready() bool { return c.ready.Load() && c.outages.Load() == 0 }
 
 // Do runs fn on symbol's writer goroutine between two events; see Pipeline.Do. It returns ErrClosed when
 // the consumer is not running.
@@ -93,6 +100,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	defer c.running.Store(false)
 	c.ready.Store(false)
+	c.outages.Store(0)
 
 	transport := &kafka.Transport{ClientID: c.cfg.ClientID, DialTimeout: 5 * time.Second}
 	defer transport.CloseIdleConnections()
@@ -141,7 +149,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for _, st := range parts {
 		wg.Go(func() { c.readPartition(rctx, dialer, pipe, parts, st) })
 	}
-	wg.Go(func() { c.monitor(rctx, client, parts) })
+	wg.Go(func() { c.monitor(rctx, client, pipe, parts) })
 	<-ctx.Done()
 	cancel()
 	wg.Wait()
@@ -355,9 +363,11 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 		st.cancel = nil
 		st.mu.Unlock()
 	}()
+	tb := &fetchBatch{tracer: pipe.tracer, topic: c.cfg.Topic, partition: st.id}
+	defer func() { tb.end(err) }()
 	for {
 		st.fetching.Store(time.Now().UnixNano())
-		m, err := r.FetchMessage(fctx)
+		m, err := tb.fetch(fctx, r)
 		st.fetching.Store(0)
 		if err != nil {
 			if cause := context.Cause(fctx); cause != nil && ctx.Err() == nil {
@@ -366,10 +376,11 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 			return progressed, err
 		}
 		rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
-		if err := pipe.Submit(fctx, rec); err != nil {
+		if err := pipe.Submit(tb.add(fctx, &m), rec); err != nil {
 			return progressed, err
 		}
 		c.tap.record(fctx, st, rec)
+		tb.full()
 		progressed = true
 		st.next.Store(m.Offset + 1)
 		if m.HighWaterMark > st.hwm.Load() {
@@ -401,7 +412,7 @@ func (c *Consumer) updateReady(all []*partState) {
 // monitor polls the high watermarks every PollInterval for the lag gauges, and restarts a reader whose
 // FetchMessage has waited longer than StallTimeout while its partition holds records past its position
 // (kafka-go FetchMessage can hang after broker trouble).
-func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, parts []*partState) {
+func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipeline, parts []*partState) {
 	ids := make([]int, len(parts))
 	for i, st := range parts {
 		ids[i] = st.id
@@ -420,6 +431,7 @@ func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, parts []*p
 		if err != nil {
 			if ctx.Err() == nil {
 				c.kafkaLogs.warn(c.log, "ingest: cannot read high watermarks", slog.Any("error", err))
+				c.outageCheck(ctx, pipe, parts, false, time.Now())
 			}
 			continue
 		}
@@ -437,6 +449,7 @@ func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, parts []*p
 			}
 			st.mu.Unlock()
 		}
+		c.outageCheck(ctx, pipe, parts, true, time.Now())
 	}
 }
 

@@ -422,7 +422,7 @@ func TestKafkaWatchdogCancelsAStalledFetch(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { c.monitor(ctx, client, parts) })
+	wg.Go(func() { c.monitor(ctx, client, nil, parts) }) // no outage within the test: no pipeline needed
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	wg.Wait()

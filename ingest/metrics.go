@@ -151,12 +151,5 @@ func (l *logLimiter) allow() (ok bool, suppressed int64) {
 
 // warn logs at Warn through the limiter.
 func (l *logLimiter) warn(log *slog.Logger, msg string, attrs ...slog.Attr) {
-	ok, suppressed := l.allow()
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		attrs = append(attrs, slog.Int64("suppressed", suppressed))
-	}
-	log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+	l.warnContext(context.Background(), log, msg, attrs...)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/schema"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Publisher receives what the writers do. Every call for a symbol comes from that symbol's single writer
@@ -44,6 +45,7 @@ const (
 	itemEvent itemKind = iota
 	itemDo
 	itemFlush
+	itemShard
 )
 
 // item is one entry of a shard queue: an event to apply, or a function to run between two events.
@@ -52,6 +54,8 @@ type item struct {
 	ev   schema.Event
 	rec  Record
 	fn   func(*book.Book)
+	sfn  func(*shard)      // itemShard: runs on the shard's writer
+	sc   trace.SpanContext // the fetch span the event was submitted under, when tracing
 	done chan error
 }
 
@@ -74,21 +78,26 @@ type Pipeline struct {
 	nLive    atomic.Int64 // of which live
 
 	m       *pipelineMetrics
+	tracer  trace.Tracer // nil: no spans
 	rejLogs *logLimiter
 	gapLogs *logLimiter
 }
 
 // shard owns the books of the symbols that hash to it. Only its goroutine touches syms.
 type shard struct {
-	p    *Pipeline
-	q    chan item
-	syms map[string]*symState
+	p      *Pipeline
+	q      chan item
+	syms   map[string]*symState
+	tctx   context.Context // the open apply span's context while tracing
+	window *time.Timer     // ends an apply span's window (trace.go)
 }
 
 type symState struct {
 	b    *book.Book
 	last uint64 // seq of the last event that took effect (or was skipped as not live); 0: none yet
 	live bool   // b.Live() as last counted in Pipeline.nLive
+	part int32  // partition of the symbol's last record
+	held bool   // marked stale by a partition outage (not a gap): revived when the stream resumes in order
 }
 
 // NewPipeline validates cfg and starts the shard writers. Close stops them.
@@ -109,6 +118,7 @@ func NewPipeline(cfg PipelineConfig, pub Publisher) (*Pipeline, error) {
 		done:    make(chan struct{}),
 		rejLogs: newLogLimiter(5, 20),
 		gapLogs: newLogLimiter(5, 20),
+		tracer:  tracerOf(cfg.TracerProvider),
 	}
 	for i := range p.shards {
 		p.shards[i] = &shard{p: p, q: make(chan item, cfg.QueueSize), syms: make(map[string]*symState)}
@@ -146,13 +156,17 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 	err := d.Decode(rec.Value, &ev)
 	decoders.Put(d)
 	if err != nil {
-		p.reject(rec, "", schema.ReasonOf(err), err)
+		p.reject(ctx, rec, "", schema.ReasonOf(err), err)
 		return nil
 	}
 	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type])
 	s := p.shardOf(ev.Symbol)
+	it := item{kind: itemEvent, ev: ev, rec: rec}
+	if p.tracer != nil {
+		it.sc = trace.SpanContextFromContext(ctx)
+	}
 	select {
-	case s.q <- item{kind: itemEvent, ev: ev, rec: rec}:
+	case s.q <- it:
 		return nil
 	case <-p.stop:
 		return ErrClosed
@@ -241,7 +255,7 @@ func (p *Pipeline) shardOf(symbol string) *shard {
 }
 
 // reject counts, logs (rate-limited) and reports a record that did not take effect.
-func (p *Pipeline) reject(rec Record, symbol string, reason schema.Reason, err error) {
+func (p *Pipeline) reject(ctx context.Context, rec Record, symbol string, reason schema.Reason, err error) {
 	p.m.reject(reason)
 	attrs := []slog.Attr{
 		slog.Int("partition", rec.Partition),
@@ -252,7 +266,7 @@ func (p *Pipeline) reject(rec Record, symbol string, reason schema.Reason, err e
 	if symbol != "" {
 		attrs = append(attrs, slog.String("symbol", symbol))
 	}
-	p.rejLogs.warn(p.log, "ingest: record rejected", attrs...)
+	p.rejLogs.warnContext(ctx, p.log, "ingest: record rejected", attrs...)
 	if p.cfg.OnReject != nil {
 		p.cfg.OnReject(rec, reason, err)
 	}
@@ -263,6 +277,10 @@ func (s *shard) run() {
 	for {
 		select {
 		case it := <-s.q:
+			if s.p.tracer != nil {
+				s.drainTraced(&it)
+				continue
+			}
 			s.handle(&it)
 		case <-s.p.stop:
 			for {
@@ -291,6 +309,9 @@ func (s *shard) handle(it *item) {
 		it.done <- nil
 	case itemFlush:
 		it.done <- nil
+	case itemShard:
+		it.sfn(s)
+		it.done <- nil
 	}
 }
 
@@ -309,10 +330,14 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 		p.m.skipped.Add(ctx, 1, p.m.dupOpt)
 		return
 	}
+	st.part = int32(rec.Partition)
+	if st.held {
+		s.unhold(st, ev.Seq)
+	}
 	if st.last != 0 && ev.Seq != st.last+1 {
 		p.m.gaps.Add(ctx, 1)
 		wasLive := st.b.Live()
-		p.gapLogs.warn(p.log, "ingest: sequence gap",
+		p.gapLogs.warnContext(s.logContext(), p.log, "ingest: sequence gap",
 			slog.String("symbol", ev.Symbol), slog.Uint64("last_seq", st.last), slog.Uint64("seq", ev.Seq),
 			slog.String("type", ev.Type.String()), slog.Bool("was_live", wasLive),
 			slog.Int("partition", rec.Partition), slog.Int64("offset", rec.Offset))
@@ -326,7 +351,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 	case schema.EventSnapshot:
 		if err := st.b.ApplySnapshot(ev.Seq, ev.Time, ev.Bids, ev.Asks); err != nil {
 			s.syncLive(st)
-			p.reject(*rec, ev.Symbol, schema.ReasonBook, err)
+			p.reject(s.logContext(), *rec, ev.Symbol, schema.ReasonBook, err)
 			return
 		}
 		st.last = ev.Seq
@@ -340,7 +365,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 		}
 		if err := st.b.ApplyDelta(ev.Seq, ev.Time, ev.Bids, ev.Asks); err != nil {
 			s.syncLive(st)
-			p.reject(*rec, ev.Symbol, schema.ReasonBook, err)
+			p.reject(s.logContext(), *rec, ev.Symbol, schema.ReasonBook, err)
 			return
 		}
 		st.last = ev.Seq

@@ -90,11 +90,12 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	// Records logged with a span in their context carry trace_id and span_id (telemetry.go).
 	switch l.format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(newTraceHandler(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(newTraceHandler(slog.NewJSONHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
 }
@@ -113,6 +114,7 @@ type feedFlags struct {
 	opsPerSecond    float64
 	noCompression   bool
 	shutdownTimeout time.Duration
+	drainTimeout    time.Duration
 }
 
 func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
@@ -127,13 +129,15 @@ func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
 	fs.IntVar(&f.maxConns, "max-connections", feed.DefaultMaxConnections, "open WebSocket connections before handshakes get 429")
 	fs.Float64Var(&f.opsPerSecond, "ops-per-second", feed.DefaultOpsPerSecond, "client messages per second per connection (burst twice that) before 1008")
 	fs.BoolVar(&f.noCompression, "no-compression", false, "refuse permessage-deflate")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long clients get to go after the 1001 close on shutdown")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 5*time.Second, "on shutdown, how long past the drain timeout clients and the HTTP server get to finish")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", feed.DefaultDrainTimeout, "on SIGTERM, how long each client has to receive what is queued for it before its 1001 close")
 }
 
 func (f *feedFlags) config() feed.Config {
 	return feed.Config{SendQueueBytes: f.sendQueueBytes, SendQueueMessages: f.sendQueueMsgs, WriteTimeout: f.writeTimeout,
 		Heartbeat: f.heartbeat, MaxMessageBytes: f.maxMessageBytes, MaxMalformed: f.maxMalformed, MaxSubscriptions: f.maxSubs,
-		MaxConnections: f.maxConns, OpsPerSecond: f.opsPerSecond, OpsBurst: int(2 * f.opsPerSecond), DisableCompression: f.noCompression}
+		MaxConnections: f.maxConns, OpsPerSecond: f.opsPerSecond, OpsBurst: int(2 * f.opsPerSecond), DisableCompression: f.noCompression,
+		DrainTimeout: f.drainTimeout}
 }
 
 // ingestFlags map onto ingest.Config.
@@ -144,6 +148,7 @@ type ingestFlags struct {
 	partitions string
 	shards     int
 	deadLetter string
+	outage     time.Duration
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet, withBrokers bool) {
@@ -155,10 +160,12 @@ func (f *ingestFlags) register(fs *flag.FlagSet, withBrokers bool) {
 	fs.StringVar(&f.topic, "topic", ingest.DefaultTopic, "Kafka topic of upstream events")
 	fs.StringVar(&f.start, "start", ingest.StartEarliest, "where to start reading: earliest, latest or an RFC 3339 time")
 	fs.IntVar(&f.shards, "shards", 0, "book writer goroutines (default: GOMAXPROCS)")
+	fs.DurationVar(&f.outage, "outage-timeout", ingest.DefaultOutageTimeout, "a partition out of contact with the broker this long has its books marked stale")
 }
 
 func (f *ingestFlags) config() (ingest.Config, error) {
-	c := ingest.Config{Brokers: f.brokers, Topic: f.topic, Start: f.start, Shards: f.shards, DeadLetterTopic: f.deadLetter}
+	c := ingest.Config{Brokers: f.brokers, Topic: f.topic, Start: f.start, Shards: f.shards, DeadLetterTopic: f.deadLetter,
+		OutageTimeout: f.outage}
 	if f.partitions != "" {
 		for _, p := range strings.Split(f.partitions, ",") {
 			var n int

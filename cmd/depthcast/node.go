@@ -32,8 +32,8 @@ type MainConfig struct {
 	// Listen is the HTTP and WebSocket address. Port 0 picks a free port (see Main.Addr). Default
 	// "127.0.0.1:8080".
 	Listen string
-	// ShutdownTimeout bounds the graceful part of a stop: clients get 1001 and have this long to go.
-	// Default 5 s.
+	// ShutdownTimeout bounds the graceful part of a stop beyond Feed.DrainTimeout (clients are drained
+	// first, then the HTTP server stops). Default 5 s.
 	ShutdownTimeout time.Duration
 	Ingest          ingest.Config
 	Feed            feed.Config
@@ -119,6 +119,21 @@ func (m *Main) Run(ctx context.Context) error {
 	icfg := m.cfg.Ingest
 	icfg.Logger = m.log.With("component", "ingest")
 	icfg.Meter = mp.Meter("github.com/depthcast/depthcast/ingest")
+	// Traces go out over OTLP when the OTEL_* environment asks for it (telemetry.go); otherwise none are made.
+	tp, stopTracing, err := newTracerProvider(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer tcancel()
+		if err := stopTracing(tctx); err != nil {
+			m.log.Warn("flushing traces", "err", err)
+		}
+	}()
+	if icfg.TracerProvider == nil {
+		icfg.TracerProvider = tp
+	}
 	fcfg := m.cfg.Feed
 	fcfg.Logger = m.log.With("component", "feed")
 	fcfg.Meter = mp.Meter("github.com/depthcast/depthcast/feed")
@@ -186,13 +201,18 @@ func (m *Main) Run(ctx context.Context) error {
 	case runErr = <-errc:
 		m.log.Error("stopping", "err", runErr)
 	}
-	// Stop: clients first (1001), then HTTP, then the readers; nothing is committed, so nothing is half-done.
-	sctx, scancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+	// Stop: drain the clients first while HTTP still answers (new upgrades and /readyz get 503, what is
+	// queued goes out, then 1001), then HTTP, then the readers; nothing is committed, so nothing is half-done.
+	drain := m.cfg.Feed.DrainTimeout
+	if drain == 0 {
+		drain = feed.DefaultDrainTimeout
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), drain+m.cfg.ShutdownTimeout)
 	defer scancel()
-	_ = hs.Shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		m.log.Warn("clients did not all close in time", "err", err)
 	}
+	_ = hs.Shutdown(sctx)
 	stopFeed()
 	stopIngest()
 	wg.Wait()
