@@ -269,40 +269,9 @@ func (c *Consumer) discover(ctx context.Context, client *kafka.Client) ([]*partS
 	return parts, nil
 }
 
-// listOffsets asks for one kind of offset (FirstOffset, LastOffset or a time in Unix milliseconds) of every
-// partition in one request (Kafka refuses a partition repeated within a request).
+// listOffsets lists one kind of offset of the consumer's partitions ids (see ListOffsets).
 func (c *Consumer) listOffsets(ctx context.Context, client *kafka.Client, ids []int, ts int64) (map[int]int64, error) {
-	reqs := make([]kafka.OffsetRequest, len(ids))
-	for i, id := range ids {
-		reqs[i] = kafka.OffsetRequest{Partition: id, Timestamp: ts}
-	}
-	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int]int64, len(ids))
-	for _, po := range res.Topics[c.cfg.Topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets of %s/%d: %w", c.cfg.Topic, po.Partition, po.Error)
-		}
-		switch ts {
-		case kafka.FirstOffset:
-			out[po.Partition] = po.FirstOffset
-		case kafka.LastOffset:
-			out[po.Partition] = po.LastOffset
-		default:
-			out[po.Partition] = -1
-			for off := range po.Offsets {
-				out[po.Partition] = off
-			}
-		}
-	}
-	for _, id := range ids {
-		if _, ok := out[id]; !ok {
-			return nil, fmt.Errorf("list offsets of %s: no answer for partition %d", c.cfg.Topic, id)
-		}
-	}
-	return out, nil
+	return ListOffsets(ctx, client, c.cfg.Topic, ids, ts)
 }
 
 // readPartition runs a partition reader, restarting it at the next offset after an error or a stall,

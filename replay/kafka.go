@@ -179,35 +179,9 @@ func (k *Kafka) bounds(ctx context.Context) (ids []int, starts, ends map[int]int
 // offsets asks for one kind of offset (FirstOffset, LastOffset or a time in Unix milliseconds, -1 when no
 // record is that recent) of every partition.
 func (k *Kafka) offsets(ctx context.Context, ids []int, ts int64) (map[int]int64, error) {
-	reqs := make([]kafka.OffsetRequest, len(ids))
-	for i, id := range ids {
-		reqs[i] = kafka.OffsetRequest{Partition: id, Timestamp: ts}
-	}
-	res, err := k.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{k.cfg.Topic: reqs}})
+	out, err := ingest.ListOffsets(ctx, k.client, k.cfg.Topic, ids, ts)
 	if err != nil {
-		return nil, fmt.Errorf("replay: kafka list offsets: %w", err)
-	}
-	out := make(map[int]int64, len(ids))
-	for _, po := range res.Topics[k.cfg.Topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("replay: kafka list offsets of %s/%d: %w", k.cfg.Topic, po.Partition, po.Error)
-		}
-		switch ts {
-		case kafka.FirstOffset:
-			out[po.Partition] = po.FirstOffset
-		case kafka.LastOffset:
-			out[po.Partition] = po.LastOffset
-		default:
-			out[po.Partition] = -1
-			for off := range po.Offsets {
-				out[po.Partition] = off
-			}
-		}
-	}
-	for _, id := range ids {
-		if _, ok := out[id]; !ok {
-			return nil, fmt.Errorf("replay: kafka list offsets of %s: no answer for partition %d", k.cfg.Topic, id)
-		}
+		return nil, fmt.Errorf("replay: kafka: %w", err)
 	}
 	return out, nil
 }

@@ -264,35 +264,7 @@ func partitionBounds(ctx context.Context, client *kafka.Client, icfg ingest.Conf
 		return nil, nil, fmt.Errorf("topic %s has no partitions", icfg.Topic)
 	}
 	list := func(ts int64) (map[int]int64, error) {
-		reqs := make([]kafka.OffsetRequest, len(ids))
-		for i, id := range ids {
-			reqs[i] = kafka.OffsetRequest{Partition: id, Timestamp: ts}
-		}
-		res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{icfg.Topic: reqs}})
-		if err != nil {
-			return nil, err
-		}
-		out := map[int]int64{}
-		for _, po := range res.Topics[icfg.Topic] {
-			if po.Error != nil {
-				return nil, po.Error
-			}
-			switch ts {
-			case kafka.FirstOffset:
-				out[po.Partition] = po.FirstOffset
-			case kafka.LastOffset:
-				out[po.Partition] = po.LastOffset
-			default:
-				out[po.Partition] = -1
-				for off := range po.Offsets {
-					out[po.Partition] = off
-				}
-			}
-		}
-		if len(out) != len(ids) {
-			return nil, fmt.Errorf("offsets of %d partitions listed, want %d", len(out), len(ids))
-		}
-		return out, nil
+		return ingest.ListOffsets(ctx, client, icfg.Topic, ids, ts)
 	}
 	if ends, err = list(kafka.LastOffset); err != nil {
 		return nil, nil, err
