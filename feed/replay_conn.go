@@ -202,7 +202,7 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		w.symbols = append(w.symbols, sym)
 	}
 	if len(unknown) > 0 {
-		s.reply(rc.sess, id, CodeBadRequest, "unknown symbol in the recording: "+quoteList(unknown))
+		s.reply(rc.sess, id, CodeUnknownSymbol, "no such symbol in the recording: "+quoteList(unknown))
 		return
 	}
 

@@ -31,7 +31,7 @@ func TestReplayErrors(t *testing.T) {
 	}{
 		{"unknown op", `{"op":"subscribe","id":2,"channel":"book","symbols":["AAA"]}`, feed.CodeUnknownOp},
 		{"no symbols", `{"op":"replay","id":2,"symbols":[]}`, feed.CodeBadRequest},
-		{"unknown symbol", `{"op":"replay","id":2,"symbols":["AAA","ZZZ"]}`, feed.CodeBadRequest},
+		{"unknown symbol", `{"op":"replay","id":2,"symbols":["AAA","ZZZ"]}`, feed.CodeUnknownSymbol},
 		{"unknown channel", `{"op":"replay","id":2,"symbols":["AAA"],"channels":["candles"]}`, feed.CodeUnknownChannel},
 		{"depth", `{"op":"replay","id":2,"symbols":["AAA"],"depth":5000}`, feed.CodeBadRequest},
 		{"negative speed", `{"op":"replay","id":2,"symbols":["AAA"],"speed":-1}`, feed.CodeBadRequest},
