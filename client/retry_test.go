@@ -327,3 +327,79 @@ func TestRestoreOnANodeCatchingUp(t *testing.T) {
 		t.Errorf("stats %+v: want no gap and no mismatch", st)
 	}
 }
+
+// The resubscribe after a gap is refused too: it is retried with backoff until the feed answers; a symbol
+// unsubscribed while it waits is not retried.
+func TestResubscribeRefused(t *testing.T) {
+	const minBackoff = time.Second // B-USD is unsubscribed long before its retry is due
+	gap := func(sym string) string {
+		return fmt.Sprintf(`{"type":"update","channel":"book","symbol":%q,"seq":13,"prev_seq":12,"time":"2026-11-24T10:00:02Z","bids":[],"asks":[],"checksum":0}`, sym)
+	}
+	unsubscribed := make(chan struct{})
+	var mu sync.Mutex
+	var after []map[string]any // requests after the first refusals
+	fs := newFakeServer(t, func(fc *fakeConn) {
+		if fc.n != 0 {
+			return
+		}
+		req := fc.next(t)
+		fc.send(t, subscribedTo(req))
+		fc.send(t, snapshotOf("A-USD", 10))
+		fc.send(t, snapshotOf("B-USD", 10))
+		fc.send(t, gap("A-USD"))
+		fc.send(t, gap("B-USD"))
+		for range 2 { // the two resubscribes, refused
+			fc.send(t, refusal(fc.next(t), "unavailable"))
+		}
+		for {
+			select {
+			case req, ok := <-fc.reqs:
+				if !ok {
+					return
+				}
+				mu.Lock()
+				after = append(after, req)
+				mu.Unlock()
+				if req["op"] == "unsubscribe" {
+					fc.send(t, fmt.Sprintf(`{"type":"unsubscribed","id":%v}`, req["id"]))
+					continue
+				}
+				fc.send(t, subscribedTo(req))
+				fc.send(t, snapshotOf(symbolsOf(req)[0], 20))
+			case <-unsubscribed:
+				unsubscribed = nil
+				time.Sleep(300 * time.Millisecond) // room for retries that must not come
+			case <-time.After(3 * time.Second):
+				return
+			}
+		}
+	})
+	c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: 4 * time.Second})
+	rec := record(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, "A-USD", "B-USD"); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait("B-USD waiting", func(ev client.Event) bool {
+		se, ok := ev.(client.StatusEvent)
+		return ok && se.Symbol == "B-USD" && se.Status == client.StatusWaiting
+	})
+	if err := c.Unsubscribe(ctx, "book", "B-USD"); err != nil {
+		t.Fatal(err)
+	}
+	close(unsubscribed)
+	waitFor(t, "A-USD back at seq 20", func() bool { v, ok := c.Book("A-USD", 0); return ok && v.Seq == 20 && v.Status == client.StatusLive })
+	time.Sleep(400 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, req := range after {
+		if req["op"] == "subscribe" && fmt.Sprint(symbolsOf(req)) != "[A-USD]" {
+			t.Errorf("request %v after the refusals: only A-USD is retried", req)
+		}
+	}
+	ev := waitingEvents(rec, "A-USD")
+	if len(ev) != 1 || ev[0].Delay < minBackoff/2 || ev[0].Delay > minBackoff {
+		t.Errorf("A-USD waiting events %+v: want one with a delay in [%v, %v]", ev, minBackoff/2, minBackoff)
+	}
+}
