@@ -46,13 +46,21 @@ func (c *Client) handle(data []byte) ([]Event, *request) {
 		return c.trade(&m), nil
 	case "status":
 		return c.status(&m), nil
-	case "subscribed", "unsubscribed", "pong":
+	case "subscribed":
+		if !c.reply(m.ID, nil) {
+			c.subscribed(m.ID)
+		}
+	case "unsubscribed", "pong":
 		c.reply(m.ID, nil)
 	case "error":
 		err := &ServerError{Code: m.Code, Message: m.Message}
-		if !c.reply(m.ID, err) {
-			return []Event{ErrorEvent{Err: err}}, nil
+		if c.reply(m.ID, err) {
+			return nil, nil
 		}
+		if evs, ok := c.refused(m.ID, err); ok {
+			return evs, nil
+		}
+		return []Event{ErrorEvent{Err: err}}, nil
 	case "heartbeat":
 	}
 	return nil, nil
@@ -135,6 +143,9 @@ func (c *Client) applyBook(m *message) ([]Event, *request) {
 			return c.resyncLocked(s, fmt.Errorf("%w: %w", ErrBadMessage, err), nil)
 		}
 		c.stats.updates.Add(1)
+		if s.status == StatusWaiting {
+			s.status = StatusLive // a retried subscription the feed resumed
+		}
 		if s.fresh {
 			resumed = true
 			c.stats.resumes.Add(1)
@@ -165,6 +176,7 @@ func (c *Client) resyncLocked(s *bookSub, err error, first Event) ([]Event, *req
 	s.synced, s.resync, s.status = false, true, StatusResync
 	c.nextID++
 	req := bookRequest(c.nextID, s.opts, []string{s.symbol}, nil)
+	c.trackLocked(req.ID, schema.ChannelBook, req.Symbols, 0)
 	c.log.Debug("resubscribing", "symbol", s.symbol, "err", err)
 	return evs, &req
 }

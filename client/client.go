@@ -39,6 +39,12 @@ type Client struct {
 	pending map[int64]chan error
 	nextID  int64
 	state   State
+	// resubs maps the id of a subscribe request the client made on its own (restore, resubscribe, retry)
+	// to what it carried, until its reply comes; retries holds the subscriptions waiting for a retry, which
+	// retryLoop sends when due (retryWake tells it the schedule changed).
+	resubs    map[int64]*resub
+	retries   map[retryKey]*retryEntry
+	retryWake chan struct{}
 
 	stats struct {
 		connects, snapshots, updates, resumes, gaps, checksums, dropped atomic.Int64
@@ -82,6 +88,10 @@ func Dial(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
 		books:   map[string]*bookSub{},
 		trades:  map[string]bool{},
 		pending: map[int64]chan error{},
+
+		resubs:    map[int64]*resub{},
+		retries:   map[retryKey]*retryEntry{},
+		retryWake: make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	conn, err := c.dial(ctx)

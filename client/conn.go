@@ -37,8 +37,17 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // run owns the connections: it serves each one, and after one ends waits its backoff and dials the next,
 // until Close or an error that is not retried.
 func (c *Client) run(conn *websocket.Conn, lost chan struct{}) {
+	retryDone := make(chan struct{})
+	go func() {
+		defer close(retryDone)
+		c.retryLoop()
+	}()
 	defer close(c.done)
 	defer close(c.events)
+	defer func() {
+		c.cancel()
+		<-retryDone
+	}()
 	var lastErr error
 	attempt := 0 // reconnects since the last connection that held
 	for {
@@ -236,6 +245,9 @@ func (c *Client) restore(conn *websocket.Conn, lost chan struct{}) error {
 		symbols []string
 		resume  map[string]uint64
 	}
+	// Requests of an earlier connection are not answered any more; this one restores everything anew.
+	clear(c.resubs)
+	clear(c.retries)
 	var groups []*group
 	syms := make([]string, 0, len(c.books))
 	for s := range c.books {
@@ -266,6 +278,7 @@ func (c *Client) restore(conn *websocket.Conn, lost chan struct{}) error {
 	for _, g := range groups {
 		c.nextID++
 		reqs = append(reqs, bookRequest(c.nextID, g.opts, g.symbols, g.resume))
+		c.trackLocked(c.nextID, schema.ChannelBook, g.symbols, 0)
 	}
 	var tsyms []string
 	for s := range c.trades {
@@ -275,6 +288,7 @@ func (c *Client) restore(conn *websocket.Conn, lost chan struct{}) error {
 	for chunk := range slices.Chunk(tsyms, MaxSymbolsPerRequest) {
 		c.nextID++
 		reqs = append(reqs, request{Op: "subscribe", ID: c.nextID, Channel: schema.ChannelTrades, Symbols: chunk})
+		c.trackLocked(c.nextID, schema.ChannelTrades, chunk, 0)
 	}
 	for _, r := range reqs {
 		if err := c.write(conn, r); err != nil {

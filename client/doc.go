@@ -30,11 +30,26 @@
 // repeating what the feed refused would be refused again. The reason is a *CloseError or *HandshakeError,
 // returned by Err once Events is closed.
 //
+// # Refused restores
+//
+// A node that has just started may not know every symbol yet (it learns them from the stream as it catches
+// up), and refuses a whole subscribe naming one it does not know with unknown_symbol, or one it is too busy
+// for with unavailable. When the feed so refuses a request the client made on its own (the restore after a
+// reconnect, a resubscribe after a gap or a checksum mismatch), the client retries each of its symbols on a
+// request of its own: at once after unknown_symbol on a request of several symbols, so that the known ones
+// are subscribed, and then with exponential backoff and jitter (Config.MinBackoff doubling up to
+// Config.MaxBackoff, started anew by a reconnect) until the symbol is subscribed, unsubscribed or the client
+// closed. Each refused book reports a StatusEvent with StatusWaiting, the *ServerError and the Delay before
+// its retry; its next BookEvent shows it live again. Any other refusal (limit_exceeded, unauthorized,
+// bad_request) would be refused again: the subscription is dropped and reported by an ErrorEvent per
+// symbol wrapping ErrDropped and the *ServerError. One goroutine sends every retry; Close stops it.
+//
 // Trades missed while disconnected are not replayed: the feed keeps no trade history for resume.
 //
 // # Concurrency
 //
 // A Client is safe for concurrent use. One goroutine per client reads the connection, applies messages to
 // the books and sends events; each connection has one more goroutine, which closes it when the client is
-// closed. Close stops both and closes Events; nothing is left running after it returns.
+// closed; one more sends the retries of refused subscriptions. Close stops them all and closes Events;
+// nothing is left running after it returns.
 package client

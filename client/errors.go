@@ -19,6 +19,9 @@ var (
 	ErrSilent = errors.New("connection silent")
 	// ErrGaveUp: Config.MaxAttempts reconnects in a row failed.
 	ErrGaveUp = errors.New("gave up reconnecting")
+	// ErrDropped: the feed refused to restore or resubscribe a subscription with limit_exceeded,
+	// unauthorized, bad_request or another code not worth a blind retry; the client dropped it.
+	ErrDropped = errors.New("subscription dropped")
 	// ErrBadMessage: a message from the feed could not be decoded or applied.
 	ErrBadMessage = errors.New("bad message from the feed")
 )

@@ -42,13 +42,19 @@ const (
 	StatusStale Status = "stale"
 	// StatusResync: the client found a gap or a checksum mismatch and asked for a fresh snapshot.
 	StatusResync Status = "resync"
+	// StatusWaiting: the feed refused to restore or resubscribe the book for now (unknown_symbol: a node that
+	// has just started and does not know the symbol yet; unavailable: a busy node). The client retries the
+	// symbol on its own request after StatusEvent.Delay, with exponential backoff, until it is subscribed.
+	StatusWaiting Status = "waiting"
 )
 
-// StatusEvent reports a change of a book's status. Err says why for StatusResync.
+// StatusEvent reports a change of a book's status. Err says why for StatusResync and StatusWaiting (for
+// StatusWaiting a *ServerError); Delay is the wait before the next retry for StatusWaiting.
 type StatusEvent struct {
 	Symbol string
 	Status Status
 	Err    error
+	Delay  time.Duration
 }
 
 // State is the state of the client's connection.
@@ -89,6 +95,10 @@ type StateEvent struct {
 
 // ErrorEvent reports an error that the client handles on its own: a gap or checksum mismatch (Symbol set;
 // the symbol is resubscribed), a message it could not decode, an error reply to a request it made itself.
+// A subscription the feed refused on restore or resubscribe with a code other than unknown_symbol or
+// unavailable is dropped: one ErrorEvent per symbol, Symbol set, Err wrapping ErrDropped and the
+// *ServerError. A refused trades subscription that is retried is reported by an ErrorEvent wrapping the
+// *ServerError.
 type ErrorEvent struct {
 	Symbol string
 	Err    error

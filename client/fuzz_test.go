@@ -17,6 +17,8 @@ func FuzzHandle(f *testing.F) {
 		`{"type":"trade","channel":"trades","symbol":"X","seq":12,"time":"2026-11-24T10:00:00Z","price":"100.5","size":"1","side":"buy","trade_id":"t"}`,
 		`{"type":"status","symbol":"X","status":"stale"}`,
 		`{"type":"error","id":3,"code":"unknown_symbol","message":"no"}`,
+		`{"type":"error","id":3,"code":"unauthorized","message":"no"}`,
+		`{"type":"subscribed","id":3}`,
 		`{"type":"update","symbol":"X","seq":1,"prev_seq":0,"bids":[["1e400","-1"]],"asks":[[]]}`,
 		`{"type":"snapshot","symbol":"X","bids":[["101","1"]],"asks":[["100","1"]]}`,
 		`[1,2]`, `{"type":5}`, ``,
@@ -26,11 +28,17 @@ func FuzzHandle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		c := &Client{cfg: Config{Logger: log}.WithDefaults(), log: log,
-			books: map[string]*bookSub{}, trades: map[string]bool{"X": true}, pending: map[int64]chan error{}}
+			books: map[string]*bookSub{}, trades: map[string]bool{"X": true}, pending: map[int64]chan error{},
+			resubs: map[int64]*resub{}, retries: map[retryKey]*retryEntry{}, retryWake: make(chan struct{}, 1)}
 		c.books["X"] = &bookSub{symbol: "X", b: book.New("X"), resync: true, fresh: true}
+		c.trackLocked(3, "book", []string{"X"}, 0) // a restore the feed may refuse
 		for _, data := range [][]byte{a, b, a} {
 			c.handle(data)
-			bk := c.books["X"].b
+			sub := c.books["X"]
+			if sub == nil {
+				return // dropped after a refusal
+			}
+			bk := sub.b
 			bid, ask := bk.Top(book.Bids, 1, nil), bk.Top(book.Asks, 1, nil)
 			if len(bid) == 1 && len(ask) == 1 && bid[0].Price >= ask[0].Price {
 				t.Fatalf("crossed local book after %q", data)

@@ -1,0 +1,405 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/depthcast/depthcast/client"
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/sim"
+)
+
+// snapshotOf is a snapshot of sym at seq with the book "100:1;99.5:2;|101:3;".
+func snapshotOf(sym string, seq uint64) string {
+	return fmt.Sprintf(`{"type":"snapshot","channel":"book","symbol":%q,"seq":%d,"time":"2026-11-24T10:00:00Z","bids":[["100","1"],["99.5","2"]],"asks":[["101","3"]],"checksum":%d}`,
+		sym, seq, sum("100:1;99.5:2;|101:3;"))
+}
+
+func subscribedTo(req map[string]any) string {
+	return fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"book","symbols":[],"depth":10,"interval_ms":0}`, req["id"])
+}
+
+func refusal(req map[string]any, code string) string {
+	return fmt.Sprintf(`{"type":"error","id":%v,"code":%q,"message":"refused by the test"}`, req["id"], code)
+}
+
+func symbolsOf(req map[string]any) []string {
+	raw, _ := req["symbols"].([]any)
+	out := make([]string, len(raw))
+	for i, s := range raw {
+		out[i], _ = s.(string)
+	}
+	return out
+}
+
+// subscribeAndGoAway serves a first connection: the subscribe of syms is answered with a snapshot of each at
+// seq 10 once the client has them, then the node goes away with 1001.
+func subscribeAndGoAway(t *testing.T, fc *fakeConn, syms []string, ready <-chan struct{}) {
+	req := fc.next(t)
+	fc.send(t, subscribedTo(req))
+	for _, s := range syms {
+		fc.send(t, snapshotOf(s, 10))
+	}
+	select {
+	case <-ready:
+	case <-time.After(waitTimeout):
+	}
+	fc.closeWith(client.CloseGoingAway, "restarting")
+}
+
+// waitingEvents returns the StatusWaiting events of sym so far.
+func waitingEvents(rec *recorder, sym string) []client.StatusEvent {
+	var out []client.StatusEvent
+	for _, ev := range rec.all() {
+		if se, ok := ev.(client.StatusEvent); ok && se.Symbol == sym && se.Status == client.StatusWaiting {
+			out = append(out, se)
+		}
+	}
+	return out
+}
+
+// A node that has just restarted refuses the restore with unknown_symbol: the client retries each symbol on
+// its own request, the known one at once, the others with a growing backoff, until every book is back.
+func TestRestoreRetriesUnknownSymbols(t *testing.T) {
+	const minBackoff = 40 * time.Millisecond
+	syms := []string{"A-USD", "B-USD", "C-USD"}
+	refusals := map[string]int{"A-USD": 0, "B-USD": 1, "C-USD": 2} // single-symbol refusals before success
+	ready := make(chan struct{})
+	var mu sync.Mutex
+	var restore map[string]any
+	var singles [][]string
+	fs := newFakeServer(t, func(fc *fakeConn) {
+		switch fc.n {
+		case 0:
+			subscribeAndGoAway(t, fc, syms, ready)
+			return
+		case 1:
+		default:
+			return
+		}
+		req := fc.next(t)
+		mu.Lock()
+		restore = req
+		mu.Unlock()
+		fc.send(t, refusal(req, "unknown_symbol"))
+		for done := 0; done < len(syms); {
+			req := fc.next(t)
+			if req == nil {
+				return
+			}
+			got := symbolsOf(req)
+			mu.Lock()
+			singles = append(singles, got)
+			mu.Unlock()
+			if len(got) != 1 {
+				fc.send(t, refusal(req, "bad_request"))
+				continue
+			}
+			if refusals[got[0]] > 0 {
+				refusals[got[0]]--
+				fc.send(t, refusal(req, "unknown_symbol"))
+				continue
+			}
+			fc.send(t, subscribedTo(req))
+			fc.send(t, snapshotOf(got[0], 20))
+			done++
+		}
+	})
+	c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: time.Second})
+	rec := record(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, syms...); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		waitFor(t, s+" at seq 10", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 10 })
+	}
+	close(ready)
+	for _, s := range syms {
+		waitFor(t, s+" back at seq 20", func() bool {
+			v, ok := c.Book(s, 0)
+			return ok && v.Seq == 20 && v.Status == client.StatusLive && v.ChecksumOK
+		})
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if got := symbolsOf(restore); !slices.Equal(got, syms) {
+		t.Errorf("restore request carried %v, want %v", got, syms)
+	}
+	count := map[string]int{}
+	for _, s := range singles {
+		if len(s) != 1 {
+			t.Errorf("retry request carried %v, want one symbol", s)
+			continue
+		}
+		count[s[0]]++
+	}
+	if want := map[string]int{"A-USD": 1, "B-USD": 2, "C-USD": 3}; !mapsEqual(count, want) {
+		t.Errorf("retries per symbol %v, want %v", count, want)
+	}
+	// The grouped refusal is split at once; then each refusal of a single symbol doubles the backoff.
+	bounds := [][2]time.Duration{{0, 0}, {minBackoff / 2, minBackoff}, {minBackoff, 2 * minBackoff}}
+	for _, s := range syms {
+		evs := waitingEvents(rec, s)
+		if len(evs) != count[s] {
+			t.Errorf("%s: %d waiting events, want %d", s, len(evs), count[s])
+		}
+		for i, ev := range evs {
+			var se *client.ServerError
+			if !errors.As(ev.Err, &se) || se.Code != "unknown_symbol" {
+				t.Errorf("%s waiting event %d: err %v, want unknown_symbol", s, i, ev.Err)
+			}
+			if i < len(bounds) && (ev.Delay < bounds[i][0] || ev.Delay > bounds[i][1]) {
+				t.Errorf("%s waiting event %d: delay %v out of %v", s, i, ev.Delay, bounds[i])
+			}
+		}
+	}
+	if fs.count() != 2 {
+		t.Errorf("%d connections, want 2: refusals are retried on the same connection", fs.count())
+	}
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// What the client does after each refusal of its restore: unknown_symbol and unavailable are retried, one
+// symbol per request; limit_exceeded, unauthorized and bad_request drop the subscriptions with an error
+// event naming each symbol, and nothing is sent again.
+func TestRestoreRefused(t *testing.T) {
+	tests := []struct {
+		code    string
+		retried bool
+	}{
+		{"unknown_symbol", true},
+		{"unavailable", true},
+		{"unauthorized", false},
+		{"limit_exceeded", false},
+		{"bad_request", false},
+	}
+	syms := []string{"A-USD", "B-USD"}
+	for _, tc := range tests {
+		t.Run(tc.code, func(t *testing.T) {
+			ready := make(chan struct{})
+			extra := make(chan []string, 8) // requests after the refused restore
+			fs := newFakeServer(t, func(fc *fakeConn) {
+				switch fc.n {
+				case 0:
+					subscribeAndGoAway(t, fc, syms, ready)
+					return
+				case 1:
+				default:
+					return
+				}
+				fc.send(t, refusal(fc.next(t), tc.code))
+				for {
+					select {
+					case req, ok := <-fc.reqs:
+						if !ok {
+							return
+						}
+						extra <- symbolsOf(req)
+						fc.send(t, subscribedTo(req))
+						fc.send(t, snapshotOf(symbolsOf(req)[0], 20))
+					case <-time.After(500 * time.Millisecond):
+						close(extra)
+						return
+					}
+				}
+			})
+			c := dial(t, fs.url(), client.Config{})
+			rec := record(t, c)
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, syms...); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range syms {
+				waitFor(t, s+" at seq 10", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 10 })
+			}
+			close(ready)
+			var got [][]string
+			for r := range extra {
+				got = append(got, r)
+			}
+			if !tc.retried {
+				if len(got) != 0 {
+					t.Errorf("after %s the client sent %v; want nothing", tc.code, got)
+				}
+				for _, s := range syms {
+					ev := rec.wait("the error event of "+s, func(ev client.Event) bool {
+						ee, ok := ev.(client.ErrorEvent)
+						return ok && ee.Symbol == s
+					}).(client.ErrorEvent)
+					var se *client.ServerError
+					if !errors.Is(ev.Err, client.ErrDropped) || !errors.As(ev.Err, &se) || se.Code != tc.code {
+						t.Errorf("%s: error %v, want ErrDropped and %s", s, ev.Err, tc.code)
+					}
+					if _, ok := c.Book(s, 0); ok {
+						t.Errorf("%s: the dropped book is still there", s)
+					}
+					if n := len(waitingEvents(rec, s)); n != 0 {
+						t.Errorf("%s: %d waiting events for a refusal that is not retried", s, n)
+					}
+				}
+				return
+			}
+			slices.SortFunc(got, func(a, b []string) int { return slices.Compare(a, b) })
+			if fmt.Sprint(got) != "[[A-USD] [B-USD]]" {
+				t.Errorf("retries %v, want one request per symbol", got)
+			}
+			for _, s := range syms {
+				waitFor(t, s+" back at seq 20", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 20 && v.Status == client.StatusLive })
+				if evs := waitingEvents(rec, s); len(evs) != 1 {
+					t.Errorf("%s: %d waiting events, want 1", s, len(evs))
+				} else if tc.code == "unavailable" && evs[0].Delay == 0 {
+					t.Errorf("%s: retried at once after unavailable, want a backoff", s)
+				}
+			}
+		})
+	}
+}
+
+// A node restarts on the same address knowing only some symbols, then learns the rest from the stream:
+// every book of the client comes back and equals the node's.
+func TestRestoreOnANodeCatchingUp(t *testing.T) {
+	a := newNode(t, feed.Config{})
+	x := exchange(t, 3, 20)
+	syms := x.Symbols()
+	recs := next(x, 300)
+	a.submit(recs...)
+	c := dial(t, a.url(), client.Config{})
+	rec := record(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, syms...); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		converge(t, c, a, s, 10)
+	}
+	only := func(keep func(string) bool) []sim.Event {
+		var out []sim.Event
+		for _, r := range recs {
+			if keep(r.Key) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+
+	addr := a.addr
+	a.stop()
+	b := newNode(t, feed.Config{})
+	b.submit(only(func(k string) bool { return k == syms[0] })...)
+	b.listen(addr)
+	for _, s := range syms[1:] {
+		rec.wait(s+" waiting", func(ev client.Event) bool {
+			se, ok := ev.(client.StatusEvent)
+			return ok && se.Symbol == s && se.Status == client.StatusWaiting
+		})
+	}
+	converge(t, c, b, syms[0], 10) // known: subscribed at once
+	b.submit(only(func(k string) bool { return k != syms[0] })...)
+	b.submit(next(x, 300)...)
+	for _, s := range syms {
+		converge(t, c, b, s, 10)
+		if v, _ := c.Book(s, 0); v.Status != client.StatusLive {
+			t.Errorf("%s: status %s after it came back", s, v.Status)
+		}
+	}
+	if st := c.Stats(); st.Gaps != 0 || st.Checksums != 0 {
+		t.Errorf("stats %+v: want no gap and no mismatch", st)
+	}
+}
+
+// The resubscribe after a gap is refused too: it is retried with backoff until the feed answers; a symbol
+// unsubscribed while it waits is not retried.
+func TestResubscribeRefused(t *testing.T) {
+	const minBackoff = time.Second // B-USD is unsubscribed long before its retry is due
+	gap := func(sym string) string {
+		return fmt.Sprintf(`{"type":"update","channel":"book","symbol":%q,"seq":13,"prev_seq":12,"time":"2026-11-24T10:00:02Z","bids":[],"asks":[],"checksum":0}`, sym)
+	}
+	unsubscribed := make(chan struct{})
+	var mu sync.Mutex
+	var after []map[string]any // requests after the first refusals
+	fs := newFakeServer(t, func(fc *fakeConn) {
+		if fc.n != 0 {
+			return
+		}
+		req := fc.next(t)
+		fc.send(t, subscribedTo(req))
+		fc.send(t, snapshotOf("A-USD", 10))
+		fc.send(t, snapshotOf("B-USD", 10))
+		fc.send(t, gap("A-USD"))
+		fc.send(t, gap("B-USD"))
+		for range 2 { // the two resubscribes, refused
+			fc.send(t, refusal(fc.next(t), "unavailable"))
+		}
+		for {
+			select {
+			case req, ok := <-fc.reqs:
+				if !ok {
+					return
+				}
+				mu.Lock()
+				after = append(after, req)
+				mu.Unlock()
+				if req["op"] == "unsubscribe" {
+					fc.send(t, fmt.Sprintf(`{"type":"unsubscribed","id":%v}`, req["id"]))
+					continue
+				}
+				fc.send(t, subscribedTo(req))
+				fc.send(t, snapshotOf(symbolsOf(req)[0], 20))
+			case <-unsubscribed:
+				unsubscribed = nil
+				time.Sleep(300 * time.Millisecond) // room for retries that must not come
+			case <-time.After(3 * time.Second):
+				return
+			}
+		}
+	})
+	c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: 4 * time.Second})
+	rec := record(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, "A-USD", "B-USD"); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait("B-USD waiting", func(ev client.Event) bool {
+		se, ok := ev.(client.StatusEvent)
+		return ok && se.Symbol == "B-USD" && se.Status == client.StatusWaiting
+	})
+	if err := c.Unsubscribe(ctx, "book", "B-USD"); err != nil {
+		t.Fatal(err)
+	}
+	close(unsubscribed)
+	waitFor(t, "A-USD back at seq 20", func() bool { v, ok := c.Book("A-USD", 0); return ok && v.Seq == 20 && v.Status == client.StatusLive })
+	time.Sleep(400 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, req := range after {
+		if req["op"] == "subscribe" && fmt.Sprint(symbolsOf(req)) != "[A-USD]" {
+			t.Errorf("request %v after the refusals: only A-USD is retried", req)
+		}
+	}
+	ev := waitingEvents(rec, "A-USD")
+	if len(ev) != 1 || ev[0].Delay < minBackoff/2 || ev[0].Delay > minBackoff {
+		t.Errorf("A-USD waiting events %+v: want one with a delay in [%v, %v]", ev, minBackoff/2, minBackoff)
+	}
+}
