@@ -50,7 +50,7 @@ func TestReplayCommand(t *testing.T) {
 
 	r := dialPath(t, addr, "/replay")
 	r.send(`{"op":"replay","id":3,"symbols":["NOPE-USD"]}`)
-	if m, _ := r.read(); m.Type != "error" || m.Code != "bad_request" {
+	if m, _ := r.read(); m.Type != "error" || m.Code != "unknown_symbol" {
 		t.Fatalf("unknown symbol: %s", m.raw)
 	}
 	states, raws := replayAll(t, addr, x.Symbols())
