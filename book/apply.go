@@ -52,6 +52,7 @@ func (b *Book) ApplySnapshot(seq uint64, time string, bids, asks []schema.Level)
 	b.live, b.seq, b.time = true, seq, time
 	b.sumValid = 0
 	b.changes = b.changes[:0]
+	b.above = b.above[:0]
 	return nil
 }
 
@@ -189,18 +190,12 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 func (b *Book) keepChecksums() {
 	keep := schema.ChecksumDepth
 	seen := [2]bool{}
-	for _, c := range b.changes {
+	for j, c := range b.changes {
 		if seen[c.Side] {
 			continue
 		}
 		seen[c.Side] = true
-		a := b.sides[c.Side]
-		i, found := search(a, keyOf(c.Side, c.Price))
-		better := len(a) - i
-		if found {
-			better--
-		}
-		keep = min(keep, better)
+		keep = min(keep, b.above[j])
 	}
 	b.sumValid &= uint16(1)<<(keep+1) - 1
 }
@@ -269,7 +264,11 @@ func (b *Book) set(s Side, key, size int64, ord int32) {
 	if old == size {
 		return
 	}
-	b.log = append(b.log, edit{side: s, ord: ord, key: key, old: old, new: size})
+	above := len(a) - i
+	if found {
+		above--
+	}
+	b.log = append(b.log, edit{side: s, ord: ord, above: int32(above), key: key, old: old, new: size})
 	b.sides[s] = put(a, i, found, key, size)
 }
 
@@ -302,22 +301,31 @@ func (b *Book) rollback() {
 	b.log = b.log[:0]
 }
 
+// maxTracked is the longest undo log for which buildChanges follows the levels above each edit through
+// the later edits (quadratic in the log's length) instead of searching the book again.
+const maxTracked = 32
+
 // buildChanges turns the undo log into the net changes: one per (side, key) from the first edit's old size
-// to the last edit's new size, dropped when they are equal.
+// to the last edit's new size, dropped when they are equal; and b.above, the levels above each change.
 func (b *Book) buildChanges() {
 	log := b.log
-	if len(log) > 1 {
-		slices.SortFunc(log, func(x, y edit) int {
-			if x.side != y.side {
-				return cmp.Compare(x.side, y.side) // bids first
+	tracked := len(log) <= maxTracked
+	if tracked {
+		// A later edit better than e on its side moves e down (an insert) or up (a delete) by one.
+		for i := range log {
+			for _, f := range log[i+1:] {
+				if f.side == log[i].side && f.key > log[i].key {
+					if f.old == 0 {
+						log[i].above++
+					} else if f.new == 0 {
+						log[i].above--
+					}
+				}
 			}
-			if x.key != y.key {
-				return cmp.Compare(y.key, x.key) // best (highest key) first
-			}
-			return cmp.Compare(x.ord, y.ord)
-		})
+		}
 	}
-	b.changes = b.changes[:0]
+	sortEdits(log)
+	b.changes, b.above = b.changes[:0], b.above[:0]
 	for i := 0; i < len(log); {
 		j := i
 		for j+1 < len(log) && log[j+1].side == log[i].side && log[j+1].key == log[i].key {
@@ -326,7 +334,58 @@ func (b *Book) buildChanges() {
 		if log[i].old != log[j].new {
 			s := log[i].side
 			b.changes = append(b.changes, Change{Side: s, Price: priceOf(s, log[i].key), Old: log[i].old, New: log[j].new})
+			b.above = append(b.above, int(log[j].above))
 		}
 		i = j + 1
+	}
+	if tracked {
+		return
+	}
+	// Find them in the book: changes come best first per side, so each search is below the last.
+	hi, side := 0, Side(2)
+	for j, c := range b.changes {
+		a := b.sides[c.Side]
+		if c.Side != side {
+			hi, side = len(a), c.Side
+		}
+		i, found := search(a[:hi], keyOf(c.Side, c.Price))
+		hi = i
+		q := len(a) - i
+		if found {
+			q--
+		}
+		b.above[j] = q
+	}
+}
+
+// editBefore orders edits bids first, then best (highest key) first, then in the order applied.
+func editBefore(x, y *edit) bool {
+	if x.side != y.side {
+		return x.side < y.side
+	}
+	if x.key != y.key {
+		return x.key > y.key
+	}
+	return x.ord < y.ord
+}
+
+// sortEdits sorts log by editBefore: by insertion for the few edits of a usual delta.
+func sortEdits(log []edit) {
+	if len(log) > 16 {
+		slices.SortFunc(log, func(x, y edit) int {
+			if editBefore(&x, &y) {
+				return -1
+			}
+			if editBefore(&y, &x) {
+				return 1
+			}
+			return 0
+		})
+		return
+	}
+	for i := 1; i < len(log); i++ {
+		for j := i; j > 0 && editBefore(&log[j], &log[j-1]); j-- {
+			log[j], log[j-1] = log[j-1], log[j]
+		}
 	}
 }
