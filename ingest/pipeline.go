@@ -83,6 +83,7 @@ type shard struct {
 	p    *Pipeline
 	q    chan item
 	syms map[string]*symState
+	cur  item // the item being handled: a field, so that receiving one allocates nothing
 }
 
 type symState struct {
@@ -149,10 +150,16 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 		p.reject(rec, "", schema.ReasonOf(err), err)
 		return nil
 	}
-	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type])
+	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type]...)
 	s := p.shardOf(ev.Symbol)
+	it := item{kind: itemEvent, ev: ev, rec: rec}
+	select { // the usual case, without the cost of a three-way select
+	case s.q <- it:
+		return nil
+	default:
+	}
 	select {
-	case s.q <- item{kind: itemEvent, ev: ev, rec: rec}:
+	case s.q <- it:
 		return nil
 	case <-p.stop:
 		return ErrClosed
@@ -262,19 +269,25 @@ func (s *shard) run() {
 	defer s.p.wg.Done()
 	for {
 		select {
-		case it := <-s.q:
-			s.handle(&it)
+		case s.cur = <-s.q:
+			s.handleCur()
 		case <-s.p.stop:
 			for {
 				select {
-				case it := <-s.q:
-					s.handle(&it)
+				case s.cur = <-s.q:
+					s.handleCur()
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+// handleCur handles s.cur and lets go of what it refers to.
+func (s *shard) handleCur() {
+	s.handle(&s.cur)
+	s.cur = item{}
 }
 
 func (s *shard) handle(it *item) {
@@ -306,7 +319,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 		p.pub.PublishStatus(st.b)
 	}
 	if ev.Seq <= st.last {
-		p.m.skipped.Add(ctx, 1, p.m.dupOpt)
+		p.m.skipped.Add(ctx, 1, p.m.dupOpt...)
 		return
 	}
 	if st.last != 0 && ev.Seq != st.last+1 {
@@ -335,7 +348,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 	case schema.EventDelta:
 		if !st.b.Live() {
 			st.last = ev.Seq
-			p.m.skipped.Add(ctx, 1, p.m.notLive)
+			p.m.skipped.Add(ctx, 1, p.m.notLive...)
 			return
 		}
 		if err := st.b.ApplyDelta(ev.Seq, ev.Time, ev.Bids, ev.Asks); err != nil {
