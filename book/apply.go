@@ -138,10 +138,10 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 	pe, se := b.pexp, b.sexp
 	for s, ls := range [2][]schema.Level{bids, asks} {
 		for i, l := range ls {
-			if err := b.check(Side(s), i, l, "delta", seq); err != nil {
-				return err
+			if l.Price.Coef <= 0 || l.Size.Coef < 0 { // check, without a call for the valid ones
+				return b.check(Side(s), i, l, "delta", seq)
 			}
-			if l.Size.Sign() != 0 {
+			if l.Size.Coef != 0 {
 				pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
 			}
 		}

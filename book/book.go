@@ -186,7 +186,7 @@ func priceOf(s Side, key int64) int64 { return keyOf(s, key) }
 // search returns the first index i with a[i].Price >= key, and whether a[i].Price == key.
 //
 // Most changes are near the best level, that is near the end of a, so it gallops from the end (1, 2, 4, …
-// levels back) to bracket key, then bisects the bracket without branches on the comparison: O(log d) for
+// levels back) to bracket key, then bisects the bracket without a branch on the comparison: O(log d) for
 // a key d levels from the best, whatever len(a) is, and few mispredicted branches.
 func search(a []Level, key int64) (int, bool) {
 	n := len(a)
@@ -203,12 +203,14 @@ func search(a []Level, key int64) (int, bool) {
 	}
 	// The answer is in (lo, hi]: bisect [base, base+m) keeping a[base+m-1] >= key known.
 	base := max(lo+1, 0)
-	for m := hi - base + 1; m > 1; {
+	for m := hi - base + 1; m > 1; m -= m >> 1 {
 		half := m >> 1
-		if a[base+half-1].Price < key {
-			base += half
-		}
-		m -= half
+		x := a[base+half-1].Price
+		// lt is -1 if x < key, else 0, without overflow (Hacker's Delight 2-12) and without a branch: the
+		// compiler keeps a branch for a conditional assignment in a loop, and this one is unpredictable.
+		d := x - key
+		lt := (d ^ ((x ^ key) & (d ^ x))) >> 63
+		base += half & int(lt)
 	}
 	return base, a[base].Price == key
 }

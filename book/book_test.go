@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -339,6 +340,17 @@ func TestSearch(t *testing.T) {
 			got, found := search(a, key)
 			if got != want || found != (want < n && a[want].Price == key) {
 				t.Fatalf("len %d key %d: search = %d, %v; want %d", n, key, got, found, want)
+			}
+		}
+	}
+	// Keys at the ends of int64, where a difference overflows (ask keys go down to -MaxInt64).
+	const m = math.MaxInt64
+	a := []Level{{Price: -m}, {Price: -m + 1}, {Price: -1}, {Price: 0}, {Price: 1}, {Price: m - 1}, {Price: m}}
+	for _, key := range []int64{math.MinInt64, -m, -m + 1, -m + 2, -2, -1, 0, 1, 2, m - 2, m - 1, m} {
+		for n := range len(a) + 1 {
+			want := sort.Search(n, func(i int) bool { return a[i].Price >= key })
+			if got, found := search(a[:n], key); got != want || found != (want < n && a[want].Price == key) {
+				t.Fatalf("%v key %d: search = %d, %v; want %d", a[:n], key, got, found, want)
 			}
 		}
 	}

@@ -41,6 +41,9 @@ func (b *Book) viewDiffSide(s Side, n int, ch []Change, above []int, dst []Level
 		}
 		return dst
 	}
+	if len(ch) == 0 {
+		return dst
+	}
 	a := b.sides[s]
 	ro, rn := 0, 0
 	for j, c := range ch {
@@ -49,7 +52,9 @@ func (b *Book) viewDiffSide(s Side, n int, ch []Change, above []int, dst []Level
 		}
 		// q: the number of array levels better than c.Price. Those from rank rn to q-1 are unchanged.
 		q := above[j]
-		dst = boundary(s, a, q-rn, ro, rn, n, dst)
+		if ro != rn { // else no unchanged level changes visibility
+			dst = boundary(s, a, q-rn, ro, rn, n, dst)
+		}
 		ro += q - rn
 		rn = q
 		if ro >= n && rn >= n {
@@ -67,6 +72,9 @@ func (b *Book) viewDiffSide(s Side, n int, ch []Change, above []int, dst []Level
 		if c.New != 0 {
 			rn++
 		}
+	}
+	if ro == rn {
+		return dst
 	}
 	return boundary(s, a, len(a)-rn, ro, rn, n, dst)
 }

@@ -29,6 +29,15 @@ var (
 
 var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
 
+// maxMul[k] and minMul[k] bound the coefficients that can be multiplied by pow10[k] within int64 (a
+// table, so that Rescale does not divide).
+var maxMul, minMul = func() (hi, lo [len(pow10)]int64) {
+	for k, p := range pow10 {
+		hi[k], lo[k] = math.MaxInt64/p, math.MinInt64/p
+	}
+	return hi, lo
+}()
+
 // Pow10 returns 10^n for n in 0..18.
 func Pow10(n uint8) int64 { return pow10[n] }
 
@@ -205,11 +214,11 @@ func (d Decimal) Rescale(exp uint8) (coef int64, ok bool) {
 	if exp > MaxExp {
 		return 0, false
 	}
-	p := pow10[exp-d.Exp]
-	if d.Coef > math.MaxInt64/p || d.Coef < math.MinInt64/p {
+	k := exp - d.Exp
+	if d.Coef > maxMul[k] || d.Coef < minMul[k] {
 		return 0, false
 	}
-	return d.Coef * p, true
+	return d.Coef * pow10[k], true
 }
 
 // Cmp compares two decimals: -1 if d < e, 0 if equal, +1 if d > e. It is exact for all values.
