@@ -19,12 +19,18 @@ package book
 // It stops as soon as both the old and the new rank pass n. Cost: O(k + levels sent); ApplyDelta has
 // already found where each change is.
 func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
-	ch := b.changes
+	ch, above := b.changes, b.above
 	k := 0
 	for k < len(ch) && ch[k].Side == Bids {
 		k++
 	}
-	return b.viewDiffSide(Bids, n, ch[:k], b.above[:k], bids), b.viewDiffSide(Asks, n, ch[k:], b.above[k:], asks)
+	if k > 0 { // calls only for the sides that changed
+		bids = b.viewDiffSide(Bids, n, ch[:k], above[:k], bids)
+	}
+	if k < len(ch) {
+		asks = b.viewDiffSide(Asks, n, ch[k:], above[k:], asks)
+	}
+	return bids, asks
 }
 
 // viewDiffSide is ViewDiff for one side; ch are that side's changes, best first, and above their numbers of
@@ -39,9 +45,6 @@ func (b *Book) viewDiffSide(s Side, n int, ch []Change, above []int, dst []Level
 		for _, c := range ch {
 			dst = append(dst, Level{Price: c.Price, Size: c.New})
 		}
-		return dst
-	}
-	if len(ch) == 0 {
 		return dst
 	}
 	a := b.sides[s]
