@@ -134,30 +134,34 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 	if !b.live {
 		return fmt.Errorf("book %s: delta seq %d: %w", b.symbol, seq, ErrNotLive)
 	}
-	// 1. Validate and find the scale the delta needs. Deletes do not count: see convert.
+	// 1. Validate and find the scale the delta needs. Deletes do not count: see convert. The usual delta
+	// fits the book's scales and converts in the same pass; any other goes the general way.
 	pe, se := b.pexp, b.sexp
-	for s, ls := range [2][]schema.Level{bids, asks} {
-		for i, l := range ls {
-			if l.Price.Coef <= 0 || l.Size.Coef < 0 { // check, without a call for the valid ones
-				return b.check(Side(s), i, l, "delta", seq)
+	if !b.convertInScale(bids, asks) {
+		for s, ls := range [2][]schema.Level{bids, asks} {
+			for i, l := range ls {
+				if l.Price.Coef <= 0 || l.Size.Coef < 0 { // check, without a call for the valid ones
+					return b.check(Side(s), i, l, "delta", seq)
+				}
+				if l.Size.Coef != 0 {
+					pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
+				}
 			}
-			if l.Size.Coef != 0 {
-				pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
+		}
+		dp, ds := pe-b.pexp, se-b.sexp
+		if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
+			return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
+				b.symbol, seq, pe, se, ErrScale)
+		}
+		// 2. Convert the input to the new scale; still nothing changed.
+		b.in = b.in[:0]
+		for s, ls := range [2][]schema.Level{bids, asks} {
+			if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
+				return err
 			}
 		}
 	}
 	dp, ds := pe-b.pexp, se-b.sexp
-	if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
-		return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
-			b.symbol, seq, pe, se, ErrScale)
-	}
-	// 2. Convert the input to the new scale; still nothing changed.
-	b.in = b.in[:0]
-	for s, ls := range [2][]schema.Level{bids, asks} {
-		if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
-			return err
-		}
-	}
 	// 3. Change the book, logging every edit so that it can be undone.
 	if dp != 0 || ds != 0 {
 		b.rescale(dp, ds, true)
@@ -229,6 +233,36 @@ func (b *Book) rescale(dp, ds uint8, up bool) {
 			}
 		}
 	}
+}
+
+// convertInScale converts the delta into b.in as convert does, in the book's own scales, when every
+// level is valid and fits them; otherwise it reports false and ApplyDelta takes the general way (which
+// starts b.in again).
+func (b *Book) convertInScale(bids, asks []schema.Level) bool {
+	b.in = b.in[:0]
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		for _, l := range ls {
+			if l.Price.Coef <= 0 || l.Size.Coef < 0 {
+				return false
+			}
+			p, ok := l.Price.Rescale(b.pexp)
+			if l.Size.Coef == 0 {
+				if ok {
+					b.in = append(b.in, input{side: Side(s), key: keyOf(Side(s), p)})
+				}
+				continue // as in convert: a delete that cannot match any level is a no-op
+			}
+			if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
+				return false
+			}
+			z, okz := l.Size.Rescale(b.sexp)
+			if !ok || !okz {
+				return false
+			}
+			b.in = append(b.in, input{side: Side(s), key: keyOf(Side(s), p), size: z})
+		}
+	}
+	return true
 }
 
 // convert appends the levels of one side of a delta to b.in in the scales pe, se.
