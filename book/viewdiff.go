@@ -24,10 +24,12 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 	for k < len(ch) && ch[k].Side == Bids {
 		k++
 	}
-	if k > 0 { // calls only for the sides that changed
+	// Walk only the sides that changed within the view: when a side's best change has n levels or more
+	// above it, every change of that side is below the view, before and after.
+	if k > 0 && (n <= 0 || above[0] < n) {
 		bids = b.viewDiffSide(Bids, n, ch[:k], above[:k], bids)
 	}
-	if k < len(ch) {
+	if k < len(ch) && (n <= 0 || above[k] < n) {
 		asks = b.viewDiffSide(Asks, n, ch[k:], above[k:], asks)
 	}
 	return bids, asks
