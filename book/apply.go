@@ -343,6 +343,10 @@ const maxTracked = 32
 // to the last edit's new size, dropped when they are equal; and b.above, the levels above each change.
 func (b *Book) buildChanges() {
 	log := b.log
+	if len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
+		b.twoChanges(log[0], log[1])
+		return
+	}
 	tracked := len(log) <= maxTracked
 	if tracked {
 		// A later edit better than e on its side moves e down (an insert) or up (a delete) by one.
@@ -390,6 +394,24 @@ func (b *Book) buildChanges() {
 		}
 		b.above[j] = q
 	}
+}
+
+// twoChanges is buildChanges for the usual delta of two edits at different levels: each is a net change.
+func (b *Book) twoChanges(e, f edit) {
+	if f.side == e.side && f.key > e.key { // f moved e down (an insert) or up (a delete)
+		if f.old == 0 {
+			e.above++
+		} else if f.new == 0 {
+			e.above--
+		}
+	}
+	if editBefore(&f, &e) {
+		e, f = f, e
+	}
+	b.changes = append(b.changes[:0],
+		Change{Side: e.side, Price: priceOf(e.side, e.key), Old: e.old, New: e.new},
+		Change{Side: f.side, Price: priceOf(f.side, f.key), Old: f.old, New: f.new})
+	b.above = append(b.above[:0], int(e.above), int(f.above))
 }
 
 // editBefore orders edits bids first, then best (highest key) first, then in the order applied.
