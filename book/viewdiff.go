@@ -27,22 +27,23 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 	// Walk only the sides that changed within the view: when a side's best change has n levels or more
 	// above it, every change of that side is below the view, before and after.
 	if k > 0 && (n <= 0 || above[0] < n) {
-		bids = b.viewDiffSide(Bids, n, ch[:k], above[:k], bids)
+		bids = b.viewDiffSide(Bids, n, 0, k, bids)
 	}
 	if k < len(ch) && (n <= 0 || above[k] < n) {
-		asks = b.viewDiffSide(Asks, n, ch[k:], above[k:], asks)
+		asks = b.viewDiffSide(Asks, n, k, len(ch), asks)
 	}
 	return bids, asks
 }
 
-// viewDiffSide is ViewDiff for one side; ch are that side's changes, best first, and above their numbers of
-// better levels in the array.
+// viewDiffSide is ViewDiff for one side, whose changes are b.changes[from:to] (best first), with b.above
+// their numbers of better levels in the array. (Indices rather than slices: fewer arguments to spill.)
 //
 // The new ordering is the array; the old one is the array minus the inserted levels plus the deleted
 // ones. ro and rn are the old and new ranks of the next level in the walk (the number of levels above it
 // in each ordering). rn is also the number of array levels passed, so the next array level is at index
 // len-1-rn.
-func (b *Book) viewDiffSide(s Side, n int, ch []Change, above []int, dst []Level) []Level {
+func (b *Book) viewDiffSide(s Side, n, from, to int, dst []Level) []Level {
+	ch, above := b.changes[from:to], b.above[from:to]
 	if n <= 0 {
 		for _, c := range ch {
 			dst = append(dst, Level{Price: c.Price, Size: c.New})
