@@ -251,27 +251,58 @@ func AppendDecimal(dst []byte, coef int64, exp uint8) []byte {
 		coef /= 10
 		exp--
 	}
+	if exp > 20 {
+		return appendDecimalWide(dst, coef, exp)
+	}
+	neg := coef < 0
+	u := uint64(coef)
+	if neg {
+		u = uint64(-coef) // MinInt64 wraps to its own magnitude as uint64
+	}
+	// Digits from the last, into a buffer written backwards: the exp fractional digits (with their
+	// leading zeros), the point, the integer digits (at least one), the sign.
+	var buf [24]byte // 20 digits of a uint64, or up to 20 fractional digits and "0.", and a sign
+	i := len(buf)
+	e := int(exp)
+	for range e {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if e > 0 {
+		i--
+		buf[i] = '.'
+	}
+	if u == 0 {
+		i--
+		buf[i] = '0'
+	}
+	for u > 0 {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if neg {
+		i--
+		buf[i] = '-'
+	}
+	return append(dst, buf[i:]...)
+}
+
+// appendDecimalWide is AppendDecimal for an exp beyond the digits of any int64: "0." and zeros first.
+func appendDecimalWide(dst []byte, coef int64, exp uint8) []byte {
 	var u uint64
 	if coef < 0 {
 		dst = append(dst, '-')
-		u = uint64(-coef) // MinInt64 wraps to its own magnitude as uint64
+		u = uint64(-coef)
 	} else {
 		u = uint64(coef)
 	}
-	var buf [40]byte
+	var buf [20]byte
 	s := strconv.AppendUint(buf[:0], u, 10)
-	if exp == 0 {
-		return append(dst, s...)
+	dst = append(dst, '0', '.')
+	for i := len(s); i < int(exp); i++ {
+		dst = append(dst, '0')
 	}
-	e := int(exp)
-	if len(s) <= e {
-		dst = append(dst, '0', '.')
-		for i := len(s); i < e; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, s...)
-	}
-	dst = append(dst, s[:len(s)-e]...)
-	dst = append(dst, '.')
-	return append(dst, s[len(s)-e:]...)
+	return append(dst, s...)
 }
