@@ -202,3 +202,29 @@ func TestRawServerDelivers(t *testing.T) {
 		t.Fatalf("stalled client read %d bytes, then %v; want the end of the stream", stalled.drained, stalled.drainErr)
 	}
 }
+
+// TestParseUTC checks the clients' time parser against time.Parse, on the producers' format (fractions
+// of every length, across month, year and leap-day boundaries) and on forms it hands to time.Parse.
+func TestParseUTC(t *testing.T) {
+	base := []time.Time{
+		time.Date(2026, 11, 24, 21, 43, 8, 123456789, time.UTC),
+		time.Date(2024, 2, 29, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2000, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1999, 12, 31, 12, 0, 0, 100000000, time.UTC),
+		time.Date(2100, 1, 1, 0, 0, 0, 5000, time.UTC),
+	}
+	var in []string
+	for _, b := range base {
+		for _, cut := range []time.Duration{1, 10, 1000, 1e6, 1e8, 1e9} {
+			in = append(in, b.Truncate(cut).Format(time.RFC3339Nano))
+		}
+	}
+	in = append(in, "2026-11-24T21:43:08.5+01:00", "2026-11-24T21:43:08.Z", "2026-13-24T21:43:08Z", "not a time", "2026-11-24T21:43:08.12345678901Z")
+	for _, s := range in {
+		got, ok := parseUTC([]byte(s))
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if ok != (err == nil) || ok && got != want.UnixNano() {
+			t.Errorf("parseUTC(%q) = %d, %v; time.Parse: %d, %v", s, got, ok, want.UnixNano(), err)
+		}
+	}
+}

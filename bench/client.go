@@ -153,6 +153,67 @@ func timeField(p []byte) ([]byte, bool) {
 	return p[:j], true
 }
 
+// parseUTC returns the Unix nanoseconds of a time written as time.RFC3339Nano in UTC
+// ("2006-01-02T15:04:05.999999999Z"), as the bench's producers write it, without time.Parse's string
+// conversion and layout walk: the clients parse one per message. Other forms go through time.Parse.
+func parseUTC(b []byte) (int64, bool) {
+	num := func(s []byte) (int64, bool) {
+		var v int64
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int64(c-'0')
+		}
+		return v, true
+	}
+	if len(b) < 20 || len(b) > 30 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[len(b)-1] != 'Z' {
+		return parseSlow(b)
+	}
+	y, ok1 := num(b[0:4])
+	mo, ok2 := num(b[5:7])
+	d, ok3 := num(b[8:10])
+	h, ok4 := num(b[11:13])
+	mi, ok5 := num(b[14:16])
+	sec, ok6 := num(b[17:19])
+	var ns int64
+	if len(b) > 20 {
+		if b[19] != '.' || len(b) == 21 {
+			return parseSlow(b)
+		}
+		f, ok := num(b[20 : len(b)-1])
+		if !ok {
+			return parseSlow(b)
+		}
+		for range 9 - (len(b) - 21) {
+			f *= 10
+		}
+		ns = f
+	}
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59 {
+		return parseSlow(b)
+	}
+	// Days from 1970-01-01 to y-mo-d (proleptic Gregorian; the "days from civil" algorithm).
+	if mo <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	mp := (mo + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := era*146097 + doe - 719468
+	return ((days*24+h)*60+mi)*60*1e9 + sec*1e9 + ns, true
+}
+
+func parseSlow(b []byte) (int64, bool) {
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return 0, false
+	}
+	return t.UnixNano(), true
+}
+
 // clientOpts configures the clients of one trial.
 type clientOpts struct {
 	path    string // "/ws"
@@ -324,12 +385,12 @@ func (c *wsClient) sample(p []byte) {
 	if !ok {
 		return
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(tf))
-	if err != nil {
+	t, ok := parseUTC(tf)
+	if !ok {
 		return
 	}
 	c.latMu.Lock()
-	c.lat = append(c.lat, int64(c.now.Sub(t)))
+	c.lat = append(c.lat, c.now.UnixNano()-t)
 	c.latMu.Unlock()
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/depthcast/depthcast/feed"
@@ -170,6 +172,24 @@ func runIngest(o *options, rep *report) error {
 			vals[k.name] = append(vals[k.name], t.perSec)
 			cpus[k.name] = append(cpus[k.name], t.perCPU)
 		}
+	}
+	if o.profile {
+		path := filepath.Join(o.outDir, "ingest.cpu.pprof")
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		t, err := ingestDepthcast(brokers, n)
+		pprof.StopCPUProfile()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("depthcast (profiled): %w", err)
+		}
+		rep.note("ingest profile (extra depthcast trial, not in the medians): %s records/s under the profiler, written to %s", fmtNum(t.perSec), path)
 	}
 	v, kg := median(vals["depthcast"]), median(vals["kafka-go bare"])
 	note := fmt.Sprintf("%d records from one partition of an in-process kfake broker (the broker's CPU is in the per-CPU-s figures); depthcast timed to Ready() = all applied", n)

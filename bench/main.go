@@ -69,7 +69,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 0, "A/B rounds per scenario (default 2 quick, 3 full)")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run: "+scenarioNames())
 	flag.StringVar(&o.outDir, "out", "", "output directory (default bench/results under the module root, else ./bench-results)")
-	flag.BoolVar(&o.profile, "profile", false, "also run a profiled depthcast trial of fanout/1k and latency/50k and write CPU profiles")
+	flag.BoolVar(&o.profile, "profile", false, "also run a profiled depthcast trial of fanout/1k, latency/50k and ingest and write CPU profiles")
 	flag.StringVar(&role, "role", "", "internal: 'server' runs one server in this process for the memory scenario")
 	flag.StringVar(&serverKind, "server", "depthcast", "internal: with -role server, depthcast or gorilla")
 	flag.Parse()

@@ -52,6 +52,7 @@ func (b *Book) ApplySnapshot(seq uint64, time string, bids, asks []schema.Level)
 	b.live, b.seq, b.time = true, seq, time
 	b.sumValid = 0
 	b.changes = b.changes[:0]
+	b.above = b.above[:0]
 	return nil
 }
 
@@ -133,30 +134,34 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 	if !b.live {
 		return fmt.Errorf("book %s: delta seq %d: %w", b.symbol, seq, ErrNotLive)
 	}
-	// 1. Validate and find the scale the delta needs. Deletes do not count: see convert.
+	// 1. Validate and find the scale the delta needs. Deletes do not count: see convert. The usual delta
+	// fits the book's scales and converts in the same pass; any other goes the general way.
 	pe, se := b.pexp, b.sexp
-	for s, ls := range [2][]schema.Level{bids, asks} {
-		for i, l := range ls {
-			if err := b.check(Side(s), i, l, "delta", seq); err != nil {
-				return err
+	if !b.convertInScale(bids, asks) {
+		for s, ls := range [2][]schema.Level{bids, asks} {
+			for i, l := range ls {
+				if l.Price.Coef <= 0 || l.Size.Coef < 0 { // check, without a call for the valid ones
+					return b.check(Side(s), i, l, "delta", seq)
+				}
+				if l.Size.Coef != 0 {
+					pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
+				}
 			}
-			if l.Size.Sign() != 0 {
-				pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
+		}
+		dp, ds := pe-b.pexp, se-b.sexp
+		if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
+			return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
+				b.symbol, seq, pe, se, ErrScale)
+		}
+		// 2. Convert the input to the new scale; still nothing changed.
+		b.in = b.in[:0]
+		for s, ls := range [2][]schema.Level{bids, asks} {
+			if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
+				return err
 			}
 		}
 	}
 	dp, ds := pe-b.pexp, se-b.sexp
-	if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
-		return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
-			b.symbol, seq, pe, se, ErrScale)
-	}
-	// 2. Convert the input to the new scale; still nothing changed.
-	b.in = b.in[:0]
-	for s, ls := range [2][]schema.Level{bids, asks} {
-		if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
-			return err
-		}
-	}
 	// 3. Change the book, logging every edit so that it can be undone.
 	if dp != 0 || ds != 0 {
 		b.rescale(dp, ds, true)
@@ -189,18 +194,12 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 func (b *Book) keepChecksums() {
 	keep := schema.ChecksumDepth
 	seen := [2]bool{}
-	for _, c := range b.changes {
+	for j, c := range b.changes {
 		if seen[c.Side] {
 			continue
 		}
 		seen[c.Side] = true
-		a := b.sides[c.Side]
-		i, found := search(a, keyOf(c.Side, c.Price))
-		better := len(a) - i
-		if found {
-			better--
-		}
-		keep = min(keep, better)
+		keep = min(keep, b.above[j])
 	}
 	b.sumValid &= uint16(1)<<(keep+1) - 1
 }
@@ -236,6 +235,36 @@ func (b *Book) rescale(dp, ds uint8, up bool) {
 	}
 }
 
+// convertInScale converts the delta into b.in as convert does, in the book's own scales, when every
+// level is valid and fits them; otherwise it reports false and ApplyDelta takes the general way (which
+// starts b.in again).
+func (b *Book) convertInScale(bids, asks []schema.Level) bool {
+	b.in = b.in[:0]
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		for _, l := range ls {
+			if l.Price.Coef <= 0 || l.Size.Coef < 0 {
+				return false
+			}
+			p, ok := l.Price.Rescale(b.pexp)
+			if l.Size.Coef == 0 {
+				if ok {
+					b.in = append(b.in, input{side: Side(s), key: keyOf(Side(s), p)})
+				}
+				continue // as in convert: a delete that cannot match any level is a no-op
+			}
+			if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
+				return false
+			}
+			z, okz := l.Size.Rescale(b.sexp)
+			if !ok || !okz {
+				return false
+			}
+			b.in = append(b.in, input{side: Side(s), key: keyOf(Side(s), p), size: z})
+		}
+	}
+	return true
+}
+
 // convert appends the levels of one side of a delta to b.in in the scales pe, se.
 func (b *Book) convert(s Side, ls []schema.Level, pe, se uint8, seq uint64) error {
 	for i, l := range ls {
@@ -269,7 +298,11 @@ func (b *Book) set(s Side, key, size int64, ord int32) {
 	if old == size {
 		return
 	}
-	b.log = append(b.log, edit{side: s, ord: ord, key: key, old: old, new: size})
+	above := len(a) - i
+	if found {
+		above--
+	}
+	b.log = append(b.log, edit{side: s, ord: ord, above: int32(above), key: key, old: old, new: size})
 	b.sides[s] = put(a, i, found, key, size)
 }
 
@@ -302,22 +335,35 @@ func (b *Book) rollback() {
 	b.log = b.log[:0]
 }
 
+// maxTracked is the longest undo log for which buildChanges follows the levels above each edit through
+// the later edits (quadratic in the log's length) instead of searching the book again.
+const maxTracked = 32
+
 // buildChanges turns the undo log into the net changes: one per (side, key) from the first edit's old size
-// to the last edit's new size, dropped when they are equal.
+// to the last edit's new size, dropped when they are equal; and b.above, the levels above each change.
 func (b *Book) buildChanges() {
 	log := b.log
-	if len(log) > 1 {
-		slices.SortFunc(log, func(x, y edit) int {
-			if x.side != y.side {
-				return cmp.Compare(x.side, y.side) // bids first
-			}
-			if x.key != y.key {
-				return cmp.Compare(y.key, x.key) // best (highest key) first
-			}
-			return cmp.Compare(x.ord, y.ord)
-		})
+	if len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
+		b.twoChanges(log[0], log[1])
+		return
 	}
-	b.changes = b.changes[:0]
+	tracked := len(log) <= maxTracked
+	if tracked {
+		// A later edit better than e on its side moves e down (an insert) or up (a delete) by one.
+		for i := range log {
+			for _, f := range log[i+1:] {
+				if f.side == log[i].side && f.key > log[i].key {
+					if f.old == 0 {
+						log[i].above++
+					} else if f.new == 0 {
+						log[i].above--
+					}
+				}
+			}
+		}
+	}
+	sortEdits(log)
+	b.changes, b.above = b.changes[:0], b.above[:0]
 	for i := 0; i < len(log); {
 		j := i
 		for j+1 < len(log) && log[j+1].side == log[i].side && log[j+1].key == log[i].key {
@@ -326,7 +372,76 @@ func (b *Book) buildChanges() {
 		if log[i].old != log[j].new {
 			s := log[i].side
 			b.changes = append(b.changes, Change{Side: s, Price: priceOf(s, log[i].key), Old: log[i].old, New: log[j].new})
+			b.above = append(b.above, int(log[j].above))
 		}
 		i = j + 1
+	}
+	if tracked {
+		return
+	}
+	// Find them in the book: changes come best first per side, so each search is below the last.
+	hi, side := 0, Side(2)
+	for j, c := range b.changes {
+		a := b.sides[c.Side]
+		if c.Side != side {
+			hi, side = len(a), c.Side
+		}
+		i, found := search(a[:hi], keyOf(c.Side, c.Price))
+		hi = i
+		q := len(a) - i
+		if found {
+			q--
+		}
+		b.above[j] = q
+	}
+}
+
+// twoChanges is buildChanges for the usual delta of two edits at different levels: each is a net change.
+func (b *Book) twoChanges(e, f edit) {
+	if f.side == e.side && f.key > e.key { // f moved e down (an insert) or up (a delete)
+		if f.old == 0 {
+			e.above++
+		} else if f.new == 0 {
+			e.above--
+		}
+	}
+	if editBefore(&f, &e) {
+		e, f = f, e
+	}
+	b.changes = append(b.changes[:0],
+		Change{Side: e.side, Price: priceOf(e.side, e.key), Old: e.old, New: e.new},
+		Change{Side: f.side, Price: priceOf(f.side, f.key), Old: f.old, New: f.new})
+	b.above = append(b.above[:0], int(e.above), int(f.above))
+}
+
+// editBefore orders edits bids first, then best (highest key) first, then in the order applied.
+func editBefore(x, y *edit) bool {
+	if x.side != y.side {
+		return x.side < y.side
+	}
+	if x.key != y.key {
+		return x.key > y.key
+	}
+	return x.ord < y.ord
+}
+
+// sortEdits sorts log by editBefore: by insertion for the few edits of a usual delta.
+func sortEdits(log []edit) {
+	if len(log) > 16 {
+		slices.SortFunc(log, func(x, y edit) int {
+			if editBefore(&x, &y) {
+				return -1
+			}
+			if editBefore(&y, &x) {
+				return 1
+			}
+			return 0
+		})
+		return
+	}
+	for i := 1; i < len(log); i++ {
+		for j := i; j > 0 && editBefore(&log[j], &log[j-1]); j-- {
+			log[j], log[j-1] = log[j-1], log[j]
+		}
 	}
 }

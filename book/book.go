@@ -65,6 +65,9 @@ type Book struct {
 	sides [2][]Level
 
 	changes []Change // net changes of the last successful ApplyDelta, bids best first then asks best first
+	// above[j] is the number of levels better than changes[j].Price on its side after that delta: where
+	// ViewDiff and keepChecksums start from, found once per change instead of once per use.
+	above []int
 
 	// Scratch, reused between calls so that a warm book does not allocate.
 	spare [2][]Level // ApplySnapshot builds here, then swaps with sides
@@ -87,6 +90,7 @@ type input struct {
 type edit struct {
 	side     Side
 	ord      int32 // position in the delta, to keep the order of edits to one price when sorting
+	above    int32 // levels better than key on the side once this edit is made (see buildChanges)
 	key      int64
 	old, new int64
 }
@@ -180,17 +184,35 @@ func keyOf(s Side, price int64) int64 {
 func priceOf(s Side, key int64) int64 { return keyOf(s, key) }
 
 // search returns the first index i with a[i].Price >= key, and whether a[i].Price == key.
+//
+// Most changes are near the best level, that is near the end of a, so it gallops from the end (1, 2, 4, …
+// levels back) to bracket key, then bisects the bracket without a branch on the comparison: O(log d) for
+// a key d levels from the best, whatever len(a) is, and few mispredicted branches.
 func search(a []Level, key int64) (int, bool) {
-	lo, hi := 0, len(a)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if a[m].Price < key {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	n := len(a)
+	if n == 0 || a[n-1].Price < key {
+		return n, false
 	}
-	return lo, lo < len(a) && a[lo].Price == key
+	// a[hi].Price >= key; find lo < hi with a[lo].Price < key (or lo = -1).
+	hi, step := n-1, 1
+	lo := hi - step
+	for lo >= 0 && a[lo].Price >= key {
+		hi = lo
+		step <<= 1
+		lo = hi - step
+	}
+	// The answer is in (lo, hi]: bisect [base, base+m) keeping a[base+m-1] >= key known.
+	base := max(lo+1, 0)
+	for m := hi - base + 1; m > 1; m -= m >> 1 {
+		half := m >> 1
+		x := a[base+half-1].Price
+		// lt is -1 if x < key, else 0, without overflow (Hacker's Delight 2-12) and without a branch: the
+		// compiler keeps a branch for a conditional assignment in a loop, and this one is unpredictable.
+		d := x - key
+		lt := (d ^ ((x ^ key) & (d ^ x))) >> 63
+		base += half & int(lt)
+	}
+	return base, a[base].Price == key
 }
 
 // crossed reports whether the book's best bid is at or above its best ask.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
+	"sort"
 	"strings"
 	"testing"
 
@@ -322,5 +324,34 @@ func TestChecksum(t *testing.T) {
 	sb.WriteString("|")
 	if got, want := b.Checksum(0), crc32.ChecksumIEEE([]byte(sb.String())); got != want {
 		t.Errorf("Checksum over 15 levels = %d, want %d", got, want)
+	}
+}
+
+// TestSearch checks search against sort.Search on every key around the levels of sides of every length up
+// to 70 (the gallop brackets and the bisection at every size), with and without gaps.
+func TestSearch(t *testing.T) {
+	for n := 0; n <= 70; n++ {
+		a := make([]Level, n)
+		for i := range a {
+			a[i].Price = int64(3*i) - 50
+		}
+		for key := int64(-55); key <= int64(3*n-45); key++ {
+			want := sort.Search(n, func(i int) bool { return a[i].Price >= key })
+			got, found := search(a, key)
+			if got != want || found != (want < n && a[want].Price == key) {
+				t.Fatalf("len %d key %d: search = %d, %v; want %d", n, key, got, found, want)
+			}
+		}
+	}
+	// Keys at the ends of int64, where a difference overflows (ask keys go down to -MaxInt64).
+	const m = math.MaxInt64
+	a := []Level{{Price: -m}, {Price: -m + 1}, {Price: -1}, {Price: 0}, {Price: 1}, {Price: m - 1}, {Price: m}}
+	for _, key := range []int64{math.MinInt64, -m, -m + 1, -m + 2, -2, -1, 0, 1, 2, m - 2, m - 1, m} {
+		for n := range len(a) + 1 {
+			want := sort.Search(n, func(i int) bool { return a[i].Price >= key })
+			if got, found := search(a[:n], key); got != want || found != (want < n && a[want].Price == key) {
+				t.Fatalf("%v key %d: search = %d, %v; want %d", a[:n], key, got, found, want)
+			}
+		}
 	}
 }

@@ -194,8 +194,13 @@ func runModel(t *testing.T, data []byte) {
 			continue
 		default:
 			// Delta: ticks overlap the other side a little, so some deltas would cross.
-			bids := g.levels(6, 0, 22, true)
-			asks := g.levels(6, 18, 40, true)
+			// Sometimes long ones, past maxTracked edits, with prices repeated.
+			n := 6
+			if g.byte()%8 == 0 {
+				n = 2 * maxTracked
+			}
+			bids := g.levels(n, 0, 22, true)
+			asks := g.levels(n, 18, 40, true)
 			what = fmt.Sprintf("delta %v %v", bids, asks)
 			want = m.clone()
 			for s, ls := range [2][]schema.Level{bids, asks} {

@@ -16,23 +16,34 @@ package book
 // It does not walk the book: for each side it starts at the best changed price (levels above it keep
 // their rank), walks the changes best first, and in each run of unchanged levels between two changes uses
 // the rank shift (inserted minus deleted so far) to go straight to the levels that cross the n boundary.
-// It stops as soon as both the old and the new rank pass n. Cost: O(k log len + levels sent).
+// It stops as soon as both the old and the new rank pass n. Cost: O(k + levels sent); ApplyDelta has
+// already found where each change is.
 func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
-	ch := b.changes
+	ch, above := b.changes, b.above
 	k := 0
 	for k < len(ch) && ch[k].Side == Bids {
 		k++
 	}
-	return b.viewDiffSide(Bids, n, ch[:k], bids), b.viewDiffSide(Asks, n, ch[k:], asks)
+	// Walk only the sides that changed within the view: when a side's best change has n levels or more
+	// above it, every change of that side is below the view, before and after.
+	if k > 0 && (n <= 0 || above[0] < n) {
+		bids = b.viewDiffSide(Bids, n, 0, k, bids)
+	}
+	if k < len(ch) && (n <= 0 || above[k] < n) {
+		asks = b.viewDiffSide(Asks, n, k, len(ch), asks)
+	}
+	return bids, asks
 }
 
-// viewDiffSide is ViewDiff for one side; ch are that side's changes, best first.
+// viewDiffSide is ViewDiff for one side, whose changes are b.changes[from:to] (best first), with b.above
+// their numbers of better levels in the array. (Indices rather than slices: fewer arguments to spill.)
 //
 // The new ordering is the array; the old one is the array minus the inserted levels plus the deleted
 // ones. ro and rn are the old and new ranks of the next level in the walk (the number of levels above it
 // in each ordering). rn is also the number of array levels passed, so the next array level is at index
 // len-1-rn.
-func (b *Book) viewDiffSide(s Side, n int, ch []Change, dst []Level) []Level {
+func (b *Book) viewDiffSide(s Side, n, from, to int, dst []Level) []Level {
+	ch, above := b.changes[from:to], b.above[from:to]
 	if n <= 0 {
 		for _, c := range ch {
 			dst = append(dst, Level{Price: c.Price, Size: c.New})
@@ -41,19 +52,15 @@ func (b *Book) viewDiffSide(s Side, n int, ch []Change, dst []Level) []Level {
 	}
 	a := b.sides[s]
 	ro, rn := 0, 0
-	hi := len(a) // changes come best first, so each search is below the previous one
-	for _, c := range ch {
+	for j, c := range ch {
 		if ro >= n && rn >= n {
 			return dst
 		}
-		i, found := search(a[:hi], keyOf(s, c.Price))
-		hi = i
 		// q: the number of array levels better than c.Price. Those from rank rn to q-1 are unchanged.
-		q := len(a) - i
-		if found {
-			q--
+		q := above[j]
+		if ro != rn { // else no unchanged level changes visibility
+			dst = boundary(s, a, q-rn, ro, rn, n, dst)
 		}
-		dst = boundary(s, a, q-rn, ro, rn, n, dst)
 		ro += q - rn
 		rn = q
 		if ro >= n && rn >= n {
@@ -71,6 +78,9 @@ func (b *Book) viewDiffSide(s Side, n int, ch []Change, dst []Level) []Level {
 		if c.New != 0 {
 			rn++
 		}
+	}
+	if ro == rn {
+		return dst
 	}
 	return boundary(s, a, len(a)-rn, ro, rn, n, dst)
 }

@@ -18,6 +18,7 @@ type netConn struct {
 	linger time.Duration
 
 	wmu      sync.Mutex
+	wbufs    net.Buffers // writeFrames' argument, under wmu: a field, so that writev's needs no allocation
 	shut     atomic.Bool // write side shut down
 	finished atomic.Bool // socket closed
 }
@@ -47,7 +48,14 @@ func (c *netConn) writeFrames(bufs net.Buffers, deadline time.Time) (int64, erro
 	if !deadline.IsZero() {
 		_ = c.Conn.SetWriteDeadline(deadline)
 	}
-	return bufs.WriteTo(c.Conn)
+	if len(bufs) == 1 { // a plain write
+		n, err := c.Conn.Write(bufs[0])
+		return int64(n), err
+	}
+	c.wbufs = bufs
+	n, err := c.wbufs.WriteTo(c.Conn)
+	c.wbufs = nil
+	return n, err
 }
 
 // Close is what gws calls after it wrote a close frame: shut the write side, keep reading until the peer

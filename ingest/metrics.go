@@ -40,21 +40,21 @@ type pipelineMetrics struct {
 	skipped  metric.Int64Counter
 	gaps     metric.Int64Counter
 
-	typeOpt   [4]metric.AddOption // by schema.EventType
-	reasonOpt sync.Map            // schema.Reason -> metric.AddOption
-	dupOpt    metric.AddOption
-	notLive   metric.AddOption
+	typeOpt   [4][]metric.AddOption // by schema.EventType; slices, so that passing them builds none per call
+	reasonOpt sync.Map              // schema.Reason -> metric.AddOption
+	dupOpt    []metric.AddOption
+	notLive   []metric.AddOption
 
 	reg metric.Registration
 }
 
 func newPipelineMetrics(m metric.Meter, p *Pipeline) (*pipelineMetrics, error) {
 	pm := &pipelineMetrics{
-		dupOpt:  metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", SkipDuplicate))),
-		notLive: metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", SkipNotLive))),
+		dupOpt:  []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", SkipDuplicate)))},
+		notLive: []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", SkipNotLive)))},
 	}
 	for _, t := range []schema.EventType{schema.EventSnapshot, schema.EventDelta, schema.EventTrade} {
-		pm.typeOpt[t] = metric.WithAttributeSet(attribute.NewSet(attribute.String("type", t.String())))
+		pm.typeOpt[t] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("type", t.String())))}
 	}
 	var err error
 	if pm.events, err = m.Int64Counter(MetricEvents, metric.WithDescription("Valid upstream events decoded, by type."), metric.WithUnit("{event}")); err != nil {

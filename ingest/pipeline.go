@@ -90,6 +90,7 @@ type shard struct {
 	syms   map[string]*symState
 	tctx   context.Context // the open apply span's context while tracing
 	window *time.Timer     // ends an apply span's window (trace.go)
+	cur    item            // the item being handled: a field, so that receiving one allocates nothing
 }
 
 type symState struct {
@@ -159,11 +160,16 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 		p.reject(ctx, rec, "", schema.ReasonOf(err), err)
 		return nil
 	}
-	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type])
+	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type]...)
 	s := p.shardOf(ev.Symbol)
 	it := item{kind: itemEvent, ev: ev, rec: rec}
 	if p.tracer != nil {
 		it.sc = trace.SpanContextFromContext(ctx)
+	}
+	select { // the usual case, without the cost of a three-way select
+	case s.q <- it:
+		return nil
+	default:
 	}
 	select {
 	case s.q <- it:
@@ -276,23 +282,30 @@ func (s *shard) run() {
 	defer s.p.wg.Done()
 	for {
 		select {
-		case it := <-s.q:
+		case s.cur = <-s.q:
 			if s.p.tracer != nil {
-				s.drainTraced(&it)
+				s.drainTraced(&s.cur)
+				s.cur = item{}
 				continue
 			}
-			s.handle(&it)
+			s.handleCur()
 		case <-s.p.stop:
 			for {
 				select {
-				case it := <-s.q:
-					s.handle(&it)
+				case s.cur = <-s.q:
+					s.handleCur()
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+// handleCur handles s.cur and lets go of what it refers to.
+func (s *shard) handleCur() {
+	s.handle(&s.cur)
+	s.cur = item{}
 }
 
 func (s *shard) handle(it *item) {
@@ -327,7 +340,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 		p.pub.PublishStatus(st.b)
 	}
 	if ev.Seq <= st.last {
-		p.m.skipped.Add(ctx, 1, p.m.dupOpt)
+		p.m.skipped.Add(ctx, 1, p.m.dupOpt...)
 		return
 	}
 	st.part = int32(rec.Partition)
@@ -360,7 +373,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 	case schema.EventDelta:
 		if !st.b.Live() {
 			st.last = ev.Seq
-			p.m.skipped.Add(ctx, 1, p.m.notLive)
+			p.m.skipped.Add(ctx, 1, p.m.notLive...)
 			return
 		}
 		if err := st.b.ApplyDelta(ev.Seq, ev.Time, ev.Bids, ev.Asks); err != nil {

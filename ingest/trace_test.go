@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/schema"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -99,12 +97,6 @@ func TestTracingCostThroughKafka(t *testing.T) {
 		on.Round(time.Millisecond), fetchSpans, applySpans)
 }
 
-// nopPublisher ignores every call.
-type nopPublisher struct{}
-
-func (nopPublisher) PublishBook(*book.Book, bool)           {}
-func (nopPublisher) PublishTrade(*book.Book, *schema.Event) {}
-func (nopPublisher) PublishStatus(*book.Book)               {}
 
 // BenchmarkPipelineTracing compares the writers with tracing off (no provider), and on with every span
 // sampled and exported to a counter. Compare the two within one run.

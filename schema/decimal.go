@@ -29,6 +29,15 @@ var (
 
 var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
 
+// maxMul[k] and minMul[k] bound the coefficients that can be multiplied by pow10[k] within int64 (a
+// table, so that Rescale does not divide).
+var maxMul, minMul = func() (hi, lo [len(pow10)]int64) {
+	for k, p := range pow10 {
+		hi[k], lo[k] = math.MaxInt64/p, math.MinInt64/p
+	}
+	return hi, lo
+}()
+
 // Pow10 returns 10^n for n in 0..18.
 func Pow10(n uint8) int64 { return pow10[n] }
 
@@ -205,11 +214,11 @@ func (d Decimal) Rescale(exp uint8) (coef int64, ok bool) {
 	if exp > MaxExp {
 		return 0, false
 	}
-	p := pow10[exp-d.Exp]
-	if d.Coef > math.MaxInt64/p || d.Coef < math.MinInt64/p {
+	k := exp - d.Exp
+	if d.Coef > maxMul[k] || d.Coef < minMul[k] {
 		return 0, false
 	}
-	return d.Coef * p, true
+	return d.Coef * pow10[k], true
 }
 
 // Cmp compares two decimals: -1 if d < e, 0 if equal, +1 if d > e. It is exact for all values.
@@ -242,27 +251,58 @@ func AppendDecimal(dst []byte, coef int64, exp uint8) []byte {
 		coef /= 10
 		exp--
 	}
+	if exp > 20 {
+		return appendDecimalWide(dst, coef, exp)
+	}
+	neg := coef < 0
+	u := uint64(coef)
+	if neg {
+		u = uint64(-coef) // MinInt64 wraps to its own magnitude as uint64
+	}
+	// Digits from the last, into a buffer written backwards: the exp fractional digits (with their
+	// leading zeros), the point, the integer digits (at least one), the sign.
+	var buf [24]byte // 20 digits of a uint64, or up to 20 fractional digits and "0.", and a sign
+	i := len(buf)
+	e := int(exp)
+	for range e {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if e > 0 {
+		i--
+		buf[i] = '.'
+	}
+	if u == 0 {
+		i--
+		buf[i] = '0'
+	}
+	for u > 0 {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if neg {
+		i--
+		buf[i] = '-'
+	}
+	return append(dst, buf[i:]...)
+}
+
+// appendDecimalWide is AppendDecimal for an exp beyond the digits of any int64: "0." and zeros first.
+func appendDecimalWide(dst []byte, coef int64, exp uint8) []byte {
 	var u uint64
 	if coef < 0 {
 		dst = append(dst, '-')
-		u = uint64(-coef) // MinInt64 wraps to its own magnitude as uint64
+		u = uint64(-coef)
 	} else {
 		u = uint64(coef)
 	}
-	var buf [40]byte
+	var buf [20]byte
 	s := strconv.AppendUint(buf[:0], u, 10)
-	if exp == 0 {
-		return append(dst, s...)
+	dst = append(dst, '0', '.')
+	for i := len(s); i < int(exp); i++ {
+		dst = append(dst, '0')
 	}
-	e := int(exp)
-	if len(s) <= e {
-		dst = append(dst, '0', '.')
-		for i := len(s); i < e; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, s...)
-	}
-	dst = append(dst, s[:len(s)-e]...)
-	dst = append(dst, '.')
-	return append(dst, s[len(s)-e:]...)
+	return append(dst, s...)
 }

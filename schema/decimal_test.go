@@ -155,6 +155,11 @@ func TestAppendDecimal(t *testing.T) {
 		{math.MinInt64, 3, "-9223372036854775.808"},
 		{math.MinInt64, 19, "-0.9223372036854775808"},
 		{math.MinInt64, 20, "-0.09223372036854775808"},
+		{math.MaxInt64, 20, "0.09223372036854775807"},
+		{math.MinInt64, 21, "-0.009223372036854775808"},
+		{7, 21, "0.000000000000000000007"},
+		{-7, 255, "-0." + strings.Repeat("0", 254) + "7"},
+		{100, 20, "0.000000000000000001"},
 	}
 	for _, tt := range tests {
 		got := string(AppendDecimal([]byte("x="), tt.coef, tt.exp))

@@ -448,7 +448,30 @@ func (d *Decoder) fieldOf(key []byte, esc bool) int {
 		}
 		return fUnknown
 	}
-	// Plain ASCII: fold while comparing.
+	// The names as the protocol writes them: one string switch, no folding.
+	switch string(key) {
+	case "type":
+		return fType
+	case "symbol":
+		return fSymbol
+	case "seq":
+		return fSeq
+	case "time":
+		return fTime
+	case "bids":
+		return fBids
+	case "asks":
+		return fAsks
+	case "price":
+		return fPrice
+	case "size":
+		return fSize
+	case "side":
+		return fSide
+	case "trade_id":
+		return fTradeID
+	}
+	// Other plain ASCII: fold while comparing.
 	switch len(key) {
 	case 3:
 		if foldEq(key, "SEQ") {

@@ -34,6 +34,9 @@ var hexVal = func() (t [256]int8) {
 }()
 
 func skipWS(data []byte, i int) int {
+	if i < len(data) && data[i] > ' ' { // the usual case: no whitespace at all
+		return i
+	}
 	for i < len(data) {
 		switch data[i] {
 		case ' ', '\t', '\n', '\r':

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -200,5 +201,42 @@ func TestChecksum(t *testing.T) {
 	// Pinned so that a change of CRC polynomial or of the string cannot go unnoticed.
 	if got := Checksum([]IntLevel{{430001, 20}, {429990, 15}}, []IntLevel{{430002, 10}}, 1, 1); got != 2185181894 {
 		t.Errorf("protocol example: checksum %d; want 2185181894", got)
+	}
+}
+
+// TestPlain8 checks AppendString's eight-byte test against the bytes it copies as they are: every byte
+// value in every position among plain neighbours, and random words.
+func TestPlain8(t *testing.T) {
+	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+	check := func(w [8]byte) {
+		want := true
+		var x uint64
+		for i, c := range w {
+			want = want && plain(c)
+			x |= uint64(c) << (8 * i)
+		}
+		if got := plain8(x); got != want {
+			t.Fatalf("plain8(%q) = %v, want %v", w[:], got, want)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			for _, fill := range []byte{'a', ' ', '~', '!', '#', '[', ']', 0x7f} {
+				w := [8]byte{fill, fill, fill, fill, fill, fill, fill, fill}
+				w[pos] = byte(c)
+				check(w)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = byte(r.Uint32())
+			if r.IntN(4) != 0 {
+				w[i] = byte(0x20 + r.IntN(0x60))
+			}
+		}
+		check(w)
 	}
 }
