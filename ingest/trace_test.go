@@ -97,7 +97,6 @@ func TestTracingCostThroughKafka(t *testing.T) {
 		on.Round(time.Millisecond), fetchSpans, applySpans)
 }
 
-
 // BenchmarkPipelineTracing compares the writers with tracing off (no provider), and on with every span
 // sampled and exported to a counter. Compare the two within one run.
 func BenchmarkPipelineTracing(b *testing.B) {
