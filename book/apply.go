@@ -53,6 +53,7 @@ func (b *Book) ApplySnapshot(seq uint64, time string, bids, asks []schema.Level)
 	b.sumValid = 0
 	b.changes = b.changes[:0]
 	b.above = b.above[:0]
+	b.nbids = 0
 	return nil
 }
 
@@ -193,13 +194,11 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 // unchanged while n is at most the number of such levels on each side.
 func (b *Book) keepChecksums() {
 	keep := schema.ChecksumDepth
-	seen := [2]bool{}
-	for j, c := range b.changes {
-		if seen[c.Side] {
-			continue
-		}
-		seen[c.Side] = true
-		keep = min(keep, b.above[j])
+	if k := b.nbids; k > 0 {
+		keep = min(keep, b.above[0])
+	}
+	if k := b.nbids; k < len(b.above) {
+		keep = min(keep, b.above[k])
 	}
 	b.sumValid &= uint16(1)<<(keep+1) - 1
 }
@@ -376,6 +375,10 @@ func (b *Book) buildChanges() {
 		}
 		i = j + 1
 	}
+	b.nbids = 0
+	for b.nbids < len(b.changes) && b.changes[b.nbids].Side == Bids {
+		b.nbids++
+	}
 	if tracked {
 		return
 	}
@@ -412,6 +415,7 @@ func (b *Book) twoChanges(e, f edit) {
 		Change{Side: e.side, Price: priceOf(e.side, e.key), Old: e.old, New: e.new},
 		Change{Side: f.side, Price: priceOf(f.side, f.key), Old: f.old, New: f.new})
 	b.above = append(b.above[:0], int(e.above), int(f.above))
+	b.nbids = 2 - int(e.side) - int(f.side)
 }
 
 // editBefore orders edits bids first, then best (highest key) first, then in the order applied.

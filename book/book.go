@@ -68,6 +68,7 @@ type Book struct {
 	// above[j] is the number of levels better than changes[j].Price on its side after that delta: where
 	// ViewDiff and keepChecksums start from, found once per change instead of once per use.
 	above []int
+	nbids int // the number of bid changes: changes[:nbids] are bids, changes[nbids:] asks
 
 	// Scratch, reused between calls so that a warm book does not allocate.
 	spare [2][]Level // ApplySnapshot builds here, then swaps with sides
