@@ -169,8 +169,25 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 		b.pexp, b.sexp = pe, se
 	}
 	b.log = b.log[:0]
-	for i, in := range b.in {
-		b.set(in.side, in.key, in.size, int32(i))
+	for i := range b.in {
+		// set, written out: this loop is most of the work of a delta.
+		in := &b.in[i]
+		s := in.side & 1 // 0 or 1 already; the mask drops the bounds check
+		a := b.sides[s]
+		j, found := search(a, in.key)
+		var old int64
+		if found {
+			old = a[j].Size
+		}
+		if old == in.size {
+			continue
+		}
+		above := len(a) - j
+		if found {
+			above--
+		}
+		b.log = append(b.log, edit{side: s, ord: int32(i), above: int32(above), key: in.key, old: old, new: in.size})
+		b.sides[s] = put(a, j, found, in.key, in.size)
 	}
 	if b.crossed() {
 		bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
@@ -239,27 +256,31 @@ func (b *Book) rescale(dp, ds uint8, up bool) {
 // starts b.in again).
 func (b *Book) convertInScale(bids, asks []schema.Level) bool {
 	b.in = b.in[:0]
-	for s, ls := range [2][]schema.Level{bids, asks} {
-		for _, l := range ls {
-			if l.Price.Coef <= 0 || l.Size.Coef < 0 {
-				return false
-			}
-			p, ok := l.Price.Rescale(b.pexp)
-			if l.Size.Coef == 0 {
-				if ok {
-					b.in = append(b.in, input{side: Side(s), key: keyOf(Side(s), p)})
-				}
-				continue // as in convert: a delete that cannot match any level is a no-op
-			}
-			if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
-				return false
-			}
-			z, okz := l.Size.Rescale(b.sexp)
-			if !ok || !okz {
-				return false
-			}
-			b.in = append(b.in, input{side: Side(s), key: keyOf(Side(s), p), size: z})
+	return b.convertSideInScale(Bids, bids) && b.convertSideInScale(Asks, asks)
+}
+
+// convertSideInScale is convertInScale for the levels ls of side s.
+func (b *Book) convertSideInScale(s Side, ls []schema.Level) bool {
+	for i := range ls {
+		l := &ls[i]
+		if l.Price.Coef <= 0 || l.Size.Coef < 0 {
+			return false
 		}
+		p, ok := l.Price.Rescale(b.pexp)
+		if l.Size.Coef == 0 {
+			if ok {
+				b.in = append(b.in, input{side: s, key: keyOf(s, p)})
+			}
+			continue // as in convert: a delete that cannot match any level is a no-op
+		}
+		if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
+			return false
+		}
+		z, okz := l.Size.Rescale(b.sexp)
+		if !ok || !okz {
+			return false
+		}
+		b.in = append(b.in, input{side: s, key: keyOf(s, p), size: z})
 	}
 	return true
 }
@@ -284,25 +305,6 @@ func (b *Book) convert(s Side, ls []schema.Level, pe, se uint8, seq uint64) erro
 		b.in = append(b.in, input{side: s, key: keyOf(s, p), size: z})
 	}
 	return nil
-}
-
-// set sets the size at key on side s (0 deletes) and logs the edit unless it changes nothing.
-func (b *Book) set(s Side, key, size int64, ord int32) {
-	a := b.sides[s]
-	i, found := search(a, key)
-	var old int64
-	if found {
-		old = a[i].Size
-	}
-	if old == size {
-		return
-	}
-	above := len(a) - i
-	if found {
-		above--
-	}
-	b.log = append(b.log, edit{side: s, ord: ord, above: int32(above), key: key, old: old, new: size})
-	b.sides[s] = put(a, i, found, key, size)
 }
 
 // put sets a[i] (found) or inserts at i to size; size 0 deletes a[i].
@@ -343,7 +345,7 @@ const maxTracked = 32
 func (b *Book) buildChanges() {
 	log := b.log
 	if len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
-		b.twoChanges(log[0], log[1])
+		b.twoChanges(&log[0], &log[1])
 		return
 	}
 	tracked := len(log) <= maxTracked
@@ -400,21 +402,23 @@ func (b *Book) buildChanges() {
 }
 
 // twoChanges is buildChanges for the usual delta of two edits at different levels: each is a net change.
-func (b *Book) twoChanges(e, f edit) {
+func (b *Book) twoChanges(e, f *edit) {
+	ea, fa := int(e.above), int(f.above)
 	if f.side == e.side && f.key > e.key { // f moved e down (an insert) or up (a delete)
 		if f.old == 0 {
-			e.above++
+			ea++
 		} else if f.new == 0 {
-			e.above--
+			ea--
 		}
 	}
-	if editBefore(&f, &e) {
+	if editBefore(f, e) {
 		e, f = f, e
+		ea, fa = fa, ea
 	}
 	b.changes = append(b.changes[:0],
 		Change{Side: e.side, Price: priceOf(e.side, e.key), Old: e.old, New: e.new},
 		Change{Side: f.side, Price: priceOf(f.side, f.key), Old: f.old, New: f.new})
-	b.above = append(b.above[:0], int(e.above), int(f.above))
+	b.above = append(b.above[:0], ea, fa)
 	b.nbids = 2 - int(e.side) - int(f.side)
 }
 
