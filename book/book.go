@@ -184,6 +184,9 @@ func keyOf(s Side, price int64) int64 {
 // priceOf is the inverse of keyOf.
 func priceOf(s Side, key int64) int64 { return keyOf(s, key) }
 
+// nearDepth is the depth below the best that search bisects at once, without galloping.
+const nearDepth = 31
+
 // search returns the first index i with a[i].Price >= key, and whether a[i].Price == key.
 //
 // Most changes are near the best level, that is near the end of a, so it gallops from the end (1, 2, 4, …
@@ -197,10 +200,15 @@ func search(a []Level, key int64) (int, bool) {
 	// a[hi].Price >= key; find lo < hi with a[lo].Price < key (or lo = -1).
 	hi, step := n-1, 1
 	lo := hi - step
-	for lo >= 0 && a[lo].Price >= key {
-		hi = lo
-		step <<= 1
-		lo = hi - step
+	if lo >= nearDepth && a[n-1-nearDepth].Price < key {
+		// Within nearDepth levels of the best, where most changes are: one test instead of the gallop.
+		lo = n - 1 - nearDepth
+	} else {
+		for lo >= 0 && a[lo].Price >= key {
+			hi = lo
+			step <<= 1
+			lo = hi - step
+		}
 	}
 	// The answer is in (lo, hi]: bisect [base, base+m) keeping a[base+m-1] >= key known.
 	base := max(lo+1, 0)
