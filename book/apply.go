@@ -186,7 +186,7 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 		if found {
 			above--
 		}
-		b.log = append(b.log, edit{side: s, ord: int32(i), above: int32(above), key: in.key, old: old, new: in.size})
+		b.log = append(b.log, edit{side: s, above: int32(above), key: in.key, old: old, new: in.size})
 		b.sides[s] = put(a, j, found, in.key, in.size)
 	}
 	if b.crossed() {
@@ -422,21 +422,19 @@ func (b *Book) twoChanges(e, f *edit) {
 	b.nbids = 2 - int(e.side) - int(f.side)
 }
 
-// editBefore orders edits bids first, then best (highest key) first, then in the order applied.
+// editBefore orders edits bids first, then best (highest key) first.
 func editBefore(x, y *edit) bool {
 	if x.side != y.side {
 		return x.side < y.side
 	}
-	if x.key != y.key {
-		return x.key > y.key
-	}
-	return x.ord < y.ord
+	return x.key > y.key
 }
 
-// sortEdits sorts log by editBefore: by insertion for the few edits of a usual delta.
+// sortEdits sorts log by editBefore, stably so that edits to one price stay in the order applied: by
+// insertion for the few edits of a usual delta.
 func sortEdits(log []edit) {
 	if len(log) > 16 {
-		slices.SortFunc(log, func(x, y edit) int {
+		slices.SortStableFunc(log, func(x, y edit) int {
 			if editBefore(&x, &y) {
 				return -1
 			}

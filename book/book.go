@@ -90,7 +90,6 @@ type input struct {
 // edit is one applied level change: the undo log entry of ApplyDelta.
 type edit struct {
 	side     Side
-	ord      int32 // position in the delta, to keep the order of edits to one price when sorting
 	above    int32 // levels better than key on the side once this edit is made (see buildChanges)
 	key      int64
 	old, new int64
