@@ -53,6 +53,7 @@ func (b *Book) ApplySnapshot(seq uint64, time string, bids, asks []schema.Level)
 	b.sumValid = 0
 	b.changes = b.changes[:0]
 	b.above = b.above[:0]
+	b.nbids = 0
 	return nil
 }
 
@@ -168,8 +169,25 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 		b.pexp, b.sexp = pe, se
 	}
 	b.log = b.log[:0]
-	for i, in := range b.in {
-		b.set(in.side, in.key, in.size, int32(i))
+	for i := range b.in {
+		// set, written out: this loop is most of the work of a delta.
+		in := &b.in[i]
+		s := in.side & 1 // 0 or 1 already; the mask drops the bounds check
+		a := b.sides[s]
+		j, found := search(a, in.key)
+		var old int64
+		if found {
+			old = a[j].Size
+		}
+		if old == in.size {
+			continue
+		}
+		above := len(a) - j
+		if found {
+			above--
+		}
+		b.log = append(b.log, edit{side: s, above: int32(above), key: in.key, old: old, new: in.size})
+		b.sides[s] = put(a, j, found, in.key, in.size)
 	}
 	if b.crossed() {
 		bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
@@ -193,13 +211,11 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 // unchanged while n is at most the number of such levels on each side.
 func (b *Book) keepChecksums() {
 	keep := schema.ChecksumDepth
-	seen := [2]bool{}
-	for j, c := range b.changes {
-		if seen[c.Side] {
-			continue
-		}
-		seen[c.Side] = true
-		keep = min(keep, b.above[j])
+	if k := b.nbids; k > 0 {
+		keep = min(keep, b.above[0])
+	}
+	if k := b.nbids; k < len(b.above) {
+		keep = min(keep, b.above[k])
 	}
 	b.sumValid &= uint16(1)<<(keep+1) - 1
 }
@@ -240,27 +256,31 @@ func (b *Book) rescale(dp, ds uint8, up bool) {
 // starts b.in again).
 func (b *Book) convertInScale(bids, asks []schema.Level) bool {
 	b.in = b.in[:0]
-	for s, ls := range [2][]schema.Level{bids, asks} {
-		for _, l := range ls {
-			if l.Price.Coef <= 0 || l.Size.Coef < 0 {
-				return false
-			}
-			p, ok := l.Price.Rescale(b.pexp)
-			if l.Size.Coef == 0 {
-				if ok {
-					b.in = append(b.in, input{side: Side(s), key: keyOf(Side(s), p)})
-				}
-				continue // as in convert: a delete that cannot match any level is a no-op
-			}
-			if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
-				return false
-			}
-			z, okz := l.Size.Rescale(b.sexp)
-			if !ok || !okz {
-				return false
-			}
-			b.in = append(b.in, input{side: Side(s), key: keyOf(Side(s), p), size: z})
+	return b.convertSideInScale(Bids, bids) && b.convertSideInScale(Asks, asks)
+}
+
+// convertSideInScale is convertInScale for the levels ls of side s.
+func (b *Book) convertSideInScale(s Side, ls []schema.Level) bool {
+	for i := range ls {
+		l := &ls[i]
+		if l.Price.Coef <= 0 || l.Size.Coef < 0 {
+			return false
 		}
+		p, ok := l.Price.Rescale(b.pexp)
+		if l.Size.Coef == 0 {
+			if ok {
+				b.in = append(b.in, input{side: s, key: keyOf(s, p)})
+			}
+			continue // as in convert: a delete that cannot match any level is a no-op
+		}
+		if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
+			return false
+		}
+		z, okz := l.Size.Rescale(b.sexp)
+		if !ok || !okz {
+			return false
+		}
+		b.in = append(b.in, input{side: s, key: keyOf(s, p), size: z})
 	}
 	return true
 }
@@ -285,25 +305,6 @@ func (b *Book) convert(s Side, ls []schema.Level, pe, se uint8, seq uint64) erro
 		b.in = append(b.in, input{side: s, key: keyOf(s, p), size: z})
 	}
 	return nil
-}
-
-// set sets the size at key on side s (0 deletes) and logs the edit unless it changes nothing.
-func (b *Book) set(s Side, key, size int64, ord int32) {
-	a := b.sides[s]
-	i, found := search(a, key)
-	var old int64
-	if found {
-		old = a[i].Size
-	}
-	if old == size {
-		return
-	}
-	above := len(a) - i
-	if found {
-		above--
-	}
-	b.log = append(b.log, edit{side: s, ord: ord, above: int32(above), key: key, old: old, new: size})
-	b.sides[s] = put(a, i, found, key, size)
 }
 
 // put sets a[i] (found) or inserts at i to size; size 0 deletes a[i].
@@ -344,7 +345,7 @@ const maxTracked = 32
 func (b *Book) buildChanges() {
 	log := b.log
 	if len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
-		b.twoChanges(log[0], log[1])
+		b.twoChanges(&log[0], &log[1])
 		return
 	}
 	tracked := len(log) <= maxTracked
@@ -376,6 +377,10 @@ func (b *Book) buildChanges() {
 		}
 		i = j + 1
 	}
+	b.nbids = 0
+	for b.nbids < len(b.changes) && b.changes[b.nbids].Side == Bids {
+		b.nbids++
+	}
 	if tracked {
 		return
 	}
@@ -397,38 +402,39 @@ func (b *Book) buildChanges() {
 }
 
 // twoChanges is buildChanges for the usual delta of two edits at different levels: each is a net change.
-func (b *Book) twoChanges(e, f edit) {
+func (b *Book) twoChanges(e, f *edit) {
+	ea, fa := int(e.above), int(f.above)
 	if f.side == e.side && f.key > e.key { // f moved e down (an insert) or up (a delete)
 		if f.old == 0 {
-			e.above++
+			ea++
 		} else if f.new == 0 {
-			e.above--
+			ea--
 		}
 	}
-	if editBefore(&f, &e) {
+	if editBefore(f, e) {
 		e, f = f, e
+		ea, fa = fa, ea
 	}
 	b.changes = append(b.changes[:0],
 		Change{Side: e.side, Price: priceOf(e.side, e.key), Old: e.old, New: e.new},
 		Change{Side: f.side, Price: priceOf(f.side, f.key), Old: f.old, New: f.new})
-	b.above = append(b.above[:0], int(e.above), int(f.above))
+	b.above = append(b.above[:0], ea, fa)
+	b.nbids = 2 - int(e.side) - int(f.side)
 }
 
-// editBefore orders edits bids first, then best (highest key) first, then in the order applied.
+// editBefore orders edits bids first, then best (highest key) first.
 func editBefore(x, y *edit) bool {
 	if x.side != y.side {
 		return x.side < y.side
 	}
-	if x.key != y.key {
-		return x.key > y.key
-	}
-	return x.ord < y.ord
+	return x.key > y.key
 }
 
-// sortEdits sorts log by editBefore: by insertion for the few edits of a usual delta.
+// sortEdits sorts log by editBefore, stably so that edits to one price stay in the order applied: by
+// insertion for the few edits of a usual delta.
 func sortEdits(log []edit) {
 	if len(log) > 16 {
-		slices.SortFunc(log, func(x, y edit) int {
+		slices.SortStableFunc(log, func(x, y edit) int {
 			if editBefore(&x, &y) {
 				return -1
 			}

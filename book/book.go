@@ -68,6 +68,7 @@ type Book struct {
 	// above[j] is the number of levels better than changes[j].Price on its side after that delta: where
 	// ViewDiff and keepChecksums start from, found once per change instead of once per use.
 	above []int
+	nbids int // the number of bid changes: changes[:nbids] are bids, changes[nbids:] asks
 
 	// Scratch, reused between calls so that a warm book does not allocate.
 	spare [2][]Level // ApplySnapshot builds here, then swaps with sides
@@ -89,7 +90,6 @@ type input struct {
 // edit is one applied level change: the undo log entry of ApplyDelta.
 type edit struct {
 	side     Side
-	ord      int32 // position in the delta, to keep the order of edits to one price when sorting
 	above    int32 // levels better than key on the side once this edit is made (see buildChanges)
 	key      int64
 	old, new int64
@@ -183,15 +183,33 @@ func keyOf(s Side, price int64) int64 {
 // priceOf is the inverse of keyOf.
 func priceOf(s Side, key int64) int64 { return keyOf(s, key) }
 
+// nearLevels is the number of best levels that search bisects in a fixed, unrolled sequence of steps.
+const nearLevels = 32
+
 // search returns the first index i with a[i].Price >= key, and whether a[i].Price == key.
 //
-// Most changes are near the best level, that is near the end of a, so it gallops from the end (1, 2, 4, …
-// levels back) to bracket key, then bisects the bracket without a branch on the comparison: O(log d) for
-// a key d levels from the best, whatever len(a) is, and few mispredicted branches.
+// Most changes are near the best level, that is near the end of a. When key is within the best
+// nearLevels levels (one test), it bisects them in five unrolled steps without a branch on the
+// comparisons or a bounds check. Otherwise it gallops from the end (1, 2, 4, … levels back) to bracket
+// key, then bisects the bracket without a branch on the comparison: O(log d) for a key d levels from the
+// best, whatever len(a) is, and few mispredicted branches.
 func search(a []Level, key int64) (int, bool) {
 	n := len(a)
 	if n == 0 || a[n-1].Price < key {
 		return n, false
+	}
+	if n >= nearLevels {
+		w := (*[nearLevels]Level)(a[n-nearLevels:])
+		if w[0].Price < key {
+			// w[0] < key <= w[31]: find the last j with w[j] < key; j+1 is the answer. Every index stays
+			// below 32 (j <= 30 after each step), the masks only tell the compiler so.
+			j := 16 & lessMask(w[16].Price, key)
+			j += 8 & lessMask(w[(j+8)&(nearLevels-1)].Price, key)
+			j += 4 & lessMask(w[(j+4)&(nearLevels-1)].Price, key)
+			j += 2 & lessMask(w[(j+2)&(nearLevels-1)].Price, key)
+			j += 1 & lessMask(w[(j+1)&(nearLevels-1)].Price, key)
+			return n - nearLevels + j + 1, w[(j+1)&(nearLevels-1)].Price == key
+		}
 	}
 	// a[hi].Price >= key; find lo < hi with a[lo].Price < key (or lo = -1).
 	hi, step := n-1, 1
@@ -205,14 +223,16 @@ func search(a []Level, key int64) (int, bool) {
 	base := max(lo+1, 0)
 	for m := hi - base + 1; m > 1; m -= m >> 1 {
 		half := m >> 1
-		x := a[base+half-1].Price
-		// lt is -1 if x < key, else 0, without overflow (Hacker's Delight 2-12) and without a branch: the
-		// compiler keeps a branch for a conditional assignment in a loop, and this one is unpredictable.
-		d := x - key
-		lt := (d ^ ((x ^ key) & (d ^ x))) >> 63
-		base += half & int(lt)
+		base += half & lessMask(a[base+half-1].Price, key)
 	}
 	return base, a[base].Price == key
+}
+
+// lessMask is -1 if x < key, else 0, without overflow (Hacker's Delight 2-12) and without a branch: the
+// compiler keeps a branch for a conditional assignment in a loop, and this comparison is unpredictable.
+func lessMask(x, key int64) int {
+	d := x - key
+	return int((d ^ ((x ^ key) & (d ^ x))) >> 63)
 }
 
 // crossed reports whether the book's best bid is at or above its best ask.

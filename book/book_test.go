@@ -345,7 +345,25 @@ func TestSearch(t *testing.T) {
 	}
 	// Keys at the ends of int64, where a difference overflows (ask keys go down to -MaxInt64).
 	const m = math.MaxInt64
-	a := []Level{{Price: -m}, {Price: -m + 1}, {Price: -1}, {Price: 0}, {Price: 1}, {Price: m - 1}, {Price: m}}
+	short := []Level{{Price: -m}, {Price: -m + 1}, {Price: -1}, {Price: 0}, {Price: 1}, {Price: m - 1}, {Price: m}}
+	// The same past nearLevels, where the best levels are bisected in unrolled steps.
+	var long []Level
+	for i := range int64(20) {
+		long = append(long, Level{Price: -m + i})
+	}
+	long = append(long, Level{Price: -1}, Level{Price: 0}, Level{Price: 1})
+	for i := range int64(20) {
+		long = append(long, Level{Price: m - 19 + i})
+	}
+	for _, a := range [][]Level{short, long} {
+		checkSearchEnds(t, a)
+	}
+}
+
+// checkSearchEnds checks search on every prefix of a for keys at and near the ends of int64.
+func checkSearchEnds(t *testing.T, a []Level) {
+	t.Helper()
+	const m = math.MaxInt64
 	for _, key := range []int64{math.MinInt64, -m, -m + 1, -m + 2, -2, -1, 0, 1, 2, m - 2, m - 1, m} {
 		for n := range len(a) + 1 {
 			want := sort.Search(n, func(i int) bool { return a[i].Price >= key })

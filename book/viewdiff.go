@@ -19,20 +19,47 @@ package book
 // It stops as soon as both the old and the new rank pass n. Cost: O(k + levels sent); ApplyDelta has
 // already found where each change is.
 func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
-	ch, above := b.changes, b.above
-	k := 0
-	for k < len(ch) && ch[k].Side == Bids {
-		k++
-	}
+	k, m := b.nbids, len(b.changes)
 	// Walk only the sides that changed within the view: when a side's best change has n levels or more
 	// above it, every change of that side is below the view, before and after.
-	if k > 0 && (n <= 0 || above[0] < n) {
-		bids = b.viewDiffSide(Bids, n, 0, k, bids)
+	if k > 0 && (n <= 0 || b.above[0] < n) {
+		if k == 1 {
+			bids = b.viewDiffOne(Bids, n, 0, bids)
+		} else {
+			bids = b.viewDiffSide(Bids, n, 0, k, bids)
+		}
 	}
-	if k < len(ch) && (n <= 0 || above[k] < n) {
-		asks = b.viewDiffSide(Asks, n, k, len(ch), asks)
+	if k < m && (n <= 0 || b.above[k] < n) {
+		if m-k == 1 {
+			asks = b.viewDiffOne(Asks, n, k, asks)
+		} else {
+			asks = b.viewDiffSide(Asks, n, k, m, asks)
+		}
 	}
 	return bids, asks
+}
+
+// viewDiffOne is viewDiffSide for a side with the one change b.changes[j], which has fewer than n levels
+// above it (or n <= 0): that level is sent with its new size (0 when it was deleted); an insert pushes the
+// level now at rank n out of the view, a delete pulls the level now at rank n-1 into it.
+func (b *Book) viewDiffOne(s Side, n, j int, dst []Level) []Level {
+	c := b.changes[j]
+	dst = append(dst, Level{Price: c.Price, Size: c.New})
+	if n <= 0 {
+		return dst
+	}
+	a := b.sides[s]
+	switch {
+	case c.Old == 0: // inserted
+		if i := len(a) - 1 - n; i >= 0 {
+			dst = append(dst, Level{Price: priceOf(s, a[i].Price)})
+		}
+	case c.New == 0: // deleted
+		if i := len(a) - n; i >= 0 {
+			dst = append(dst, Level{Price: priceOf(s, a[i].Price), Size: a[i].Size})
+		}
+	}
+	return dst
 }
 
 // viewDiffSide is ViewDiff for one side, whose changes are b.changes[from:to] (best first), with b.above
