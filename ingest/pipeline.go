@@ -281,24 +281,30 @@ func (p *Pipeline) reject(ctx context.Context, rec Record, symbol string, reason
 func (s *shard) run() {
 	defer s.p.wg.Done()
 	for {
+		// The usual case under load: an item is waiting, and a plain receive costs less than the two-way
+		// select.
 		select {
 		case s.cur = <-s.q:
-			if s.p.tracer != nil {
-				s.drainTraced(&s.cur)
-				s.cur = item{}
-				continue
-			}
-			s.handleCur()
-		case <-s.p.stop:
-			for {
-				select {
-				case s.cur = <-s.q:
-					s.handleCur()
-				default:
-					return
+		default:
+			select {
+			case s.cur = <-s.q:
+			case <-s.p.stop:
+				for {
+					select {
+					case s.cur = <-s.q:
+						s.handleCur()
+					default:
+						return
+					}
 				}
 			}
 		}
+		if s.p.tracer != nil {
+			s.drainTraced(&s.cur)
+			s.cur = item{}
+			continue
+		}
+		s.handleCur()
 	}
 }
 
