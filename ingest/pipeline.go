@@ -136,15 +136,9 @@ func NewPipeline(cfg PipelineConfig, pub Publisher) (*Pipeline, error) {
 	return p, nil
 }
 
-// decoder is a Decoder with the time of the last event it decoded: events in a row often carry the same
-// time, and Decode then returns that string instead of making a new one.
-type decoder struct {
-	d    schema.Decoder
-	time string
-}
-
-// decoders hold the decoders of the goroutines that call Submit.
-var decoders = sync.Pool{New: func() any { return new(decoder) }}
+// decoders hold the Decoders of the goroutines that call Submit. A Decoder remembers the last time it
+// decoded, so a record with the same time as the one before costs no new string.
+var decoders = sync.Pool{New: func() any { return new(schema.Decoder) }}
 
 // Submit decodes and validates rec and queues its event on the shard of its symbol. It blocks while that
 // queue is full. A record that fails decoding or validation is counted, logged (rate-limited), passed to
@@ -159,12 +153,9 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 	}
 	// Readers submit concurrently: each takes a decoder (with its interned symbols) from the pool. The
 	// event itself is fresh, since it goes to another goroutine.
-	d := decoders.Get().(*decoder)
-	ev := schema.Event{Time: d.time} // only the time: the levels must be fresh
-	err := d.d.Decode(rec.Value, &ev)
-	if err == nil {
-		d.time = ev.Time
-	}
+	d := decoders.Get().(*schema.Decoder)
+	var ev schema.Event
+	err := d.Decode(rec.Value, &ev)
 	decoders.Put(d)
 	if err != nil {
 		p.reject(ctx, rec, "", schema.ReasonOf(err), err)
