@@ -67,8 +67,9 @@ type Config struct {
 	// detect a stuck reader. Default 5s.
 	PollInterval time.Duration
 	// StallTimeout: a partition reader that made no progress for this long while its partition has records
-	// past its position is restarted at its position (guards against kafka-go FetchMessage hangs).
-	// Default 30s.
+	// past its position is restarted at its position (guards against kafka-go FetchMessage hangs). The wait
+	// is timed from the first poll (PollInterval) that sees it, so a restart comes up to one PollInterval
+	// later than StallTimeout. Default 30s.
 	StallTimeout time.Duration
 
 	// DeadLetterTopic, when set, receives a copy of every rejected record (same key and value) with headers

@@ -36,21 +36,27 @@ type Consumer struct {
 
 // partState is one partition's progress. next and hwm are read by the monitor and the gauges.
 type partState struct {
-	id       int
-	attrs    metric.MeasurementOption
-	start    int64        // offset the run started at
-	target   int64        // high watermark when the run started
-	next     atomic.Int64 // next offset to read (all before it were handed to the pipeline)
-	hwm      atomic.Int64 // latest high watermark seen
-	fetching atomic.Int64 // unix nanos since a FetchMessage call is waiting, 0 when none
+	id     int
+	attrs  metric.MeasurementOption
+	start  int64        // offset the run started at
+	target int64        // high watermark when the run started
+	next   atomic.Int64 // next offset to read (all before it were handed to the pipeline)
+	hwm    atomic.Int64 // latest high watermark seen
+	// fetching is the number of the FetchMessage call waiting (they count up from 1 over the partition's
+	// readers), 0 when none: a count, not a time, so that the reader reads no clock per record; the monitor
+	// notes when it first saw each call waiting (fetchSeen, fetchSince).
+	fetching atomic.Int64
+	fetches  int64 // calls made, by the partition's reader goroutine only
 	ready    atomic.Bool
 	mu       sync.Mutex
 	cancel   context.CancelFunc // cancels the current fetch loop (the watchdog restarts the reader)
 
 	// Read and written by the monitor only (outage.go).
-	contactAt time.Time
-	seenNext  int64
-	outage    bool
+	contactAt  time.Time
+	seenNext   int64
+	outage     bool
+	fetchSeen  int64 // the FetchMessage call (partState.fetching) last seen waiting
+	fetchSince int64 // unix nanos when it was first seen waiting
 }
 
 // New validates cfg and returns a Consumer that publishes to pub. Nothing runs until Run.
@@ -335,8 +341,14 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 	tb := &fetchBatch{tracer: pipe.tracer, topic: c.cfg.Topic, partition: st.id}
 	defer func() { tb.end(err) }()
 	for {
-		st.fetching.Store(time.Now().UnixNano())
-		m, err := tb.fetch(fctx, r)
+		st.fetches++
+		st.fetching.Store(st.fetches)
+		var m kafka.Message
+		if tb.tracer == nil {
+			m, err = r.FetchMessage(fctx)
+		} else {
+			m, err = tb.fetch(fctx, r)
+		}
 		st.fetching.Store(0)
 		if err != nil {
 			if cause := context.Cause(fctx); cause != nil && ctx.Err() == nil {
@@ -345,11 +357,20 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 			return progressed, err
 		}
 		rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
-		if err := pipe.Submit(tb.add(fctx, &m), rec); err != nil {
+		if tb.tracer == nil { // the usual case: no spans to count the record in
+			err = pipe.Submit(fctx, rec)
+		} else {
+			err = pipe.Submit(tb.add(fctx, &m), rec)
+		}
+		if err != nil {
 			return progressed, err
 		}
-		c.tap.record(fctx, st, rec)
-		tb.full()
+		if c.tap != nil {
+			c.tap.record(fctx, st, rec)
+		}
+		if tb.tracer != nil {
+			tb.full()
+		}
 		progressed = true
 		st.next.Store(m.Offset + 1)
 		if m.HighWaterMark > st.hwm.Load() {
@@ -408,8 +429,14 @@ func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipe
 		for _, st := range parts {
 			hwm := lasts[st.id]
 			st.hwm.Store(hwm)
-			since := st.fetching.Load()
-			if since == 0 || hwm <= st.next.Load() || time.Duration(now-since) < c.cfg.StallTimeout {
+			call := st.fetching.Load()
+			if call == 0 {
+				continue
+			}
+			if call != st.fetchSeen {
+				st.fetchSeen, st.fetchSince = call, now
+			}
+			if hwm <= st.next.Load() || time.Duration(now-st.fetchSince) < c.cfg.StallTimeout {
 				continue
 			}
 			st.mu.Lock()

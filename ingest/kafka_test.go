@@ -405,39 +405,56 @@ func TestKafkaWatchdogCancelsAStalledFetch(t *testing.T) {
 	// #1133, #387, #847) cannot be provoked from the broker side, so drive the monitor directly.
 	k := newTestCluster(t, 2)
 	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("2:1")))
-	m := newMetrics()
-	c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t"), PollInterval: 50 * time.Millisecond, StallTimeout: time.Second}, &recorder{})
-	transport := &kafka.Transport{}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(k.addrs...), Transport: transport}
-	parts, err := c.discover(context.Background(), client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cancelled [2]atomic.Int32
-	long := time.Now().Add(-2 * time.Second).UnixNano()
-	for i, st := range parts {
-		st.fetching.Store(long) // both have been fetching for 2s
-		st.cancel = func() { cancelled[i].Add(1) }
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { c.monitor(ctx, client, nil, parts) }) // no outage within the test: no pipeline needed
-	time.Sleep(300 * time.Millisecond)
-	cancel()
-	wg.Wait()
-	// The record went to one partition: only that one has records past its position.
-	var hwms [2]int64
-	for i, st := range parts {
-		hwms[i] = st.hwm.Load()
-	}
-	for i := range parts {
-		if stuck := hwms[i] > 0; (cancelled[i].Load() > 0) != stuck {
-			t.Errorf("partition %d (hwm %d, next 0): cancelled %d times", i, hwms[i], cancelled[i].Load())
-		}
-	}
-	if hwms[0]+hwms[1] != 1 {
-		t.Errorf("high watermarks %v, want one record in all", hwms)
+	for _, tc := range []struct {
+		name string
+		seen time.Duration // how long ago the monitor first saw the waiting call; 0: never seen
+		want bool          // whether the partition with records is cancelled
+	}{
+		{"waiting 2s", 2 * time.Second, true},
+		{"waiting 0.2s", 200 * time.Millisecond, false},
+		{"new call", 0, false}, // first seen now: it has to wait StallTimeout from here
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMetrics()
+			c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t"), PollInterval: 50 * time.Millisecond, StallTimeout: time.Second}, &recorder{})
+			transport := &kafka.Transport{}
+			defer transport.CloseIdleConnections()
+			client := &kafka.Client{Addr: kafka.TCP(k.addrs...), Transport: transport}
+			parts, err := c.discover(context.Background(), client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cancelled [2]atomic.Int32
+			for i, st := range parts {
+				st.fetches = 7
+				st.fetching.Store(st.fetches) // both are waiting in their 7th call
+				if tc.seen > 0 {
+					st.fetchSeen, st.fetchSince = 7, time.Now().Add(-tc.seen).UnixNano()
+				} else {
+					st.fetchSeen, st.fetchSince = 6, time.Now().Add(-time.Hour).UnixNano() // an earlier call
+				}
+				st.cancel = func() { cancelled[i].Add(1) }
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Go(func() { c.monitor(ctx, client, nil, parts) }) // no outage within the test: no pipeline needed
+			time.Sleep(300 * time.Millisecond)
+			cancel()
+			wg.Wait()
+			// The record went to one partition: only that one has records past its position.
+			var hwms [2]int64
+			for i, st := range parts {
+				hwms[i] = st.hwm.Load()
+			}
+			for i := range parts {
+				if want := tc.want && hwms[i] > 0; (cancelled[i].Load() > 0) != want {
+					t.Errorf("partition %d (hwm %d, next 0): cancelled %d times, want cancelled %v", i, hwms[i], cancelled[i].Load(), want)
+				}
+			}
+			if hwms[0]+hwms[1] != 1 {
+				t.Errorf("high watermarks %v, want one record in all", hwms)
+			}
+		})
 	}
 }
 

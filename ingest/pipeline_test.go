@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -518,5 +519,56 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("ingest depends on %s", dep)
 			}
 		}
+	}
+}
+
+// timeRecorder keeps the time of every trade it is given.
+type timeRecorder struct {
+	nopPublisher
+	mu    sync.Mutex
+	times []string
+}
+
+func (r *timeRecorder) PublishTrade(_ *book.Book, e *schema.Event) {
+	r.mu.Lock()
+	r.times = append(r.times, e.Time)
+	r.mu.Unlock()
+}
+
+func TestSubmitEventTimes(t *testing.T) {
+	// Submit reuses the previous event's time string when the next one carries the same time: every event
+	// must still get its own time, whatever came before it (a different time, a rejected record).
+	rec := &timeRecorder{}
+	p, err := NewPipeline(PipelineConfig{Shards: 1}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	tr := func(seq uint64, tm string) string {
+		return fmt.Sprintf(`{"type":"trade","symbol":"BTC-USD","seq":%d,"time":%q,"price":"1","size":"1","side":"buy"}`, seq, tm)
+	}
+	in := []string{
+		tr(1, "2026-01-02T03:04:05.5Z"),
+		tr(2, "2026-01-02T03:04:05.500Z"), // the same time in another form
+		tr(3, "2026-01-02T03:04:06Z"),
+		`{"type":"trade","symbol":"BTC-USD","seq":4,"time":"yesterday","price":"1","size":"1","side":"buy"}`,
+		tr(5, "2026-01-02T03:04:06Z"),
+		tr(6, "2026-01-02T03:04:05.5Z"),
+	}
+	want := []string{"2026-01-02T03:04:05.5Z", "2026-01-02T03:04:05.5Z", "2026-01-02T03:04:06Z",
+		"2026-01-02T03:04:06Z", "2026-01-02T03:04:05.5Z"}
+	ctx := context.Background()
+	for _, v := range in {
+		if err := p.Submit(ctx, Record{Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Equal(rec.times, want) {
+		t.Errorf("times %q, want %q", rec.times, want)
 	}
 }

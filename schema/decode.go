@@ -30,6 +30,7 @@ type Decoder struct {
 	fold    []byte            // a case-folded key
 	stack   []byte            // the open arrays and objects of a skipped value
 	seen    map[Decimal]struct{}
+	time    string // the canonical time of the last record whose time was valid
 }
 
 // Decode decodes and validates one record value into *ev, with exactly the acceptance, the results and the
@@ -134,11 +135,18 @@ func (d *Decoder) decode(data []byte, ev *Event, prevTime string) error {
 	if w.has&(1<<fTime) == 0 {
 		return invalid(ReasonTime, "missing time")
 	}
-	t, err := parseTime(d.str(data, fTime), prevTime)
-	if err != nil {
-		return err
+	var err error
+	if ts := d.str(data, fTime); len(d.time) > 0 && string(ts) == d.time {
+		// Records in a row often carry the same time. A canonical time is its own canonical form, so a
+		// time written exactly as the last one's result needs no parsing.
+		ev.Time = d.time
+	} else {
+		var t string
+		if t, err = parseTime(ts, prevTime); err != nil {
+			return err
+		}
+		ev.Time, d.time = t, t
 	}
-	ev.Time = t
 
 	switch ev.Type {
 	case EventSnapshot, EventDelta:

@@ -229,6 +229,52 @@ func TestDecoderInternsSymbols(t *testing.T) {
 	}
 }
 
+func TestDecoderTimeCache(t *testing.T) {
+	// Fresh Events each time (no previous time to compare with): the Decoder's own memory of the last time
+	// must give every record its own canonical time, shared when it repeats.
+	var d Decoder
+	rec := func(tm string) []byte {
+		return []byte(`{"type":"delta","symbol":"X","seq":1,"time":"` + tm + `"}`)
+	}
+	steps := []struct{ in, want string }{
+		{"2026-11-24T10:00:00.50Z", "2026-11-24T10:00:00.5Z"},
+		{"2026-11-24T10:00:00.50Z", "2026-11-24T10:00:00.5Z"}, // not canonical: parsed again
+		{"2026-11-24T10:00:00.5Z", "2026-11-24T10:00:00.5Z"},  // the last result: taken as is
+		{"2026-11-24T11:00:00.5+01:00", "2026-11-24T10:00:00.5Z"},
+		{"bad", ""},
+		{"2026-11-24T10:00:00.5Z", "2026-11-24T10:00:00.5Z"},
+		{"2026-11-24T10:00:01Z", "2026-11-24T10:00:01Z"},
+		{"2026-11-24T10:00:00.5Z", "2026-11-24T10:00:00.5Z"},
+	}
+	var last string
+	for i, s := range steps {
+		var ev Event
+		err := d.Decode(rec(s.in), &ev)
+		if s.want == "" {
+			if err == nil {
+				t.Errorf("%d: time %q accepted as %q", i, s.in, ev.Time)
+			}
+			continue
+		}
+		if err != nil || ev.Time != s.want {
+			t.Fatalf("%d: time %q decoded as %q, %v; want %q", i, s.in, ev.Time, err, s.want)
+		}
+		if i == 2 && unsafe.StringData(ev.Time) != unsafe.StringData(last) {
+			t.Errorf("%d: a repeated canonical time was not shared", i)
+		}
+		last = ev.Time
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		var ev Event
+		if err := d.Decode(rec("2026-11-24T10:00:00.5Z"), &ev); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 { // the record itself
+		t.Errorf("%.1f allocations a record repeating the last time into a fresh Event, want at most 1", allocs)
+	}
+}
+
 func FuzzParseDecimalBytes(f *testing.F) {
 	for _, s := range []string{"43000.10", "0.0015", ".5", "5.", ".", "", "1.2.3", "123456789012345678", "1234567890123456789",
 		"12345678901234567.8", "0.000000000000000001", "000000000000000000.", "-1", "+1", "1e3", "00"} {
