@@ -52,7 +52,7 @@ func fillTopic(n int) (*kfake.Cluster, []string, error) {
 	g := newDeltaGen(syms, 1)
 	var minLen, maxLen int
 	for i := len(syms); i < n; i++ {
-		d := g.next(now)
+		d := g.next(now.Add(time.Duration(i) * time.Microsecond)) // a distinct event time per record, as upstream sends
 		d.nlev = 1 + i%2
 		v := d.record(nil)
 		if minLen == 0 || len(v) < minLen {
