@@ -41,6 +41,29 @@ type request struct {
 	Resume     map[string]uint64 `json:"resume"`
 }
 
+// decodeRequest decodes data, which must hold exactly one JSON object, into v, and returns the request's
+// id from *idp (-1 when absent). A malformed message or a negative id is answered and counted as malformed,
+// and ok is false.
+func (s *Server) decodeRequest(sess *session, data []byte, v any, idp **int64) (id int64, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		s.malformed(sess, -1, CodeBadRequest, "malformed JSON: "+err.Error())
+		return -1, false
+	}
+	if dec.More() {
+		s.malformed(sess, -1, CodeBadRequest, "one JSON object per message")
+		return -1, false
+	}
+	if *idp == nil {
+		return -1, true
+	}
+	if **idp < 0 {
+		s.malformed(sess, -1, CodeBadRequest, "id must not be negative")
+		return -1, false
+	}
+	return **idp, true
+}
+
 // doTimeout bounds how long a request waits for a book writer.
 const doTimeout = 10 * time.Second
 
@@ -50,22 +73,9 @@ func (s *Server) handleRequest(sess *session, data []byte) {
 		return
 	}
 	var req request
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&req); err != nil {
-		s.malformed(sess, -1, CodeBadRequest, "malformed JSON: "+err.Error())
+	id, ok := s.decodeRequest(sess, data, &req, &req.ID)
+	if !ok {
 		return
-	}
-	if dec.More() {
-		s.malformed(sess, -1, CodeBadRequest, "one JSON object per message")
-		return
-	}
-	id := int64(-1)
-	if req.ID != nil {
-		if *req.ID < 0 {
-			s.malformed(sess, -1, CodeBadRequest, "id must not be negative")
-			return
-		}
-		id = *req.ID
 	}
 	switch req.Op {
 	case "subscribe":

@@ -1,9 +1,7 @@
 package feed
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -64,18 +62,9 @@ var errReplayClosed = errors.New("connection closing")
 // handleReplay serves the ops of a /replay connection. It runs on the connection's read goroutine.
 func (s *Server) handleReplay(sess *session, data []byte) {
 	var req replayRequest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&req); err != nil || dec.More() {
-		s.malformed(sess, -1, CodeBadRequest, "malformed JSON: one object per message")
+	id, ok := s.decodeRequest(sess, data, &req, &req.ID)
+	if !ok {
 		return
-	}
-	id := int64(-1)
-	if req.ID != nil {
-		if *req.ID < 0 {
-			s.malformed(sess, -1, CodeBadRequest, "id must not be negative")
-			return
-		}
-		id = *req.ID
 	}
 	rc := sess.rp
 	switch req.Op {
