@@ -78,7 +78,7 @@ func fillTopic(n int) (*kfake.Cluster, []string, error) {
 type ingestTrial struct{ perSec, perCPU float64 }
 
 func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
-	books := &consumerBooks{}
+	books := &ingest.LateBooks{}
 	srv, err := feed.New(feed.Config{Logger: quietLogger}, books)
 	if err != nil {
 		return ingestTrial{}, err
@@ -87,7 +87,7 @@ func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
 	if err != nil {
 		return ingestTrial{}, err
 	}
-	books.c.Store(cons)
+	books.Set(cons)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	w := startWindow()

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -30,18 +29,6 @@ const (
 	latTopic   = "md.events"
 	latSymbols = 250 // each client subscribes to one: 4 clients per symbol
 )
-
-type consumerBooks struct {
-	c atomic.Pointer[ingest.Consumer]
-}
-
-func (l *consumerBooks) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
-	c := l.c.Load()
-	if c == nil {
-		return ingest.ErrClosed
-	}
-	return c.Do(ctx, symbol, fn)
-}
 
 // kafkaFeed is depthcast reading a kfake broker.
 type kafkaFeed struct {
@@ -82,7 +69,7 @@ func startKafkaFeed(syms []string) (*kafkaFeed, error) {
 		k.close()
 		return nil, fmt.Errorf("produce snapshots: %w", err)
 	}
-	books := &consumerBooks{}
+	books := &ingest.LateBooks{}
 	if k.srv, err = feed.New(feed.Config{Logger: quietLogger}, books); err != nil {
 		k.close()
 		return nil, err
@@ -91,7 +78,7 @@ func startKafkaFeed(syms []string) (*kafkaFeed, error) {
 		k.close()
 		return nil, err
 	}
-	books.c.Store(k.cons)
+	books.Set(k.cons)
 	if k.ln, err = listenLoopback(); err != nil {
 		k.close()
 		return nil, err

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/schema"
@@ -37,19 +36,6 @@ func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.
 
 // ---- depthcast: the real feed.Server behind net/http, fed by an ingest.Pipeline ----
 
-// lateBooks lets the feed exist before the pipeline that publishes into it (as cmd/depthcast does).
-type lateBooks struct {
-	p atomic.Pointer[ingest.Pipeline]
-}
-
-func (l *lateBooks) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
-	p := l.p.Load()
-	if p == nil {
-		return ingest.ErrClosed
-	}
-	return p.Do(ctx, symbol, fn)
-}
-
 type dcServer struct {
 	srv    *feed.Server
 	pipe   *ingest.Pipeline
@@ -64,7 +50,7 @@ type dcServer struct {
 // startDepthcast runs a feed with syms already live (a snapshot of levels levels per side each).
 func startDepthcast(cfg feed.Config, syms []string, levels int) (*dcServer, error) {
 	cfg.Logger = quietLogger
-	books := &lateBooks{}
+	books := &ingest.LateBooks{}
 	srv, err := feed.New(cfg, books)
 	if err != nil {
 		return nil, err
@@ -73,7 +59,7 @@ func startDepthcast(cfg feed.Config, syms []string, levels int) (*dcServer, erro
 	if err != nil {
 		return nil, err
 	}
-	books.p.Store(pipe)
+	books.Set(pipe)
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &dcServer{srv: srv, pipe: pipe, cancel: cancel}
 	now := schema.FormatTime(time.Now())

@@ -15,7 +15,7 @@ import (
 // exampleFeed starts a feed whose BTC-USD book holds one upstream snapshot, and returns its WebSocket URL
 // and a function that stops it.
 func exampleFeed() (string, func()) {
-	books := &lateBooks{}
+	books := &ingest.LateBooks{}
 	srv, err := feed.New(feed.Config{Logger: quietLogger()}, books)
 	if err != nil {
 		panic(err)
@@ -24,7 +24,7 @@ func exampleFeed() (string, func()) {
 	if err != nil {
 		panic(err)
 	}
-	books.p.Store(pipe)
+	books.Set(pipe)
 	ctx := context.Background()
 	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
 		`"time":"2026-11-24T10:00:00Z","bids":[["43000.10","2"],["42999","1.5"]],"asks":[["43000.2","1.0"]]}`)})

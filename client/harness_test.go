@@ -15,11 +15,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/client"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
@@ -32,19 +30,6 @@ import (
 const waitTimeout = 20 * time.Second
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// lateBooks lets the feed be created before the pipeline that publishes into it.
-type lateBooks struct {
-	p atomic.Pointer[ingest.Pipeline]
-}
-
-func (l *lateBooks) Do(ctx context.Context, symbol string, fn func(*book.Book)) error {
-	p := l.p.Load()
-	if p == nil {
-		return ingest.ErrClosed
-	}
-	return p.Do(ctx, symbol, fn)
-}
 
 // node is one feed node: a feed.Server over an ingest.Pipeline, served on its own listener.
 type node struct {
@@ -64,7 +49,7 @@ type node struct {
 func newNode(t *testing.T, cfg feed.Config) *node {
 	t.Helper()
 	cfg.Logger = quietLogger()
-	books := &lateBooks{}
+	books := &ingest.LateBooks{}
 	srv, err := feed.New(cfg, books)
 	if err != nil {
 		t.Fatalf("feed.New: %v", err)
@@ -73,7 +58,7 @@ func newNode(t *testing.T, cfg feed.Config) *node {
 	if err != nil {
 		t.Fatalf("ingest.NewPipeline: %v", err)
 	}
-	books.p.Store(pipe)
+	books.Set(pipe)
 	n := &node{t: t, srv: srv, pipe: pipe, runDone: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel

@@ -10,11 +10,11 @@ import (
 	"github.com/depthcast/depthcast/ingest"
 )
 
-// The feed is created first, with a Books that reaches the book writer once it exists (here lateBooks,
+// The feed is created first, with a Books that reaches the book writer once it exists (here ingest.LateBooks,
 // whose pipeline is set after); the writer is created with the feed as its Publisher. The feed then serves
 // what the writer applies, here the book of one upstream snapshot through GET /v1/book.
 func ExampleNew() {
-	books := &lateBooks{}
+	books := &ingest.LateBooks{}
 	srv, err := feed.New(feed.Config{Logger: quietLogger()}, books)
 	if err != nil {
 		panic(err)
@@ -24,7 +24,7 @@ func ExampleNew() {
 		panic(err)
 	}
 	defer pipe.Close()
-	books.p.Store(pipe)
+	books.Set(pipe)
 
 	ctx := context.Background()
 	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +

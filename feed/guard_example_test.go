@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
 	"github.com/gorilla/websocket"
 )
 
@@ -32,7 +33,7 @@ func ExampleGuardConfig() {
 		AllowOrigins:        []string{"https://app.example.com"},
 		MaxConnectionsPerIP: feed.DefaultMaxConnectionsPerIP,
 		ConnectRatePerIP:    feed.DefaultConnectRatePerIP,
-	}}, &lateBooks{})
+	}}, &ingest.LateBooks{})
 	if err != nil {
 		panic(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,20 +33,6 @@ import (
 // waitTimeout bounds every wait for something the feed must do. It is generous: the tests run with -race on
 // a loaded 2-core machine. A wait returns as soon as its condition holds.
 const waitTimeout = 20 * time.Second
-
-// lateBooks lets the feed be created before the pipeline that publishes into it (the same wiring as the
-// depthcast command's).
-type lateBooks struct {
-	p atomic.Pointer[ingest.Pipeline]
-}
-
-func (l *lateBooks) Do(ctx context.Context, symbol string, fn func(*book.Book)) error {
-	p := l.p.Load()
-	if p == nil {
-		return ingest.ErrClosed
-	}
-	return p.Do(ctx, symbol, fn)
-}
 
 // testFeed is one feed under test.
 type testFeed struct {
@@ -72,7 +57,7 @@ func newTestFeed(t *testing.T, cfg feed.Config) *testFeed {
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
-	books := &lateBooks{}
+	books := &ingest.LateBooks{}
 	srv, err := feed.New(cfg, books)
 	if err != nil {
 		t.Fatalf("feed.New: %v", err)
@@ -81,7 +66,7 @@ func newTestFeed(t *testing.T, cfg feed.Config) *testFeed {
 	if err != nil {
 		t.Fatalf("ingest.NewPipeline: %v", err)
 	}
-	books.p.Store(pipe)
+	books.Set(pipe)
 	f.srv, f.pipe = srv, pipe
 
 	ctx, cancel := context.WithCancel(context.Background())

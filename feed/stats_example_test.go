@@ -10,7 +10,7 @@ import (
 
 // Stats is what GET /v1/stats answers: here one live symbol, one stale, and no connection yet.
 func ExampleServer_Stats() {
-	books := &lateBooks{}
+	books := &ingest.LateBooks{}
 	srv, err := feed.New(feed.Config{Logger: quietLogger()}, books)
 	if err != nil {
 		panic(err)
@@ -20,7 +20,7 @@ func ExampleServer_Stats() {
 		panic(err)
 	}
 	defer pipe.Close()
-	books.p.Store(pipe)
+	books.Set(pipe)
 
 	ctx := context.Background()
 	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":1,` +

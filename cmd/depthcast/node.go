@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -140,10 +139,13 @@ func (m *Main) Run(ctx context.Context) error {
 	fcfg.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
 	// The feed publishes what the consumer's writers apply, and reads books through the consumer: the
-	// feed exists first, and reaches the consumer through lateBooks once it exists.
+	// feed exists first, and reaches the consumer through an ingest.LateBooks once it exists.
 	var consumer Input
-	books := &lateBooks{}
-	fcfg.Ready = func() bool { return books.ready() }
+	books := &ingest.LateBooks{}
+	fcfg.Ready = func() bool {
+		in, _ := books.Source().(Input)
+		return in != nil && in.Ready()
+	}
 	srv, err := feed.New(fcfg, books)
 	if err != nil {
 		return err
@@ -156,7 +158,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	books.set(consumer)
+	books.Set(consumer)
 
 	ln, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
@@ -231,32 +233,4 @@ func (m *Main) Close() error {
 	cancel()
 	<-m.done
 	return nil
-}
-
-// lateBooks lets the feed be created before the consumer that publishes into it.
-type lateBooks struct {
-	mu sync.RWMutex
-	b  Input
-}
-
-func (l *lateBooks) ready() bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.b != nil && l.b.Ready()
-}
-
-func (l *lateBooks) set(b Input) {
-	l.mu.Lock()
-	l.b = b
-	l.mu.Unlock()
-}
-
-func (l *lateBooks) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
-	l.mu.RLock()
-	b := l.b
-	l.mu.RUnlock()
-	if b == nil {
-		return ingest.ErrClosed
-	}
-	return b.Do(ctx, symbol, fn)
 }

@@ -1,0 +1,48 @@
+package ingest
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/depthcast/depthcast/book"
+)
+
+// Books gives access to one symbol's book on its writer, as Pipeline.Do and Consumer.Do do.
+type Books interface {
+	Do(ctx context.Context, symbol string, fn func(b *book.Book)) error
+}
+
+// LateBooks is a Books whose source is set after it is made, so that the feed, which needs its Books when
+// it is created, can exist before the Pipeline or Consumer that publishes into it. Until Set, Do returns
+// ErrClosed. The zero value is ready to use; LateBooks is safe for concurrent use.
+type LateBooks struct {
+	src atomic.Pointer[booksRef]
+}
+
+type booksRef struct{ Books }
+
+// Set makes b the source of every later Do.
+func (l *LateBooks) Set(b Books) { l.src.Store(&booksRef{b}) }
+
+// Source returns the source set last, or nil.
+func (l *LateBooks) Source() Books {
+	if r := l.src.Load(); r != nil {
+		return r.Books
+	}
+	return nil
+}
+
+// Do runs fn on symbol's book through the source, or returns ErrClosed when none is set yet.
+func (l *LateBooks) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
+	r := l.src.Load()
+	if r == nil {
+		return ErrClosed
+	}
+	return r.Do(ctx, symbol, fn)
+}
+
+var (
+	_ Books = (*Pipeline)(nil)
+	_ Books = (*Consumer)(nil)
+	_ Books = (*LateBooks)(nil)
+)
