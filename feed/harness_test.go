@@ -159,27 +159,13 @@ func (f *testFeed) pipelineBook(symbol string, n int) (string, uint64) {
 }
 
 // counter returns the current value of an Int64 counter of the feed's metrics (summed over attributes).
-func (f *testFeed) counter(name string) int64 {
-	f.t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := f.metrics.Collect(context.Background(), &rm); err != nil {
-		f.t.Fatalf("collect metrics: %v", err)
-	}
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
-				for _, dp := range s.DataPoints {
-					n += dp.Value
-				}
-			}
-		}
-	}
-	return n
-}
+func (f *testFeed) counter(name string) int64 { return f.metric(name, false) }
 
 // gauge returns the current value of an Int64 gauge of the feed's metrics (summed over attributes).
-func (f *testFeed) gauge(name string) int64 {
+func (f *testFeed) gauge(name string) int64 { return f.metric(name, true) }
+
+// metric sums the data points of the Int64 counter (or, with gauge, the Int64 gauge) called name.
+func (f *testFeed) metric(name string, gauge bool) int64 {
 	f.t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := f.metrics.Collect(context.Background(), &rm); err != nil {
@@ -188,10 +174,22 @@ func (f *testFeed) gauge(name string) int64 {
 	var n int64
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == name {
-				for _, dp := range g.DataPoints {
-					n += dp.Value
+			if m.Name != name {
+				continue
+			}
+			var points []metricdata.DataPoint[int64]
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				if !gauge {
+					points = d.DataPoints
 				}
+			case metricdata.Gauge[int64]:
+				if gauge {
+					points = d.DataPoints
+				}
+			}
+			for _, dp := range points {
+				n += dp.Value
 			}
 		}
 	}
