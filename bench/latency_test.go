@@ -12,8 +12,8 @@ func TestLatencyRigReuse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1k clients and a broker: a few seconds")
 	}
-	syms := symbolNames(latSymbols)
-	k, clients, sink, err := latencyRig(syms)
+	syms := symbolNames(250)
+	k, clients, sink, err := latencyRig(syms, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,6 +23,12 @@ func TestLatencyRigReuse(t *testing.T) {
 		tr := k.latencyTrial(clients, sink, syms, 2000, 200*time.Millisecond, 500*time.Millisecond, "")
 		if tr.st.N == 0 || tr.delivered == 0 {
 			t.Fatalf("trial %d on the same rig delivered nothing (produced %d)", i, tr.produced)
+		}
+		if tr.leg.N == 0 {
+			t.Fatalf("trial %d: no Kafka-leg samples from the tap", i)
+		}
+		if tr.leg.P50 > tr.st.P50 {
+			t.Errorf("trial %d: Kafka leg p50 %v above the end-to-end p50 %v: the leg is a part of the whole", i, tr.leg.P50, tr.st.P50)
 		}
 	}
 }
