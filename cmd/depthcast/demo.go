@@ -111,10 +111,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	return err
 }
 
-func printURLs(w io.Writer, addr string, tls bool) {
-	h, ws := "http", "ws"
+// wsScheme is the WebSocket URL scheme of a listener with or without TLS.
+func wsScheme(tls bool) string {
 	if tls {
-		h, ws = "https", "wss"
+		return "wss"
+	}
+	return "ws"
+}
+
+func printURLs(w io.Writer, addr string, tls bool) {
+	h, ws := "http", wsScheme(tls)
+	if tls {
+		h = "https"
 	}
 	fmt.Fprintf(w, "depthcast is serving on %s\n  dashboard  %s://%s/\n  websocket  %s://%s/ws\n  symbols    %s://%s/v1/symbols\n  book       %s://%s/v1/book/{symbol}?depth=10\n  metrics    %s://%s/metrics\n",
 		addr, h, addr, ws, addr, h, addr, h, addr, h, addr)

@@ -199,10 +199,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var lf logFlags
 	var ff feedFlags
 	var rf replayFlags
+	var sf securityFlags
 	var from, to timeFlag
 	lf.register(fs)
 	ff.register(fs, "127.0.0.1:8080")
 	rf.register(fs)
+	sf.register(fs)
 	in := fs.String("in", "", "recording directory to play (required)")
 	speed := fs.Float64("speed", 1, "factor of recorded time: 1 as recorded, 10 ten times faster, 0 as fast as possible")
 	fs.Var(&from, "from", "start of the replay, RFC 3339 (default: the start of the recording)")
@@ -230,9 +232,13 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	pcfg := replay.PlayerConfig{Source: rec, From: from.t, To: to.t, Speed: *speed, Logger: log.With("component", "ingest")}
 	fcfg := ff.config()
+	tlsCfg, keys, err := sf.apply(&fcfg, log)
+	if err != nil {
+		return usageError{err}
+	}
 	fcfg.Replayer = newReplayer(rec, log.With("component", "replay"))
 	fcfg.MaxReplays = rf.maxReplays
-	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Feed: fcfg, Logger: log,
+	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Feed: fcfg, Logger: log, TLS: tlsCfg,
 		Input: func(pub ingest.Publisher) (Input, error) {
 			cfg := pcfg
 			cfg.Publisher = pub
@@ -241,11 +247,13 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usageError{err}
 	}
+	stopReload := reloadOnHUP(ctx, keys, log)
+	defer stopReload()
 	go func() {
 		select {
 		case <-m.Started():
 			printURLs(stdout, m.Addr(), m.TLS())
-			fmt.Fprintf(stdout, "  replay     ws://%s/replay\n  recording  %s\n", m.Addr(), *in)
+			fmt.Fprintf(stdout, "  replay     %s://%s/replay\n  recording  %s\n", wsScheme(m.TLS()), m.Addr(), *in)
 		case <-ctx.Done():
 		}
 	}()

@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/auth"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
+	"github.com/gorilla/websocket"
 )
 
 // writeRecording records n events of a simulated exchange into a new directory, with the exchange's own
@@ -123,5 +128,67 @@ func TestServeReplaySources(t *testing.T) {
 				t.Fatal("the replay's books at its end are not the exchange's")
 			}
 		})
+	}
+}
+
+// depthcast replay takes serve's security flags: over TLS with a key file, /ws and /replay refuse a
+// handshake without a key (401) and serve one with it.
+func TestReplayCommandTLSAndKeys(t *testing.T) {
+	dir, x := writeRecording(t, 500)
+	certPath, keyPath, pool := selfSigned(t)
+	key, line := newKeyLine(t, auth.Grant{Name: "backtest"})
+	keys := filepath.Join(t.TempDir(), "keys")
+	writeFileAtomic(t, keys, line+"\n")
+	var out syncBuffer
+	addr, stop := runInBackgroundOut(t, &out, "replay", "--in", dir, "--listen", "127.0.0.1:0", "--speed", "0",
+		"--tls-cert", certPath, "--tls-key", keyPath, "--auth-keys", keys, "--log-level", "error")
+	defer stop()
+	for _, want := range []string{"wss://" + addr + "/ws", "wss://" + addr + "/replay", "https://" + addr + "/"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("replay did not print %s:\n%s", want, out.String())
+		}
+	}
+	d := &websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool}, HandshakeTimeout: waitTimeout}
+	for _, path := range []string{"/ws", "/replay"} {
+		if c, resp, err := d.Dial("wss://"+addr+path, nil); err == nil {
+			_ = c.Close()
+			t.Fatalf("%s without a key: upgraded", path)
+		} else if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s without a key: %v %v, want 401", path, resp, err)
+		}
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+key)
+	c, _, err := d.Dial("wss://"+addr+"/replay", h)
+	if err != nil {
+		t.Fatalf("/replay with the key: %v", err)
+	}
+	defer c.Close()
+	req := fmt.Sprintf(`{"op":"replay","id":1,"channels":["book"],"symbols":%s,"speed":0}`, mustJSON(x.Symbols()))
+	if err := c.WriteMessage(websocket.TextMessage, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d messages: %v", len(types), err)
+		}
+		var m struct{ Type, Reason string }
+		_ = json.Unmarshal(b, &m)
+		types = append(types, m.Type)
+		if m.Type == "error" {
+			t.Fatalf("replay refused: %s", b)
+		}
+		if m.Type == "replay_end" {
+			if m.Reason != "done" {
+				t.Fatalf("replay_end %s", b)
+			}
+			break
+		}
+	}
+	if len(types) < 100 || types[0] != "replay_started" {
+		t.Fatalf("%d messages over wss, first %q", len(types), types[0])
 	}
 }

@@ -17,7 +17,8 @@ import (
 	"github.com/depthcast/depthcast/feed"
 )
 
-// guardFlags map onto feed.GuardConfig (without Auth) and the node's TLS settings. serve and demo have them.
+// guardFlags map onto feed.GuardConfig (without Auth) and the node's TLS settings. serve, replay and demo
+// have them.
 type guardFlags struct {
 	origins      listFlag
 	perIP        int
@@ -49,7 +50,37 @@ func (f *guardFlags) config() feed.GuardConfig {
 		ConnectBurstPerIP: f.burstPerIP, PingInterval: f.pingInterval, IdleTimeout: idle}
 }
 
-// authFlags turn authentication on (serve only).
+// securityFlags are the guard, TLS and authentication flags of a node that faces clients (serve, replay).
+type securityFlags struct {
+	guard guardFlags
+	auth  authFlags
+}
+
+func (f *securityFlags) register(fs *flag.FlagSet) {
+	f.guard.register(fs)
+	f.auth.register(fs)
+}
+
+// apply sets fcfg's guard and authenticator from the flags and returns the listener's TLS config (nil:
+// plain) and the key store to reload on SIGHUP (nil: none). It warns when authentication is off.
+func (f *securityFlags) apply(fcfg *feed.Config, log *slog.Logger) (*tls.Config, *auth.KeyStore, error) {
+	tlsCfg, err := loadTLS(f.guard.tlsCert, f.guard.tlsKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	authn, keys, err := f.auth.build()
+	if err != nil {
+		return nil, nil, err
+	}
+	if authn == nil {
+		log.Warn("authentication is off: anyone who reaches the listener can connect (see --auth-keys, --auth-jwt-secret, --auth-jwt-key)")
+	}
+	fcfg.Guard = f.guard.config()
+	fcfg.Guard.Auth = authn
+	return tlsCfg, keys, nil
+}
+
+// authFlags turn authentication on (serve and replay).
 type authFlags struct {
 	keys        string
 	jwtSecret   string

@@ -14,13 +14,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var lf logFlags
 	var ff feedFlags
 	var inf ingestFlags
-	var gf guardFlags
-	var af authFlags
+	var sf securityFlags
 	lf.register(fs)
 	ff.register(fs, "127.0.0.1:8080")
 	inf.register(fs, true)
-	gf.register(fs)
-	af.register(fs)
+	sf.register(fs)
 	var rf replayFlags
 	rf.register(fs)
 	recordings := fs.String("recordings", "", "recordings directory served on /replay (default: /replay reads the Kafka topic by timestamp)")
@@ -39,20 +37,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
-	tlsCfg, err := loadTLS(gf.tlsCert, gf.tlsKey)
-	if err != nil {
-		return usageError{err}
-	}
-	authn, keys, err := af.build()
-	if err != nil {
-		return usageError{err}
-	}
-	if authn == nil {
-		log.Warn("authentication is off: anyone who reaches the listener can connect (see --auth-keys, --auth-jwt-secret, --auth-jwt-key)")
-	}
 	fcfg := ff.config()
-	fcfg.Guard = gf.config()
-	fcfg.Guard.Auth = authn
+	tlsCfg, keys, err := sf.apply(&fcfg, log)
+	if err != nil {
+		return usageError{err}
+	}
 	fcfg.MaxReplays = rf.maxReplays
 	rlog := log.With("component", "replay")
 	if *recordings != "" {
