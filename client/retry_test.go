@@ -403,3 +403,120 @@ func TestResubscribeRefused(t *testing.T) {
 		t.Errorf("A-USD waiting events %+v: want one with a delay in [%v, %v]", ev, minBackoff/2, minBackoff)
 	}
 }
+
+// A restore of a trades subscription refused with unknown_symbol is retried one symbol per request, like a
+// book's: each refusal is reported as an ErrorEvent, and once accepted the trades flow again.
+func TestRestoreRetriesTrades(t *testing.T) {
+	syms := []string{"A-USD", "B-USD"}
+	refusals := map[string]int{"A-USD": 0, "B-USD": 2}
+	ready := make(chan struct{})
+	var mu sync.Mutex
+	var restore map[string]any
+	var singles [][]string
+	trade := func(sym string, seq int) string {
+		return fmt.Sprintf(`{"type":"trade","channel":"trades","symbol":%q,"seq":%d,"time":"2026-11-24T10:00:00Z","price":"100.5","size":"0.25","side":"buy","trade_id":"t-%d"}`, sym, seq, seq)
+	}
+	fs := newFakeServer(t, func(fc *fakeConn) {
+		switch fc.n {
+		case 0:
+			req := fc.next(t)
+			fc.send(t, fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"trades","symbols":[]}`, req["id"]))
+			for _, s := range syms {
+				fc.send(t, trade(s, 10))
+			}
+			select {
+			case <-ready:
+			case <-time.After(waitTimeout):
+			}
+			fc.closeWith(client.CloseGoingAway, "restarting")
+			return
+		case 1:
+		default:
+			return
+		}
+		req := fc.next(t)
+		mu.Lock()
+		restore = req
+		mu.Unlock()
+		fc.send(t, refusal(req, "unknown_symbol"))
+		for done := 0; done < len(syms); {
+			req := fc.next(t)
+			if req == nil {
+				return
+			}
+			got := symbolsOf(req)
+			mu.Lock()
+			singles = append(singles, got)
+			mu.Unlock()
+			if len(got) != 1 || req["channel"] != "trades" {
+				fc.send(t, refusal(req, "bad_request"))
+				continue
+			}
+			if refusals[got[0]] > 0 {
+				refusals[got[0]]--
+				fc.send(t, refusal(req, "unknown_symbol"))
+				continue
+			}
+			fc.send(t, fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"trades","symbols":[]}`, req["id"]))
+			fc.send(t, trade(got[0], 20))
+			done++
+		}
+	})
+	c := dial(t, fs.url(), client.Config{MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second})
+	rec := record(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.SubscribeTrades(ctx, syms...); err != nil {
+		t.Fatal(err)
+	}
+	tradeAt := func(sym string, seq uint64) func(client.Event) bool {
+		return func(ev client.Event) bool {
+			te, ok := ev.(client.TradeEvent)
+			return ok && te.Symbol == sym && te.Seq == seq
+		}
+	}
+	for _, s := range syms {
+		rec.wait(s+" trade 10", tradeAt(s, 10))
+	}
+	close(ready)
+	for _, s := range syms {
+		ev := rec.wait(s+" trade 20 after the restore", tradeAt(s, 20)).(client.TradeEvent)
+		if ev.Price.String() != "100.5" || ev.Side != "buy" || ev.TradeID != "t-20" {
+			t.Errorf("%s trade after the restore: %+v", s, ev)
+		}
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if got := symbolsOf(restore); !slices.Equal(got, syms) || restore["channel"] != "trades" {
+		t.Errorf("restore request %v, want trades of %v", restore, syms)
+	}
+	count := map[string]int{}
+	for _, s := range singles {
+		if len(s) == 1 {
+			count[s[0]]++
+		} else {
+			t.Errorf("retry request carried %v, want one symbol", s)
+		}
+	}
+	if want := map[string]int{"A-USD": 1, "B-USD": 3}; !mapsEqual(count, want) {
+		t.Errorf("retries per symbol %v, want %v", count, want)
+	}
+	refusalsSeen := map[string]int{}
+	for _, ev := range rec.all() {
+		if ee, ok := ev.(client.ErrorEvent); ok {
+			var se *client.ServerError
+			if !errors.As(ee.Err, &se) || se.Code != "unknown_symbol" || errors.Is(ee.Err, client.ErrDropped) {
+				t.Errorf("%s: error event %v, want a retried unknown_symbol", ee.Symbol, ee.Err)
+			}
+			refusalsSeen[ee.Symbol]++
+		}
+	}
+	// The grouped refusal is reported for both; then each single refusal of B-USD once more.
+	if want := map[string]int{"A-USD": 1, "B-USD": 3}; !mapsEqual(refusalsSeen, want) {
+		t.Errorf("error events per symbol %v, want %v", refusalsSeen, want)
+	}
+	if fs.count() != 2 {
+		t.Errorf("%d connections, want 2: refusals are retried on the same connection", fs.count())
+	}
+}
