@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -77,6 +78,12 @@ type GuardConfig struct {
 	// message) has arrived for this long, checked at each ping. Browsers and WebSocket libraries answer
 	// pings on their own, so only a dead or stuck peer trips it. Default 60 s; negative: off.
 	IdleTimeout time.Duration
+	// TrustedProxies lists the addresses ("10.0.0.0/8", "192.0.2.7") of reverse proxies and load balancers
+	// in front of the server. For a request from one of them, the per-IP limits apply to the client address
+	// in X-Forwarded-For: the rightmost entry that is not itself a trusted proxy (entries further left can
+	// be forged by the client). For any other peer, X-Forwarded-For is ignored. Empty: the TCP peer's
+	// address always.
+	TrustedProxies []string
 }
 
 // Defaults of GuardConfig; the per-IP caps are the depthcast command's defaults (the zero config has none).
@@ -116,6 +123,9 @@ func (c GuardConfig) Validate() error {
 	case d.IdleTimeout > 0 && d.IdleTimeout < d.PingInterval:
 		return fmt.Errorf("Guard.IdleTimeout %v is shorter than PingInterval %v", d.IdleTimeout, d.PingInterval)
 	}
+	if _, err := parsePrefixes(d.TrustedProxies); err != nil {
+		return fmt.Errorf("Guard.TrustedProxies: %w", err)
+	}
 	for _, o := range d.AllowOrigins {
 		if o == "*" {
 			continue
@@ -133,6 +143,7 @@ type guard struct {
 	cfg     GuardConfig
 	origins []string // lower case, without a trailing slash
 	anyOrig bool
+	proxies []netip.Prefix
 
 	mu        sync.Mutex
 	ips       map[string]*ipState
@@ -148,6 +159,7 @@ type ipState struct {
 
 func newGuard(cfg GuardConfig) *guard {
 	g := &guard{cfg: cfg.withDefaults(), ips: map[string]*ipState{}, names: map[string]int{}}
+	g.proxies, _ = parsePrefixes(cfg.TrustedProxies) // Validate has refused bad ones
 	for _, o := range g.cfg.AllowOrigins {
 		if o == "*" {
 			g.anyOrig = true
@@ -188,12 +200,72 @@ func bearerToken(r *http.Request) string {
 	return r.URL.Query().Get("token")
 }
 
-func clientIP(r *http.Request) string {
+// clientIP returns the address the per-IP limits count a request under: the TCP peer's, or, when the peer is
+// a trusted proxy, the rightmost X-Forwarded-For entry that is not a trusted proxy.
+func (g *guard) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	if len(g.proxies) == 0 || !g.trusted(host) {
+		return host
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		list := hops[i]
+		for list != "" {
+			var hop string
+			if j := strings.LastIndexByte(list, ','); j >= 0 {
+				list, hop = list[:j], list[j+1:]
+			} else {
+				list, hop = "", list
+			}
+			hop = strings.TrimSpace(hop)
+			addr, err := netip.ParseAddr(hop)
+			if err != nil {
+				return host // a malformed hop: nothing left of it can be trusted, count the proxy
+			}
+			if !g.trusted(hop) {
+				return addr.Unmap().String()
+			}
+			host = hop
+		}
+	}
+	return host // every hop is a trusted proxy: count the leftmost one
+}
+
+// trusted reports whether ip is in TrustedProxies.
+func (g *guard) trusted(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range g.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parsePrefixes parses CIDR prefixes and single addresses.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // refusal is a handshake refused before the upgrade.
@@ -243,7 +315,7 @@ func (g *guard) purge(now time.Time) {
 // per-IP connections (429), the token's connections (429). On success the connection's slots are taken
 // and the returned admission releases them.
 func (g *guard) admit(r *http.Request, now time.Time) (*admission, *refusal) {
-	ip := clientIP(r)
+	ip := g.clientIP(r)
 	g.mu.Lock()
 	g.purge(now)
 	st := g.ips[ip]

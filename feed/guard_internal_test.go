@@ -65,3 +65,41 @@ func TestWSKeepsTCPConn(t *testing.T) {
 		_ = c.Close()
 	}
 }
+
+// The address the per-IP limits count: X-Forwarded-For only through trusted proxies, read from the right.
+func TestClientIP(t *testing.T) {
+	g := newGuard(GuardConfig{TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}})
+	none := newGuard(GuardConfig{})
+	tests := []struct {
+		name   string
+		g      *guard
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"no proxies configured", none, "10.1.2.3:5000", []string{"203.0.113.9"}, "10.1.2.3"},
+		{"untrusted peer: header ignored", g, "198.51.100.4:5000", []string{"203.0.113.9"}, "198.51.100.4"},
+		{"trusted peer, no header", g, "10.1.2.3:5000", nil, "10.1.2.3"},
+		{"trusted peer, one hop", g, "10.1.2.3:5000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"forged entries left of the real one", g, "10.1.2.3:5000", []string{"1.1.1.1, 2.2.2.2, 203.0.113.9"}, "203.0.113.9"},
+		{"chain of trusted proxies", g, "10.1.2.3:5000", []string{"203.0.113.9, 192.0.2.7, 10.9.9.9"}, "203.0.113.9"},
+		{"several header lines", g, "10.1.2.3:5000", []string{"203.0.113.9", "10.2.2.2"}, "203.0.113.9"},
+		{"all hops trusted", g, "10.1.2.3:5000", []string{"10.5.5.5, 10.6.6.6"}, "10.5.5.5"},
+		{"malformed hop", g, "10.1.2.3:5000", []string{"203.0.113.9, bogus"}, "10.1.2.3"},
+		{"IPv6 peer and client", g, "[2001:db8::1]:5000", []string{"2001:db9::5"}, "2001:db9::5"},
+		{"IPv4-mapped client", g, "10.1.2.3:5000", []string{"::ffff:203.0.113.9"}, "203.0.113.9"},
+		{"empty header", g, "10.1.2.3:5000", []string{""}, "10.1.2.3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/ws", nil)
+			r.RemoteAddr = tc.remote
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := tc.g.clientIP(r); got != tc.want {
+				t.Errorf("clientIP = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

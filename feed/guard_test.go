@@ -260,6 +260,20 @@ func TestPerIPConnectionCap(t *testing.T) {
 	resp.Body.Close()
 }
 
+// Behind a trusted proxy, the per-IP cap counts the clients named by X-Forwarded-For, not the proxy; a peer
+// that is not trusted cannot dodge the cap with the header.
+func TestPerIPCapBehindProxy(t *testing.T) {
+	xff := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {"198.51.100.1, " + ip}} }
+	behind := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{MaxConnectionsPerIP: 1, TrustedProxies: []string{"127.0.0.0/8"}}})
+	behind.tryDial("/ws", xff("203.0.113.1")).wantUpgraded(t, "first client")
+	behind.tryDial("/ws", xff("203.0.113.1")).wantStatus(t, "first client again", 429)
+	behind.tryDial("/ws", xff("203.0.113.2")).wantUpgraded(t, "second client through the same proxy")
+
+	direct := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{MaxConnectionsPerIP: 1}})
+	direct.tryDial("/ws", xff("203.0.113.1")).wantUpgraded(t, "first connection")
+	direct.tryDial("/ws", xff("203.0.113.2")).wantStatus(t, "a forged X-Forwarded-For from an untrusted peer", 429)
+}
+
 // The per-IP handshake rate: past the burst, 429 with a Retry-After of whole seconds; refused attempts
 // count too.
 func TestPerIPConnectRate(t *testing.T) {
@@ -358,6 +372,8 @@ func TestGuardConfigValidate(t *testing.T) {
 		{PingInterval: time.Second, IdleTimeout: 500 * time.Millisecond},
 		{AllowOrigins: []string{"app.example.com"}},
 		{AllowOrigins: []string{"https://app.example.com/path"}},
+		{TrustedProxies: []string{"10.0.0.0/33"}},
+		{TrustedProxies: []string{"proxy.internal"}},
 	} {
 		c := feed.Config{Guard: g}
 		if err := c.Validate(); err == nil {
@@ -365,6 +381,7 @@ func TestGuardConfigValidate(t *testing.T) {
 		}
 	}
 	ok := feed.Config{Guard: feed.GuardConfig{AllowOrigins: []string{"*", "https://a.example", "http://localhost:8080"}, IdleTimeout: -1,
+		TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8"},
 		MaxConnectionsPerIP: feed.DefaultMaxConnectionsPerIP, ConnectRatePerIP: feed.DefaultConnectRatePerIP}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)

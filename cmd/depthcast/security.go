@@ -21,6 +21,7 @@ import (
 // have them.
 type guardFlags struct {
 	origins      listFlag
+	proxies      listFlag
 	perIP        int
 	ratePerIP    float64
 	burstPerIP   int
@@ -32,6 +33,7 @@ type guardFlags struct {
 
 func (f *guardFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.origins, "allow-origins", "origins browsers may connect from, e.g. https://app.example.com,https://*.example.com; others get 403 (default: any; requests without Origin are always allowed)")
+	fs.Var(&f.proxies, "trusted-proxies", "addresses or CIDR prefixes of reverse proxies / load balancers in front; through them the per-IP limits count the client in X-Forwarded-For (default: none, the TCP peer)")
 	fs.IntVar(&f.perIP, "max-connections-per-ip", feed.DefaultMaxConnectionsPerIP, "open WebSocket connections from one IP address before handshakes get 429 (0: no cap)")
 	fs.Float64Var(&f.ratePerIP, "connect-rate-per-ip", feed.DefaultConnectRatePerIP, "WebSocket handshakes per second from one IP address before 429 (0: no cap)")
 	fs.IntVar(&f.burstPerIP, "connect-burst-per-ip", feed.DefaultConnectBurstPerIP, "burst of --connect-rate-per-ip")
@@ -46,7 +48,7 @@ func (f *guardFlags) config() feed.GuardConfig {
 	if idle == 0 {
 		idle = -1 // the flag's 0 is "off"; the config's 0 is its default
 	}
-	return feed.GuardConfig{AllowOrigins: f.origins, MaxConnectionsPerIP: f.perIP, ConnectRatePerIP: f.ratePerIP,
+	return feed.GuardConfig{AllowOrigins: f.origins, TrustedProxies: f.proxies, MaxConnectionsPerIP: f.perIP, ConnectRatePerIP: f.ratePerIP,
 		ConnectBurstPerIP: f.burstPerIP, PingInterval: f.pingInterval, IdleTimeout: idle}
 }
 
