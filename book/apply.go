@@ -135,60 +135,18 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 	if !b.live {
 		return fmt.Errorf("book %s: delta seq %d: %w", b.symbol, seq, ErrNotLive)
 	}
-	// 1. Validate and find the scale the delta needs. Deletes do not count: see convert. The usual delta
-	// fits the book's scales and converts in the same pass; any other goes the general way.
+	// The usual delta fits the book's scales: it is checked, converted and applied in one pass, with every
+	// edit logged. Any other is undone (the book is as before) and goes the general way below.
 	pe, se := b.pexp, b.sexp
-	if !b.convertInScale(bids, asks) {
-		for s, ls := range [2][]schema.Level{bids, asks} {
-			for i, l := range ls {
-				if l.Price.Coef <= 0 || l.Size.Coef < 0 { // check, without a call for the valid ones
-					return b.check(Side(s), i, l, "delta", seq)
-				}
-				if l.Size.Coef != 0 {
-					pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
-				}
-			}
-		}
-		dp, ds := pe-b.pexp, se-b.sexp
-		if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
-			return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
-				b.symbol, seq, pe, se, ErrScale)
-		}
-		// 2. Convert the input to the new scale; still nothing changed.
-		b.in = b.in[:0]
-		for s, ls := range [2][]schema.Level{bids, asks} {
-			if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
-				return err
-			}
-		}
-	}
-	dp, ds := pe-b.pexp, se-b.sexp
-	// 3. Change the book, logging every edit so that it can be undone.
-	if dp != 0 || ds != 0 {
-		b.rescale(dp, ds, true)
-		b.pexp, b.sexp = pe, se
-	}
 	b.log = b.log[:0]
-	for i := range b.in {
-		// set, written out: this loop is most of the work of a delta.
-		in := &b.in[i]
-		s := in.side & 1 // 0 or 1 already; the mask drops the bounds check
-		a := b.sides[s]
-		j, found := search(a, in.key)
-		var old int64
-		if found {
-			old = a[j].Size
+	if !b.applyInScale(Bids, bids) || !b.applyInScale(Asks, asks) {
+		b.rollback()
+		if err := b.applyGeneral(seq, bids, asks); err != nil {
+			return err
 		}
-		if old == in.size {
-			continue
-		}
-		above := len(a) - j
-		if found {
-			above--
-		}
-		b.log = append(b.log, edit{side: s, above: int32(above), key: in.key, old: old, new: in.size})
-		b.sides[s] = put(a, j, found, in.key, in.size)
 	}
+	dp, ds := b.pexp-pe, b.sexp-se
+	pe, se = b.pexp, b.sexp
 	if b.crossed() {
 		bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
 		err := fmt.Errorf("book %s: delta seq %d: best bid %s >= best ask %s: %w", b.symbol, seq,
@@ -204,6 +162,109 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 	b.buildChanges()
 	b.keepChecksums()
 	return nil
+}
+
+// applyGeneral applies a delta that does not fit the book's scales or has a level to refuse, with the log
+// empty: 1. validate and find the scale the delta needs (deletes do not count: see convert); 2. convert
+// the input to it; 3. rescale the book and apply the input, logging every edit. On error nothing changed.
+func (b *Book) applyGeneral(seq uint64, bids, asks []schema.Level) error {
+	pe, se := b.pexp, b.sexp
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		for i, l := range ls {
+			if l.Price.Coef <= 0 || l.Size.Coef < 0 { // check, without a call for the valid ones
+				return b.check(Side(s), i, l, "delta", seq)
+			}
+			if l.Size.Coef != 0 {
+				pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
+			}
+		}
+	}
+	dp, ds := pe-b.pexp, se-b.sexp
+	if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
+		return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
+			b.symbol, seq, pe, se, ErrScale)
+	}
+	b.in = b.in[:0]
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
+			return err
+		}
+	}
+	if dp != 0 || ds != 0 {
+		b.rescale(dp, ds, true)
+		b.pexp, b.sexp = pe, se
+	}
+	for _, in := range b.in {
+		b.set(in.side, in.key, in.size)
+	}
+	return nil
+}
+
+// applyInScale checks, converts and applies the levels ls of side s as convert and set do, in the book's
+// own scales, when every level is valid and fits them. At the first level that does not it reports false,
+// with the edits made so far in the log, and ApplyDelta undoes them and takes the general way.
+func (b *Book) applyInScale(s Side, ls []schema.Level) bool {
+	s &= 1 // 0 or 1 already; the mask drops the bounds checks
+	for i := range ls {
+		l := &ls[i]
+		if l.Price.Coef <= 0 || l.Size.Coef < 0 {
+			return false
+		}
+		p, ok := l.Price.Rescale(b.pexp)
+		var size int64
+		if l.Size.Coef == 0 {
+			if !ok {
+				continue // as in convert: a delete that cannot match any level is a no-op
+			}
+		} else {
+			if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
+				return false
+			}
+			z, okz := l.Size.Rescale(b.sexp)
+			if !ok || !okz {
+				return false
+			}
+			size = z
+		}
+		// set, written out: this loop is most of the work of a delta.
+		key := keyOf(s, p)
+		a := b.sides[s]
+		j, found := search(a, key)
+		var old int64
+		if found {
+			old = a[j].Size
+		}
+		if old == size {
+			continue
+		}
+		above := len(a) - j
+		if found {
+			above--
+		}
+		b.log = append(b.log, edit{side: s, above: int32(above), key: key, old: old, new: size})
+		b.sides[s] = put(a, j, found, key, size)
+	}
+	return true
+}
+
+// set sets the level key of side s to size (0: deletes it) and logs the edit if it changes the book.
+func (b *Book) set(s Side, key, size int64) {
+	s &= 1
+	a := b.sides[s]
+	j, found := search(a, key)
+	var old int64
+	if found {
+		old = a[j].Size
+	}
+	if old == size {
+		return
+	}
+	above := len(a) - j
+	if found {
+		above--
+	}
+	b.log = append(b.log, edit{side: s, above: int32(above), key: key, old: old, new: size})
+	b.sides[s] = put(a, j, found, key, size)
 }
 
 // keepChecksums drops the cached checksums that the last delta may have changed. Levels better than a
@@ -249,40 +310,6 @@ func (b *Book) rescale(dp, ds uint8, up bool) {
 			}
 		}
 	}
-}
-
-// convertInScale converts the delta into b.in as convert does, in the book's own scales, when every
-// level is valid and fits them; otherwise it reports false and ApplyDelta takes the general way (which
-// starts b.in again).
-func (b *Book) convertInScale(bids, asks []schema.Level) bool {
-	b.in = b.in[:0]
-	return b.convertSideInScale(Bids, bids) && b.convertSideInScale(Asks, asks)
-}
-
-// convertSideInScale is convertInScale for the levels ls of side s.
-func (b *Book) convertSideInScale(s Side, ls []schema.Level) bool {
-	for i := range ls {
-		l := &ls[i]
-		if l.Price.Coef <= 0 || l.Size.Coef < 0 {
-			return false
-		}
-		p, ok := l.Price.Rescale(b.pexp)
-		if l.Size.Coef == 0 {
-			if ok {
-				b.in = append(b.in, input{side: s, key: keyOf(s, p)})
-			}
-			continue // as in convert: a delete that cannot match any level is a no-op
-		}
-		if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
-			return false
-		}
-		z, okz := l.Size.Rescale(b.sexp)
-		if !ok || !okz {
-			return false
-		}
-		b.in = append(b.in, input{side: s, key: keyOf(s, p), size: z})
-	}
-	return true
 }
 
 // convert appends the levels of one side of a delta to b.in in the scales pe, se.
