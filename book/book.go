@@ -203,11 +203,11 @@ func search(a []Level, key int64) (int, bool) {
 		if w[0].Price < key {
 			// w[0] < key <= w[31]: find the last j with w[j] < key; j+1 is the answer. Every index stays
 			// below 32 (j <= 30 after each step), the masks only tell the compiler so.
-			j := 16 & lessMask(w[16].Price, key)
-			j += 8 & lessMask(w[(j+8)&(nearLevels-1)].Price, key)
-			j += 4 & lessMask(w[(j+4)&(nearLevels-1)].Price, key)
-			j += 2 & lessMask(w[(j+2)&(nearLevels-1)].Price, key)
-			j += 1 & lessMask(w[(j+1)&(nearLevels-1)].Price, key)
+			j := 16 * b2i(w[16].Price < key)
+			j += 8 * b2i(w[(j+8)&(nearLevels-1)].Price < key)
+			j += 4 * b2i(w[(j+4)&(nearLevels-1)].Price < key)
+			j += 2 * b2i(w[(j+2)&(nearLevels-1)].Price < key)
+			j += b2i(w[(j+1)&(nearLevels-1)].Price < key)
 			return n - nearLevels + j + 1, w[(j+1)&(nearLevels-1)].Price == key
 		}
 	}
@@ -226,6 +226,15 @@ func search(a []Level, key int64) (int, bool) {
 		base += half & lessMask(a[base+half-1].Price, key)
 	}
 	return base, a[base].Price == key
+}
+
+// b2i is 1 for true and 0 for false. The compiler makes it a SETcc without a branch, and a multiple of it
+// an address computation: the unrolled steps of search cost a compare and three or four instructions.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // lessMask is -1 if x < key, else 0, without overflow (Hacker's Delight 2-12) and without a branch: the
