@@ -25,6 +25,8 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 	if k > 0 && (n <= 0 || b.above[0] < n) {
 		if k == 1 {
 			bids = b.viewDiffOne(Bids, n, 0, bids)
+		} else if k == 2 && n > 0 {
+			bids = b.viewDiffTwo(Bids, n, 0, bids)
 		} else {
 			bids = b.viewDiffSide(Bids, n, 0, k, bids)
 		}
@@ -32,6 +34,8 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 	if k < m && (n <= 0 || b.above[k] < n) {
 		if m-k == 1 {
 			asks = b.viewDiffOne(Asks, n, k, asks)
+		} else if m-k == 2 && n > 0 {
+			asks = b.viewDiffTwo(Asks, n, k, asks)
 		} else {
 			asks = b.viewDiffSide(Asks, n, k, m, asks)
 		}
@@ -60,6 +64,52 @@ func (b *Book) viewDiffOne(s Side, n, j int, dst []Level) []Level {
 		}
 	}
 	return dst
+}
+
+// viewDiffTwo is viewDiffSide for a side with the two changes b.changes[j] and b.changes[j+1], the first
+// with fewer than n > 0 levels above it (a two-level delta puts both on one side half the time): the walk
+// written out. Between and after the two changes at most one, then two, unchanged levels cross the n
+// boundary, at array index len-1-n (pushed out by an insert above) or len-n (pulled in by a delete).
+func (b *Book) viewDiffTwo(s Side, n, j int, dst []Level) []Level {
+	ch, above := b.changes[j:j+2:j+2], b.above[j:j+2:j+2]
+	c := &ch[0]
+	// The first change is in both views' ranges (it has q0 < n levels above it in both orderings).
+	dst = append(dst, Level{Price: c.Price, Size: c.New})
+	q := above[0]
+	ro, rn := q+b2i(c.Old != 0), q+b2i(c.New != 0)
+	if ro >= n && rn >= n {
+		return dst
+	}
+	a := b.sides[s]
+	q = above[1]
+	// The unchanged levels between the changes, new ranks rn to q-1, old ranks shifted by ro-rn = ±1 or 0.
+	if rn > ro { // an insert: the level at new rank n leaves the view
+		if rn <= n && n < q {
+			dst = append(dst, Level{Price: priceOf(s, a[len(a)-1-n].Price)})
+		}
+	} else if rn < ro { // a delete: the level at new rank n-1 enters it
+		if ro <= n && n-ro < q-rn {
+			l := a[len(a)-n]
+			dst = append(dst, Level{Price: priceOf(s, l.Price), Size: l.Size})
+		}
+	}
+	ro += q - rn
+	rn = q
+	if ro >= n && rn >= n {
+		return dst
+	}
+	c = &ch[1]
+	if c.New != 0 && rn < n {
+		dst = append(dst, Level{Price: c.Price, Size: c.New})
+	} else if c.Old != 0 && ro < n {
+		dst = append(dst, Level{Price: c.Price})
+	}
+	ro += b2i(c.Old != 0)
+	rn += b2i(c.New != 0)
+	if ro == rn {
+		return dst
+	}
+	return boundary(s, a, len(a)-rn, ro, rn, n, dst)
 }
 
 // viewDiffSide is ViewDiff for one side, whose changes are b.changes[from:to] (best first), with b.above
