@@ -229,7 +229,20 @@ func (b *Book) applyInScale(s Side, ls []schema.Level) bool {
 		// set, written out: this loop is most of the work of a delta.
 		key := keyOf(s, p)
 		a := b.sides[s]
-		j, found := search(a, key)
+		var j int
+		var found bool
+		if n := len(a); n >= nearLevels && a[n-nearLevels].Price < key && a[n-1].Price >= key {
+			// search's first case, written out: no call, so nothing is spilled around it.
+			w := (*[nearLevels]Level)(a[n-nearLevels:])
+			k := 16 * b2i(w[16].Price < key)
+			k += 8 * b2i(w[(k+8)&(nearLevels-1)].Price < key)
+			k += 4 * b2i(w[(k+4)&(nearLevels-1)].Price < key)
+			k += 2 * b2i(w[(k+2)&(nearLevels-1)].Price < key)
+			k += b2i(w[(k+1)&(nearLevels-1)].Price < key)
+			j, found = n-nearLevels+k+1, w[(k+1)&(nearLevels-1)].Price == key
+		} else {
+			j, found = search(a, key)
+		}
 		var old int64
 		if found {
 			old = a[j].Size
