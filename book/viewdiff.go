@@ -24,7 +24,20 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 	// above it, every change of that side is below the view, before and after.
 	if k > 0 && (n <= 0 || b.above[0] < n) {
 		if k == 1 {
-			bids = b.viewDiffOne(Bids, n, 0, bids)
+			// One change: the level with its new size (0 when it was deleted); an insert pushes the level
+			// now at rank n out of the view, a delete pulls the level now at rank n-1 into it. Written out
+			// here for both sides (a call costs as much as the work).
+			c := &b.changes[0]
+			bids = append(bids, Level{Price: c.Price, Size: c.New})
+			if a, ins := b.sides[Bids], c.Old == 0; n > 0 && (ins || c.New == 0) {
+				if i := len(a) - n - b2i(ins); i >= 0 {
+					l := a[i] // a bid's key is its price
+					if ins {
+						l.Size = 0
+					}
+					bids = append(bids, l)
+				}
+			}
 		} else if k == 2 && n > 0 {
 			bids = b.viewDiffTwo(Bids, n, 0, bids)
 		} else {
@@ -33,7 +46,17 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 	}
 	if k < m && (n <= 0 || b.above[k] < n) {
 		if m-k == 1 {
-			asks = b.viewDiffOne(Asks, n, k, asks)
+			c := &b.changes[k] // as for bids above
+			asks = append(asks, Level{Price: c.Price, Size: c.New})
+			if a, ins := b.sides[Asks], c.Old == 0; n > 0 && (ins || c.New == 0) {
+				if i := len(a) - n - b2i(ins); i >= 0 {
+					l := a[i]
+					if ins {
+						l.Size = 0
+					}
+					asks = append(asks, Level{Price: priceOf(Asks, l.Price), Size: l.Size})
+				}
+			}
 		} else if m-k == 2 && n > 0 {
 			asks = b.viewDiffTwo(Asks, n, k, asks)
 		} else {
@@ -41,29 +64,6 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 		}
 	}
 	return bids, asks
-}
-
-// viewDiffOne is viewDiffSide for a side with the one change b.changes[j], which has fewer than n levels
-// above it (or n <= 0): that level is sent with its new size (0 when it was deleted); an insert pushes the
-// level now at rank n out of the view, a delete pulls the level now at rank n-1 into it.
-func (b *Book) viewDiffOne(s Side, n, j int, dst []Level) []Level {
-	c := b.changes[j]
-	dst = append(dst, Level{Price: c.Price, Size: c.New})
-	if n <= 0 {
-		return dst
-	}
-	a := b.sides[s]
-	switch {
-	case c.Old == 0: // inserted
-		if i := len(a) - 1 - n; i >= 0 {
-			dst = append(dst, Level{Price: priceOf(s, a[i].Price)})
-		}
-	case c.New == 0: // deleted
-		if i := len(a) - n; i >= 0 {
-			dst = append(dst, Level{Price: priceOf(s, a[i].Price), Size: a[i].Size})
-		}
-	}
-	return dst
 }
 
 // viewDiffTwo is viewDiffSide for a side with the two changes b.changes[j] and b.changes[j+1], the first
