@@ -139,7 +139,7 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 	// edit logged. Any other is undone (the book is as before) and goes the general way below.
 	pe, se := b.pexp, b.sexp
 	b.log = b.log[:0]
-	if !b.applyInScale(Bids, bids) || !b.applyInScale(Asks, asks) {
+	if !b.applyInScale(bids, asks) {
 		b.rollback()
 		if err := b.applyGeneral(seq, bids, asks); err != nil {
 			return err
@@ -200,11 +200,14 @@ func (b *Book) applyGeneral(seq uint64, bids, asks []schema.Level) error {
 	return nil
 }
 
-// applyInScale checks, converts and applies the levels ls of side s as convert and set do, in the book's
-// own scales, when every level is valid and fits them. At the first level that does not it reports false,
-// with the edits made so far in the log, and ApplyDelta undoes them and takes the general way.
-func (b *Book) applyInScale(s Side, ls []schema.Level) bool {
-	s &= 1 // 0 or 1 already; the mask drops the bounds checks
+// applyInScale checks, converts and applies the levels of the delta, bids then asks, as convert and set
+// do, in the book's own scales, when every level is valid and fits them. At the first level that does not
+// it reports false, with the edits made so far in the log, and ApplyDelta undoes them and takes the
+// general way.
+func (b *Book) applyInScale(bids, asks []schema.Level) bool {
+	// One loop for both sides, closed with a goto: a loop over the sides compiles to more work per level.
+	s, ls := Bids, bids
+next:
 	for i := range ls {
 		l := &ls[i]
 		if l.Price.Coef <= 0 || l.Size.Coef < 0 {
@@ -228,7 +231,7 @@ func (b *Book) applyInScale(s Side, ls []schema.Level) bool {
 		}
 		// set, written out: this loop is most of the work of a delta.
 		key := keyOf(s, p)
-		a := b.sides[s]
+		a := b.sides[s&1] // the mask drops the bounds check
 		var j int
 		var found bool
 		if n := len(a); n >= nearLevels && a[n-nearLevels].Price < key && a[n-1].Price >= key {
@@ -255,7 +258,11 @@ func (b *Book) applyInScale(s Side, ls []schema.Level) bool {
 			above--
 		}
 		b.log = append(b.log, edit{side: s, above: int32(above), key: key, old: old, new: size})
-		b.sides[s] = put(a, j, found, key, size)
+		b.sides[s&1] = put(a, j, found, key, size)
+	}
+	if s == Bids {
+		s, ls = Asks, asks
+		goto next
 	}
 	return true
 }
