@@ -159,7 +159,11 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 		return err
 	}
 	b.seq, b.time = seq, time
-	b.buildChanges()
+	if log := b.log; len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
+		b.twoChanges(&log[0], &log[1]) // the usual delta: without buildChanges' frame
+	} else {
+		b.buildChanges()
+	}
 	b.keepChecksums()
 	return nil
 }
@@ -298,7 +302,7 @@ func (b *Book) keepChecksums() {
 	if k := b.nbids; k < len(b.above) {
 		keep = min(keep, b.above[k])
 	}
-	b.sumValid &= uint16(1)<<(keep+1) - 1
+	b.sumValid &= uint16(1)<<(uint(keep+1)&15) - 1 // keep <= 10: the mask only spares the shift its range check
 }
 
 // fits reports whether every stored level still fits in int64 after multiplying prices by 10^dp and
@@ -389,12 +393,9 @@ const maxTracked = 32
 
 // buildChanges turns the undo log into the net changes: one per (side, key) from the first edit's old size
 // to the last edit's new size, dropped when they are equal; and b.above, the levels above each change.
+// ApplyDelta calls twoChanges instead for the usual two edits at different levels.
 func (b *Book) buildChanges() {
 	log := b.log
-	if len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
-		b.twoChanges(&log[0], &log[1])
-		return
-	}
 	tracked := len(log) <= maxTracked
 	if tracked {
 		// A later edit better than e on its side moves e down (an insert) or up (a delete) by one.
