@@ -145,18 +145,8 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 			return err
 		}
 	}
-	dp, ds := b.pexp-pe, b.sexp-se
-	pe, se = b.pexp, b.sexp
 	if b.crossed() {
-		bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
-		err := fmt.Errorf("book %s: delta seq %d: best bid %s >= best ask %s: %w", b.symbol, seq,
-			schema.AppendDecimal(nil, bb, pe), schema.AppendDecimal(nil, ba, pe), ErrCrossed)
-		b.rollback()
-		if dp != 0 || ds != 0 {
-			b.rescale(dp, ds, false)
-			b.pexp, b.sexp = pe-dp, se-ds
-		}
-		return err
+		return b.undoCrossed(seq, pe, se)
 	}
 	b.seq, b.time = seq, time
 	if log := b.log; len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
@@ -166,6 +156,20 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 	}
 	b.keepChecksums()
 	return nil
+}
+
+// undoCrossed undoes a delta that crossed the book, whose scales were pe and se before it, and returns
+// the error. (Out of ApplyDelta, whose usual path then has a smaller frame.)
+func (b *Book) undoCrossed(seq uint64, pe, se uint8) error {
+	bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
+	err := fmt.Errorf("book %s: delta seq %d: best bid %s >= best ask %s: %w", b.symbol, seq,
+		schema.AppendDecimal(nil, bb, b.pexp), schema.AppendDecimal(nil, ba, b.pexp), ErrCrossed)
+	b.rollback()
+	if dp, ds := b.pexp-pe, b.sexp-se; dp != 0 || ds != 0 {
+		b.rescale(dp, ds, false)
+		b.pexp, b.sexp = pe, se
+	}
+	return err
 }
 
 // applyGeneral applies a delta that does not fit the book's scales or has a level to refuse, with the log
