@@ -367,14 +367,14 @@ func put(a []Level, i int, found bool, key, size int64) []Level {
 	switch {
 	case size == 0:
 		if found {
-			copy(a[i:], a[i+1:])
-			a = a[:len(a)-1]
+			a = append(a[:i], a[i+1:]...)
 		}
 	case found:
 		a[i].Size = size
+	case i == len(a): // the new best
+		a = append(a, Level{Price: key, Size: size})
 	default:
-		a = append(a, Level{})
-		copy(a[i+1:], a[i:])
+		a = append(a[:i+1], a[i:]...) // a[i] repeated, then overwritten
 		a[i] = Level{Price: key, Size: size}
 	}
 	return a
