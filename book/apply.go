@@ -265,7 +265,7 @@ next:
 		if found {
 			above--
 		}
-		b.log = append(b.log, edit{side: s, above: int32(above), key: key, old: old, new: size})
+		b.log = append(b.log, edit{place{s, int32(above)}, key, old, size})
 		b.sides[s&1] = put(a, j, found, key, size)
 	}
 	if s == Bids {
@@ -291,7 +291,7 @@ func (b *Book) set(s Side, key, size int64) {
 	if found {
 		above--
 	}
-	b.log = append(b.log, edit{side: s, above: int32(above), key: key, old: old, new: size})
+	b.log = append(b.log, edit{place{s, int32(above)}, key, old, size})
 	b.sides[s] = put(a, j, found, key, size)
 }
 

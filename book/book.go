@@ -87,12 +87,20 @@ type input struct {
 	key, size int64
 }
 
-// edit is one applied level change: the undo log entry of ApplyDelta.
+// edit is one applied level change: the undo log entry of ApplyDelta. (Four fields, side and above in
+// one: the compiler keeps a struct of at most four fields in registers, so an edit is appended to the log
+// with four stores instead of being built on the stack and copied.)
 type edit struct {
-	side     Side
-	above    int32 // levels better than key on the side once this edit is made (see buildChanges)
+	place
 	key      int64
 	old, new int64
+}
+
+// place is where an edit is: its side, and the number of levels better than its key on that side once the
+// edit is made (see buildChanges).
+type place struct {
+	side  Side
+	above int32
 }
 
 // New returns an empty book for symbol that is not live: it accepts deltas only after a snapshot.
