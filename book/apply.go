@@ -454,16 +454,12 @@ func (b *Book) buildChanges() {
 }
 
 // twoChanges is buildChanges for the usual delta of two edits at different levels: each is a net change.
+// e was applied first; the log lists a delta's bid edits before its ask edits.
 func (b *Book) twoChanges(e, f *edit) {
 	ea, fa := int(e.above), int(f.above)
-	if f.side == e.side && f.key > e.key { // f moved e down (an insert) or up (a delete)
-		if f.old == 0 {
-			ea++
-		} else if f.new == 0 {
-			ea--
-		}
-	}
-	if editBefore(f, e) {
+	if f.side == e.side && f.key > e.key {
+		// f is better than e: it moved e down (an insert) or up (a delete), and comes first.
+		ea += b2i(f.old == 0) - b2i(f.new == 0)
 		e, f = f, e
 		ea, fa = fa, ea
 	}
