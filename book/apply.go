@@ -242,8 +242,9 @@ next:
 		a := b.sides[s&1] // the mask drops the bounds check
 		var j int
 		var found bool
-		if n := len(a); n >= nearLevels && a[n-nearLevels].Price < key && a[n-1].Price >= key {
-			// search's first case, written out: no call, so nothing is spilled around it.
+		if n := len(a); n >= nearLevels && a[n-nearLevels].Price < key {
+			// search's first case, written out: no call, so nothing is spilled around it. A key above
+			// the best needs no test of its own: every step goes up, to k = 31 and j = n, not found.
 			w := (*[nearLevels]Level)(a[n-nearLevels:])
 			k := 16 * b2i(w[16].Price < key)
 			k += 8 * b2i(w[(k+8)&(nearLevels-1)].Price < key)
