@@ -129,8 +129,8 @@ func compactKeep(a []Level, first bool) []Level {
 // ApplyDelta applies a delta: bids, then asks, each in input order. Size 0 deletes the level (deleting a
 // level that is not there does nothing); any other size replaces it. It requires Live() (else ErrNotLive).
 // If the result would be crossed it returns ErrCrossed; with ErrScale or ErrInvalid it refuses the input
-// before changing anything. On every error the book, including Seq, Time, the scales and Changes, is
-// exactly as before.
+// (levels applied before the one refused are undone). On every error the book, including Seq, Time, the
+// scales and Changes, is exactly as before.
 func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) error {
 	if !b.live {
 		return fmt.Errorf("book %s: delta seq %d: %w", b.symbol, seq, ErrNotLive)
