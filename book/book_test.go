@@ -209,6 +209,12 @@ func TestDeltaRefused(t *testing.T) {
 		{"more digits overflow the book", "100:0.0000000000000001", "", ErrScale},
 		{"price overflows", "99.5:1", "9000000000000000000:1", ErrScale},
 		{"negative size", "100:-1", "", ErrInvalid},
+		// Levels that fit the book's scales are applied as they are read: those before the refused one
+		// (a new size, an insert, a delete, on either side) are undone.
+		{"new size and insert, then a negative size", "99:7 96:1 100:-1", "", ErrInvalid},
+		{"bids applied, then an ask refused", "99:0 97:1", "102:-1", ErrInvalid},
+		{"bid and ask applied, then a size past int64", "99:7", "102:5 103:1000000000000000000", ErrScale},
+		{"bid and ask applied, then a price with more digits, crossed", "99:7", "102:0 99.5:1", ErrCrossed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +222,7 @@ func TestDeltaRefused(t *testing.T) {
 			if err := b.ApplyDelta(2, "t2", lv("98:4"), nil); err != nil {
 				t.Fatal(err)
 			}
+			sum := b.Checksum(10) // cached: a refused delta must leave it valid
 			before := state(b)
 			err := b.ApplyDelta(3, "t3", lv(tt.bids), lv(tt.asks))
 			if !errors.Is(err, tt.err) {
@@ -226,6 +233,13 @@ func TestDeltaRefused(t *testing.T) {
 			}
 			if showChanges(b) != "bids 98 3->4" {
 				t.Fatalf("changes of the last good delta lost: %s", showChanges(b))
+			}
+			if got := b.Checksum(10); got != sum {
+				t.Fatalf("Checksum(10) = %d after the refused delta, %d before", got, sum)
+			}
+			b.sumValid = 0
+			if got := b.Checksum(10); got != sum {
+				t.Fatalf("Checksum(10) computed again = %d, %d before", got, sum)
 			}
 		})
 	}
