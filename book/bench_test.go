@@ -296,3 +296,26 @@ func BenchmarkUpdate(b *testing.B) {
 		bids, asks = bk.ViewDiff(25, bids[:0], asks[:0])
 	}
 }
+
+// BenchmarkUpdateChecksums is BenchmarkUpdate plus the checksums of both views, as the feed computes them
+// per update (the bench harness's book row with checksums).
+func BenchmarkUpdateChecksums(b *testing.B) {
+	bk, deltas := benchBook(b, 2, false)
+	seq := bk.Seq()
+	var bids, asks []Level
+	var sum uint32
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		d := deltas[i%len(deltas)]
+		seq++
+		if err := bk.ApplyDelta(seq, "t", d[0], d[1]); err != nil {
+			b.Fatal(err)
+		}
+		_ = bk.Changes()
+		bids, asks = bk.ViewDiff(10, bids[:0], asks[:0])
+		bids, asks = bk.ViewDiff(25, bids[:0], asks[:0])
+		sum += bk.Checksum(10) + bk.Checksum(25)
+	}
+	_ = sum
+}

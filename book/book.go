@@ -3,7 +3,6 @@ package book
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
 
 	"github.com/depthcast/depthcast/schema"
 )
@@ -74,11 +73,19 @@ type Book struct {
 	spare [2][]Level // ApplySnapshot builds here, then swaps with sides
 	in    []input    // ApplyDelta's converted input
 	log   []edit     // ApplyDelta's undo log, in the order applied
-	sum   []byte     // Checksum's input string
+	sum   []byte     // Checksum's next input string (the last one's buffer before that)
 
 	// sums caches Checksum(n) for n = 1..10 until the book changes; bit n of sumValid says it holds.
 	sums     [schema.ChecksumDepth + 1]uint32
 	sumValid uint16
+
+	// The last checksum input, kept so that the next one copies its unchanged levels instead of
+	// formatting them again (see Checksum): the string, and per side its levels, best first, in the
+	// scales sumPexp and sumSexp. sumNext is scratch for the next levels.
+	sumLast          []byte
+	sumLevels        [2][]sumLevel
+	sumNext          [2][]sumLevel
+	sumPexp, sumSexp uint8
 }
 
 // input is one delta level converted to the book's scales.
@@ -162,22 +169,6 @@ func (b *Book) Size(s Side, price int64) int64 {
 		return a[i].Size
 	}
 	return 0
-}
-
-// Checksum returns schema.Checksum of the top min(10, n) levels of each side in the book's scales, the
-// checksum a client with a depth-n view checks after applying an update. n <= 0 (a full-book view) means 10.
-func (b *Book) Checksum(n int) uint32 {
-	if n <= 0 || n > schema.ChecksumDepth {
-		n = schema.ChecksumDepth
-	}
-	if b.sumValid&(1<<n) != 0 {
-		return b.sums[n]
-	}
-	var bb, ab [schema.ChecksumDepth]Level
-	b.sum = schema.AppendChecksumInput(b.sum[:0], b.Top(Bids, n, bb[:0]), b.Top(Asks, n, ab[:0]), b.pexp, b.sexp)
-	b.sums[n] = crc32.ChecksumIEEE(b.sum)
-	b.sumValid |= 1 << n
-	return b.sums[n]
 }
 
 // keyOf returns the sort key of price on side s: ascending keys go from worst to best on both sides.

@@ -341,6 +341,50 @@ func TestChecksum(t *testing.T) {
 	}
 }
 
+// TestChecksumReuse checks the checksum after deltas and snapshots whose levels are partly in the last
+// checksum input, which Checksum copies from it: with the same keys and sizes, but other scales, nothing
+// may be copied.
+func TestChecksumReuse(t *testing.T) {
+	tests := []struct {
+		name                 string
+		bids, asks           string // the first snapshot
+		deltaBids, deltaAsks string // then a delta ("" for none)
+		snapBids, snapAsks   string // then a snapshot ("" for none)
+		want                 string // the checksum input after them
+	}{
+		{"delta", "100:1 99:2 98:3", "101:1 102:2", "99:5 97:1", "101:0", "", "",
+			"100:1;99:5;98:3;97:1;|102:2;"},
+		{"more price digits", "100:1 99:2", "101:1", "99.5:2", "", "", "",
+			"100:1;99.5:2;99:2;|101:1;"},
+		// The second snapshot does not fit one price digit and starts again at none: key 15 was 1.5 and
+		// is now 15, with the same size.
+		{"fewer price digits", "1.5:1", "2:1", "", "", "1000000000000000000:1 15:1", "1000000000000000001:1",
+			"1000000000000000000:1;15:1;|1000000000000000001:1;"},
+		{"fewer size digits", "1:1.5", "3:1", "", "", "2:1000000000000000000 1:15", "3:1",
+			"2:1000000000000000000;1:15;|3:1;"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := snap(t, tt.bids, tt.asks)
+			_ = b.Checksum(10)
+			if tt.deltaBids != "" || tt.deltaAsks != "" {
+				if err := b.ApplyDelta(2, "t2", lv(tt.deltaBids), lv(tt.deltaAsks)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.snapBids != "" {
+				if err := b.ApplySnapshot(3, "t3", lv(tt.snapBids), lv(tt.snapAsks)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, want := b.Checksum(10), crc32.ChecksumIEEE([]byte(tt.want)); got != want {
+				t.Errorf("Checksum(10) = %d, want %d of %q (levels %v | %v)", got, want, tt.want,
+					b.Top(Bids, 0, nil), b.Top(Asks, 0, nil))
+			}
+		})
+	}
+}
+
 // TestSearch checks search against sort.Search on every key around the levels of sides of every length up
 // to 70 (the gallop brackets and the bisection at every size), with and without gaps.
 func TestSearch(t *testing.T) {
