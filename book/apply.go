@@ -129,81 +129,171 @@ func compactKeep(a []Level, first bool) []Level {
 // ApplyDelta applies a delta: bids, then asks, each in input order. Size 0 deletes the level (deleting a
 // level that is not there does nothing); any other size replaces it. It requires Live() (else ErrNotLive).
 // If the result would be crossed it returns ErrCrossed; with ErrScale or ErrInvalid it refuses the input
-// before changing anything. On every error the book, including Seq, Time, the scales and Changes, is
-// exactly as before.
+// (levels applied before the one refused are undone). On every error the book, including Seq, Time, the
+// scales and Changes, is exactly as before.
 func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) error {
 	if !b.live {
 		return fmt.Errorf("book %s: delta seq %d: %w", b.symbol, seq, ErrNotLive)
 	}
-	// 1. Validate and find the scale the delta needs. Deletes do not count: see convert. The usual delta
-	// fits the book's scales and converts in the same pass; any other goes the general way.
+	// The usual delta fits the book's scales: it is checked, converted and applied in one pass, with every
+	// edit logged. Any other is undone (the book is as before) and goes the general way below.
 	pe, se := b.pexp, b.sexp
-	if !b.convertInScale(bids, asks) {
-		for s, ls := range [2][]schema.Level{bids, asks} {
-			for i, l := range ls {
-				if l.Price.Coef <= 0 || l.Size.Coef < 0 { // check, without a call for the valid ones
-					return b.check(Side(s), i, l, "delta", seq)
-				}
-				if l.Size.Coef != 0 {
-					pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
-				}
+	b.log = b.log[:0]
+	if !b.applyInScale(bids, asks) {
+		b.rollback()
+		if err := b.applyGeneral(seq, bids, asks); err != nil {
+			return err
+		}
+	}
+	if b.crossed() {
+		return b.undoCrossed(seq, pe, se)
+	}
+	b.seq, b.time = seq, time
+	if log := b.log; len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
+		b.twoChanges(&log[0], &log[1]) // the usual delta: without buildChanges' frame
+	} else {
+		b.buildChanges()
+	}
+	b.keepChecksums()
+	return nil
+}
+
+// undoCrossed undoes a delta that crossed the book, whose scales were pe and se before it, and returns
+// the error. (Out of ApplyDelta, whose usual path then has a smaller frame.)
+func (b *Book) undoCrossed(seq uint64, pe, se uint8) error {
+	bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
+	err := fmt.Errorf("book %s: delta seq %d: best bid %s >= best ask %s: %w", b.symbol, seq,
+		schema.AppendDecimal(nil, bb, b.pexp), schema.AppendDecimal(nil, ba, b.pexp), ErrCrossed)
+	b.rollback()
+	if dp, ds := b.pexp-pe, b.sexp-se; dp != 0 || ds != 0 {
+		b.rescale(dp, ds, false)
+		b.pexp, b.sexp = pe, se
+	}
+	return err
+}
+
+// applyGeneral applies a delta that does not fit the book's scales or has a level to refuse, with the log
+// empty: 1. validate and find the scale the delta needs (deletes do not count: see convert); 2. convert
+// the input to it; 3. rescale the book and apply the input, logging every edit. On error nothing changed.
+func (b *Book) applyGeneral(seq uint64, bids, asks []schema.Level) error {
+	pe, se := b.pexp, b.sexp
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		for i, l := range ls {
+			if l.Price.Coef <= 0 || l.Size.Coef < 0 { // check, without a call for the valid ones
+				return b.check(Side(s), i, l, "delta", seq)
 			}
-		}
-		dp, ds := pe-b.pexp, se-b.sexp
-		if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
-			return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
-				b.symbol, seq, pe, se, ErrScale)
-		}
-		// 2. Convert the input to the new scale; still nothing changed.
-		b.in = b.in[:0]
-		for s, ls := range [2][]schema.Level{bids, asks} {
-			if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
-				return err
+			if l.Size.Coef != 0 {
+				pe, se = max(pe, l.Price.Exp), max(se, l.Size.Exp)
 			}
 		}
 	}
 	dp, ds := pe-b.pexp, se-b.sexp
-	// 3. Change the book, logging every edit so that it can be undone.
+	if (dp != 0 || ds != 0) && !b.fits(dp, ds) {
+		return fmt.Errorf("book %s: delta seq %d: the book does not fit in int64 with %d price and %d size digits: %w",
+			b.symbol, seq, pe, se, ErrScale)
+	}
+	b.in = b.in[:0]
+	for s, ls := range [2][]schema.Level{bids, asks} {
+		if err := b.convert(Side(s), ls, pe, se, seq); err != nil {
+			return err
+		}
+	}
 	if dp != 0 || ds != 0 {
 		b.rescale(dp, ds, true)
 		b.pexp, b.sexp = pe, se
 	}
-	b.log = b.log[:0]
-	for i := range b.in {
+	for _, in := range b.in {
+		b.set(in.side, in.key, in.size)
+	}
+	return nil
+}
+
+// applyInScale checks, converts and applies the levels of the delta, bids then asks, as convert and set
+// do, in the book's own scales, when every level is valid and fits them. At the first level that does not
+// it reports false, with the edits made so far in the log, and ApplyDelta undoes them and takes the
+// general way.
+func (b *Book) applyInScale(bids, asks []schema.Level) bool {
+	// One loop for both sides, closed with a goto: a loop over the sides compiles to more work per level.
+	s, ls := Bids, bids
+next:
+	for i := range ls {
+		l := &ls[i]
+		if l.Price.Coef <= 0 || l.Size.Coef < 0 {
+			return false
+		}
+		p, ok := l.Price.Rescale(b.pexp)
+		var size int64
+		if l.Size.Coef == 0 {
+			if !ok {
+				continue // as in convert: a delete that cannot match any level is a no-op
+			}
+		} else {
+			if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
+				return false
+			}
+			z, okz := l.Size.Rescale(b.sexp)
+			if !ok || !okz {
+				return false
+			}
+			size = z
+		}
 		// set, written out: this loop is most of the work of a delta.
-		in := &b.in[i]
-		s := in.side & 1 // 0 or 1 already; the mask drops the bounds check
-		a := b.sides[s]
-		j, found := search(a, in.key)
+		key := keyOf(s, p)
+		a := b.sides[s&1] // the mask drops the bounds check
+		var j int
+		var found bool
+		if n := len(a); n >= nearLevels && a[n-nearLevels].Price < key {
+			// search's first case, written out: no call, so nothing is spilled around it. A key above
+			// the best needs no test of its own: every step goes up, to k = 31 and j = n, not found.
+			w := (*[nearLevels]Level)(a[n-nearLevels:])
+			k := 16 * b2i(w[16].Price < key)
+			k += 8 * b2i(w[(k+8)&(nearLevels-1)].Price < key)
+			k += 4 * b2i(w[(k+4)&(nearLevels-1)].Price < key)
+			k += 2 * b2i(w[(k+2)&(nearLevels-1)].Price < key)
+			k += b2i(w[(k+1)&(nearLevels-1)].Price < key)
+			j, found = n-nearLevels+k+1, w[(k+1)&(nearLevels-1)].Price == key
+		} else {
+			j, found = search(a, key)
+		}
 		var old int64
 		if found {
 			old = a[j].Size
 		}
-		if old == in.size {
+		if old == size {
 			continue
 		}
 		above := len(a) - j
 		if found {
 			above--
 		}
-		b.log = append(b.log, edit{side: s, above: int32(above), key: in.key, old: old, new: in.size})
-		b.sides[s] = put(a, j, found, in.key, in.size)
+		b.log = append(b.log, edit{place{s, int32(above)}, key, old, size})
+		b.sides[s&1] = put(a, j, found, key, size)
 	}
-	if b.crossed() {
-		bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
-		err := fmt.Errorf("book %s: delta seq %d: best bid %s >= best ask %s: %w", b.symbol, seq,
-			schema.AppendDecimal(nil, bb, pe), schema.AppendDecimal(nil, ba, pe), ErrCrossed)
-		b.rollback()
-		if dp != 0 || ds != 0 {
-			b.rescale(dp, ds, false)
-			b.pexp, b.sexp = pe-dp, se-ds
-		}
-		return err
+	if s == Bids {
+		s, ls = Asks, asks
+		goto next
 	}
-	b.seq, b.time = seq, time
-	b.buildChanges()
-	b.keepChecksums()
-	return nil
+	return true
+}
+
+// set sets the level key of side s to size (0: deletes it) and logs the edit if it changes the book.
+func (b *Book) set(s Side, key, size int64) {
+	s &= 1
+	a := b.sides[s]
+	j, found := search(a, key)
+	var old int64
+	if found {
+		old = a[j].Size
+	}
+	if old == size {
+		return
+	}
+	above := len(a) - j
+	if found {
+		above--
+	}
+	b.log = append(b.log, edit{place{s, int32(above)}, key, old, size})
+	b.sides[s] = put(a, j, found, key, size)
 }
 
 // keepChecksums drops the cached checksums that the last delta may have changed. Levels better than a
@@ -217,7 +307,7 @@ func (b *Book) keepChecksums() {
 	if k := b.nbids; k < len(b.above) {
 		keep = min(keep, b.above[k])
 	}
-	b.sumValid &= uint16(1)<<(keep+1) - 1
+	b.sumValid &= uint16(1)<<(uint(keep+1)&15) - 1 // keep <= 10: the mask only spares the shift its range check
 }
 
 // fits reports whether every stored level still fits in int64 after multiplying prices by 10^dp and
@@ -251,40 +341,6 @@ func (b *Book) rescale(dp, ds uint8, up bool) {
 	}
 }
 
-// convertInScale converts the delta into b.in as convert does, in the book's own scales, when every
-// level is valid and fits them; otherwise it reports false and ApplyDelta takes the general way (which
-// starts b.in again).
-func (b *Book) convertInScale(bids, asks []schema.Level) bool {
-	b.in = b.in[:0]
-	return b.convertSideInScale(Bids, bids) && b.convertSideInScale(Asks, asks)
-}
-
-// convertSideInScale is convertInScale for the levels ls of side s.
-func (b *Book) convertSideInScale(s Side, ls []schema.Level) bool {
-	for i := range ls {
-		l := &ls[i]
-		if l.Price.Coef <= 0 || l.Size.Coef < 0 {
-			return false
-		}
-		p, ok := l.Price.Rescale(b.pexp)
-		if l.Size.Coef == 0 {
-			if ok {
-				b.in = append(b.in, input{side: s, key: keyOf(s, p)})
-			}
-			continue // as in convert: a delete that cannot match any level is a no-op
-		}
-		if l.Price.Exp > b.pexp || l.Size.Exp > b.sexp {
-			return false
-		}
-		z, okz := l.Size.Rescale(b.sexp)
-		if !ok || !okz {
-			return false
-		}
-		b.in = append(b.in, input{side: s, key: keyOf(s, p), size: z})
-	}
-	return true
-}
-
 // convert appends the levels of one side of a delta to b.in in the scales pe, se.
 func (b *Book) convert(s Side, ls []schema.Level, pe, se uint8, seq uint64) error {
 	for i, l := range ls {
@@ -312,14 +368,14 @@ func put(a []Level, i int, found bool, key, size int64) []Level {
 	switch {
 	case size == 0:
 		if found {
-			copy(a[i:], a[i+1:])
-			a = a[:len(a)-1]
+			a = append(a[:i], a[i+1:]...)
 		}
 	case found:
 		a[i].Size = size
+	case i == len(a): // the new best
+		a = append(a, Level{Price: key, Size: size})
 	default:
-		a = append(a, Level{})
-		copy(a[i+1:], a[i:])
+		a = append(a[:i+1], a[i:]...) // a[i] repeated, then overwritten
 		a[i] = Level{Price: key, Size: size}
 	}
 	return a
@@ -342,12 +398,9 @@ const maxTracked = 32
 
 // buildChanges turns the undo log into the net changes: one per (side, key) from the first edit's old size
 // to the last edit's new size, dropped when they are equal; and b.above, the levels above each change.
+// ApplyDelta calls twoChanges instead for the usual two edits at different levels.
 func (b *Book) buildChanges() {
 	log := b.log
-	if len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
-		b.twoChanges(&log[0], &log[1])
-		return
-	}
 	tracked := len(log) <= maxTracked
 	if tracked {
 		// A later edit better than e on its side moves e down (an insert) or up (a delete) by one.
@@ -402,16 +455,12 @@ func (b *Book) buildChanges() {
 }
 
 // twoChanges is buildChanges for the usual delta of two edits at different levels: each is a net change.
+// e was applied first; the log lists a delta's bid edits before its ask edits.
 func (b *Book) twoChanges(e, f *edit) {
 	ea, fa := int(e.above), int(f.above)
-	if f.side == e.side && f.key > e.key { // f moved e down (an insert) or up (a delete)
-		if f.old == 0 {
-			ea++
-		} else if f.new == 0 {
-			ea--
-		}
-	}
-	if editBefore(f, e) {
+	if f.side == e.side && f.key > e.key {
+		// f is better than e: it moved e down (an insert) or up (a delete), and comes first.
+		ea += b2i(f.old == 0) - b2i(f.new == 0)
 		e, f = f, e
 		ea, fa = fa, ea
 	}

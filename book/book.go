@@ -3,7 +3,6 @@ package book
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
 
 	"github.com/depthcast/depthcast/schema"
 )
@@ -74,11 +73,19 @@ type Book struct {
 	spare [2][]Level // ApplySnapshot builds here, then swaps with sides
 	in    []input    // ApplyDelta's converted input
 	log   []edit     // ApplyDelta's undo log, in the order applied
-	sum   []byte     // Checksum's input string
+	sum   []byte     // Checksum's next input string (the last one's buffer before that)
 
 	// sums caches Checksum(n) for n = 1..10 until the book changes; bit n of sumValid says it holds.
 	sums     [schema.ChecksumDepth + 1]uint32
 	sumValid uint16
+
+	// The last checksum input, kept so that the next one copies its unchanged levels instead of
+	// formatting them again (see Checksum): the string, and per side its levels, best first, in the
+	// scales sumPexp and sumSexp. sumNext is scratch for the next levels.
+	sumLast          []byte
+	sumLevels        [2][]sumLevel
+	sumNext          [2][]sumLevel
+	sumPexp, sumSexp uint8
 }
 
 // input is one delta level converted to the book's scales.
@@ -87,12 +94,20 @@ type input struct {
 	key, size int64
 }
 
-// edit is one applied level change: the undo log entry of ApplyDelta.
+// edit is one applied level change: the undo log entry of ApplyDelta. (Four fields, side and above in
+// one: the compiler keeps a struct of at most four fields in registers, so an edit is appended to the log
+// with four stores instead of being built on the stack and copied.)
 type edit struct {
-	side     Side
-	above    int32 // levels better than key on the side once this edit is made (see buildChanges)
+	place
 	key      int64
 	old, new int64
+}
+
+// place is where an edit is: its side, and the number of levels better than its key on that side once the
+// edit is made (see buildChanges).
+type place struct {
+	side  Side
+	above int32
 }
 
 // New returns an empty book for symbol that is not live: it accepts deltas only after a snapshot.
@@ -156,22 +171,6 @@ func (b *Book) Size(s Side, price int64) int64 {
 	return 0
 }
 
-// Checksum returns schema.Checksum of the top min(10, n) levels of each side in the book's scales, the
-// checksum a client with a depth-n view checks after applying an update. n <= 0 (a full-book view) means 10.
-func (b *Book) Checksum(n int) uint32 {
-	if n <= 0 || n > schema.ChecksumDepth {
-		n = schema.ChecksumDepth
-	}
-	if b.sumValid&(1<<n) != 0 {
-		return b.sums[n]
-	}
-	var bb, ab [schema.ChecksumDepth]Level
-	b.sum = schema.AppendChecksumInput(b.sum[:0], b.Top(Bids, n, bb[:0]), b.Top(Asks, n, ab[:0]), b.pexp, b.sexp)
-	b.sums[n] = crc32.ChecksumIEEE(b.sum)
-	b.sumValid |= 1 << n
-	return b.sums[n]
-}
-
 // keyOf returns the sort key of price on side s: ascending keys go from worst to best on both sides.
 func keyOf(s Side, price int64) int64 {
 	if s == Asks {
@@ -203,11 +202,11 @@ func search(a []Level, key int64) (int, bool) {
 		if w[0].Price < key {
 			// w[0] < key <= w[31]: find the last j with w[j] < key; j+1 is the answer. Every index stays
 			// below 32 (j <= 30 after each step), the masks only tell the compiler so.
-			j := 16 & lessMask(w[16].Price, key)
-			j += 8 & lessMask(w[(j+8)&(nearLevels-1)].Price, key)
-			j += 4 & lessMask(w[(j+4)&(nearLevels-1)].Price, key)
-			j += 2 & lessMask(w[(j+2)&(nearLevels-1)].Price, key)
-			j += 1 & lessMask(w[(j+1)&(nearLevels-1)].Price, key)
+			j := 16 * b2i(w[16].Price < key)
+			j += 8 * b2i(w[(j+8)&(nearLevels-1)].Price < key)
+			j += 4 * b2i(w[(j+4)&(nearLevels-1)].Price < key)
+			j += 2 * b2i(w[(j+2)&(nearLevels-1)].Price < key)
+			j += b2i(w[(j+1)&(nearLevels-1)].Price < key)
 			return n - nearLevels + j + 1, w[(j+1)&(nearLevels-1)].Price == key
 		}
 	}
@@ -226,6 +225,15 @@ func search(a []Level, key int64) (int, bool) {
 		base += half & lessMask(a[base+half-1].Price, key)
 	}
 	return base, a[base].Price == key
+}
+
+// b2i is 1 for true and 0 for false. The compiler makes it a SETcc without a branch, and a multiple of it
+// an address computation: the unrolled steps of search cost a compare and three or four instructions.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // lessMask is -1 if x < key, else 0, without overflow (Hacker's Delight 2-12) and without a branch: the

@@ -209,6 +209,12 @@ func TestDeltaRefused(t *testing.T) {
 		{"more digits overflow the book", "100:0.0000000000000001", "", ErrScale},
 		{"price overflows", "99.5:1", "9000000000000000000:1", ErrScale},
 		{"negative size", "100:-1", "", ErrInvalid},
+		// Levels that fit the book's scales are applied as they are read: those before the refused one
+		// (a new size, an insert, a delete, on either side) are undone.
+		{"new size and insert, then a negative size", "99:7 96:1 100:-1", "", ErrInvalid},
+		{"bids applied, then an ask refused", "99:0 97:1", "102:-1", ErrInvalid},
+		{"bid and ask applied, then a size past int64", "99:7", "102:5 103:1000000000000000000", ErrScale},
+		{"bid and ask applied, then a price with more digits, crossed", "99:7", "102:0 99.5:1", ErrCrossed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +222,7 @@ func TestDeltaRefused(t *testing.T) {
 			if err := b.ApplyDelta(2, "t2", lv("98:4"), nil); err != nil {
 				t.Fatal(err)
 			}
+			sum := b.Checksum(10) // cached: a refused delta must leave it valid
 			before := state(b)
 			err := b.ApplyDelta(3, "t3", lv(tt.bids), lv(tt.asks))
 			if !errors.Is(err, tt.err) {
@@ -226,6 +233,13 @@ func TestDeltaRefused(t *testing.T) {
 			}
 			if showChanges(b) != "bids 98 3->4" {
 				t.Fatalf("changes of the last good delta lost: %s", showChanges(b))
+			}
+			if got := b.Checksum(10); got != sum {
+				t.Fatalf("Checksum(10) = %d after the refused delta, %d before", got, sum)
+			}
+			b.sumValid = 0
+			if got := b.Checksum(10); got != sum {
+				t.Fatalf("Checksum(10) computed again = %d, %d before", got, sum)
 			}
 		})
 	}
@@ -324,6 +338,50 @@ func TestChecksum(t *testing.T) {
 	sb.WriteString("|")
 	if got, want := b.Checksum(0), crc32.ChecksumIEEE([]byte(sb.String())); got != want {
 		t.Errorf("Checksum over 15 levels = %d, want %d", got, want)
+	}
+}
+
+// TestChecksumReuse checks the checksum after deltas and snapshots whose levels are partly in the last
+// checksum input, which Checksum copies from it: with the same keys and sizes, but other scales, nothing
+// may be copied.
+func TestChecksumReuse(t *testing.T) {
+	tests := []struct {
+		name                 string
+		bids, asks           string // the first snapshot
+		deltaBids, deltaAsks string // then a delta ("" for none)
+		snapBids, snapAsks   string // then a snapshot ("" for none)
+		want                 string // the checksum input after them
+	}{
+		{"delta", "100:1 99:2 98:3", "101:1 102:2", "99:5 97:1", "101:0", "", "",
+			"100:1;99:5;98:3;97:1;|102:2;"},
+		{"more price digits", "100:1 99:2", "101:1", "99.5:2", "", "", "",
+			"100:1;99.5:2;99:2;|101:1;"},
+		// The second snapshot does not fit one price digit and starts again at none: key 15 was 1.5 and
+		// is now 15, with the same size.
+		{"fewer price digits", "1.5:1", "2:1", "", "", "1000000000000000000:1 15:1", "1000000000000000001:1",
+			"1000000000000000000:1;15:1;|1000000000000000001:1;"},
+		{"fewer size digits", "1:1.5", "3:1", "", "", "2:1000000000000000000 1:15", "3:1",
+			"2:1000000000000000000;1:15;|3:1;"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := snap(t, tt.bids, tt.asks)
+			_ = b.Checksum(10)
+			if tt.deltaBids != "" || tt.deltaAsks != "" {
+				if err := b.ApplyDelta(2, "t2", lv(tt.deltaBids), lv(tt.deltaAsks)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.snapBids != "" {
+				if err := b.ApplySnapshot(3, "t3", lv(tt.snapBids), lv(tt.snapAsks)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, want := b.Checksum(10), crc32.ChecksumIEEE([]byte(tt.want)); got != want {
+				t.Errorf("Checksum(10) = %d, want %d of %q (levels %v | %v)", got, want, tt.want,
+					b.Top(Bids, 0, nil), b.Top(Asks, 0, nil))
+			}
+		})
 	}
 }
 

@@ -22,10 +22,12 @@
 // binary searches. Internally an ask's price is stored negated, so both sides are ascending by one key and
 // share one code path; the public API always uses real prices.
 //
-// ApplyDelta validates and converts its input first, then edits the slices while writing an undo log. If
-// the result is crossed (best bid >= best ask) the log is replayed backwards and the book is exactly as
-// before. On success the log, sorted by side and price, gives the net Changes. Scratch slices are reused,
-// so a warm book does not allocate per update.
+// ApplyDelta edits the slices while writing an undo log. The usual delta, valid and within the book's
+// scales, is checked, converted and applied level by level in one pass; at the first level that is not,
+// the log is replayed backwards and the delta goes the general way: validated and converted whole first,
+// the book rescaled if it needs more digits, then applied. If the result is crossed (best bid >= best ask)
+// the log is replayed backwards and the book is exactly as before. On success the log, sorted by side and
+// price, gives the net Changes. Scratch slices are reused, so a warm book does not allocate per update.
 //
 // # Views
 //

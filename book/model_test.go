@@ -144,7 +144,7 @@ func (g *gen) levels(maxN, lo, hi int, allowZero bool) []schema.Level {
 }
 
 // viewDepths are the client depths checked through ViewDiff; 0 is the full book.
-var viewDepths = [...]int{1, 3, 10, 0}
+var viewDepths = [...]int{1, 2, 3, 10, 0}
 
 // runModel runs one random scenario from data and reports the first disagreement.
 func runModel(t *testing.T, data []byte) {

@@ -24,14 +24,41 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 	// above it, every change of that side is below the view, before and after.
 	if k > 0 && (n <= 0 || b.above[0] < n) {
 		if k == 1 {
-			bids = b.viewDiffOne(Bids, n, 0, bids)
+			// One change: the level with its new size (0 when it was deleted); an insert pushes the level
+			// now at rank n out of the view, a delete pulls the level now at rank n-1 into it. Written out
+			// here for both sides (a call costs as much as the work).
+			c := &b.changes[0]
+			bids = append(bids, Level{Price: c.Price, Size: c.New})
+			if a, ins := b.sides[Bids], c.Old == 0; n > 0 && (ins || c.New == 0) {
+				if i := len(a) - n - b2i(ins); i >= 0 {
+					l := a[i] // a bid's key is its price
+					if ins {
+						l.Size = 0
+					}
+					bids = append(bids, l)
+				}
+			}
+		} else if k == 2 && n > 0 {
+			bids = b.viewDiffTwo(Bids, n, 0, bids)
 		} else {
 			bids = b.viewDiffSide(Bids, n, 0, k, bids)
 		}
 	}
 	if k < m && (n <= 0 || b.above[k] < n) {
 		if m-k == 1 {
-			asks = b.viewDiffOne(Asks, n, k, asks)
+			c := &b.changes[k] // as for bids above
+			asks = append(asks, Level{Price: c.Price, Size: c.New})
+			if a, ins := b.sides[Asks], c.Old == 0; n > 0 && (ins || c.New == 0) {
+				if i := len(a) - n - b2i(ins); i >= 0 {
+					l := a[i]
+					if ins {
+						l.Size = 0
+					}
+					asks = append(asks, Level{Price: priceOf(Asks, l.Price), Size: l.Size})
+				}
+			}
+		} else if m-k == 2 && n > 0 {
+			asks = b.viewDiffTwo(Asks, n, k, asks)
 		} else {
 			asks = b.viewDiffSide(Asks, n, k, m, asks)
 		}
@@ -39,27 +66,50 @@ func (b *Book) ViewDiff(n int, bids, asks []Level) ([]Level, []Level) {
 	return bids, asks
 }
 
-// viewDiffOne is viewDiffSide for a side with the one change b.changes[j], which has fewer than n levels
-// above it (or n <= 0): that level is sent with its new size (0 when it was deleted); an insert pushes the
-// level now at rank n out of the view, a delete pulls the level now at rank n-1 into it.
-func (b *Book) viewDiffOne(s Side, n, j int, dst []Level) []Level {
-	c := b.changes[j]
+// viewDiffTwo is viewDiffSide for a side with the two changes b.changes[j] and b.changes[j+1], the first
+// with fewer than n > 0 levels above it (a two-level delta puts both on one side half the time): the walk
+// written out. Between and after the two changes at most one, then two, unchanged levels cross the n
+// boundary, at array index len-1-n (pushed out by an insert above) or len-n (pulled in by a delete).
+func (b *Book) viewDiffTwo(s Side, n, j int, dst []Level) []Level {
+	ch, above := b.changes[j:j+2:j+2], b.above[j:j+2:j+2]
+	c := &ch[0]
+	// The first change is in both views' ranges (it has q0 < n levels above it in both orderings).
 	dst = append(dst, Level{Price: c.Price, Size: c.New})
-	if n <= 0 {
+	q := above[0]
+	ro, rn := q+b2i(c.Old != 0), q+b2i(c.New != 0)
+	if ro >= n && rn >= n {
 		return dst
 	}
 	a := b.sides[s]
-	switch {
-	case c.Old == 0: // inserted
-		if i := len(a) - 1 - n; i >= 0 {
-			dst = append(dst, Level{Price: priceOf(s, a[i].Price)})
+	q = above[1]
+	// The unchanged levels between the changes, new ranks rn to q-1, old ranks shifted by ro-rn = ±1 or 0.
+	if rn > ro { // an insert: the level at new rank n leaves the view
+		if rn <= n && n < q {
+			dst = append(dst, Level{Price: priceOf(s, a[len(a)-1-n].Price)})
 		}
-	case c.New == 0: // deleted
-		if i := len(a) - n; i >= 0 {
-			dst = append(dst, Level{Price: priceOf(s, a[i].Price), Size: a[i].Size})
+	} else if rn < ro { // a delete: the level at new rank n-1 enters it
+		if ro <= n && n-ro < q-rn {
+			l := a[len(a)-n]
+			dst = append(dst, Level{Price: priceOf(s, l.Price), Size: l.Size})
 		}
 	}
-	return dst
+	ro += q - rn
+	rn = q
+	if ro >= n && rn >= n {
+		return dst
+	}
+	c = &ch[1]
+	if c.New != 0 && rn < n {
+		dst = append(dst, Level{Price: c.Price, Size: c.New})
+	} else if c.Old != 0 && ro < n {
+		dst = append(dst, Level{Price: c.Price})
+	}
+	ro += b2i(c.Old != 0)
+	rn += b2i(c.New != 0)
+	if ro == rn {
+		return dst
+	}
+	return boundary(s, a, len(a)-rn, ro, rn, n, dst)
 }
 
 // viewDiffSide is ViewDiff for one side, whose changes are b.changes[from:to] (best first), with b.above
