@@ -293,6 +293,7 @@ func (c *Consumer) readPartition(ctx context.Context, dialer *kafka.Dialer, pipe
 			MinBytes:        c.cfg.MinBytes,
 			MaxBytes:        c.cfg.MaxBytes,
 			MaxWait:         c.cfg.MaxWait,
+			QueueCapacity:   ReaderQueueCapacity,
 			ReadLagInterval: -1, // lag comes from the high watermarks we track
 			Logger:          kafka.LoggerFunc(c.kafkaDebug),
 			ErrorLogger:     kafka.LoggerFunc(c.kafkaWarn),
@@ -324,6 +325,14 @@ func (c *Consumer) readPartition(ctx context.Context, dialer *kafka.Dialer, pipe
 }
 
 var errStalled = errors.New("ingest: partition reader stalled")
+
+// ReaderQueueCapacity is the kafka-go QueueCapacity of each partition reader: how many fetched records its
+// goroutine may hold ahead of the loop that decodes them (kafka-go's default is 100). With 100, the decoding
+// loop, which takes longer per record than kafka-go's reader, kept the queue full, and every record it took
+// woke the reader for one more (a park and a wake-up per record), while a fetch round trip drained the queue
+// and left the loop waiting. 4096 records cover a few milliseconds of decoding; they cost ~0.75 MB per
+// partition reader for the queue itself, plus the records it holds when the decoding lags.
+const ReaderQueueCapacity = 4096
 
 // fetchLoop hands the reader's records to the pipeline until ctx ends, the watchdog cancels the loop, or a
 // fetch fails. progressed reports whether any record went through.
