@@ -17,10 +17,10 @@ import (
 // So a record that arrives alone is handed over as soon as it is decoded, as Submit does, and a catching-up
 // reader hands over whole batches.
 //
-// The batch buffers of a shard are bounded: a shard has QueueSize/batchMax of them (at least two), taken from
-// its free list by the readers and given back by the writer once it has applied their events. A reader
-// that finds none free waits, as Submit waits for room in a full queue: at most QueueSize events are held or
-// queued in batches per shard.
+// The batch buffers of a shard are bounded: a shard has at least two, of up to batchMax events each and
+// QueueSize events in all (two when QueueSize is 1), taken from its free list by the readers and given back
+// by the writer once it has applied their events. A reader that finds none free waits, as Submit waits for
+// room in a full queue.
 const (
 	batchMax   = 128
 	holdWindow = 2 * time.Millisecond
@@ -37,9 +37,10 @@ type eventBatch struct {
 	ents []batchEntry
 }
 
-// batchBuffers returns the per-shard batch size and number of batch buffers for a queue of queueSize events.
+// batchBuffers returns the per-shard batch size and number of batch buffers for a queue of queueSize events:
+// at least two buffers, and size*n <= queueSize unless queueSize is 1.
 func batchBuffers(queueSize int) (size, n int) {
-	size = min(batchMax, queueSize)
+	size = max(1, min(batchMax, queueSize/2))
 	return size, max(2, queueSize/size)
 }
 

@@ -13,7 +13,7 @@ import (
 
 func TestBatcherOrderAndNext(t *testing.T) {
 	rec := &recorder{}
-	p := newTestPipeline(t, PipelineConfig{Shards: 3, QueueSize: 8}, rec) // batches of 8, two per shard
+	p := newTestPipeline(t, PipelineConfig{Shards: 3, QueueSize: 16}, rec) // batches of 8, two per shard
 	if p.batchSize != 8 {
 		t.Fatalf("batch size %d, want 8", p.batchSize)
 	}
@@ -79,9 +79,23 @@ func TestBatcherOrderAndNext(t *testing.T) {
 	}
 }
 
+func TestBatchBuffers(t *testing.T) {
+	for _, tc := range []struct{ queue, size, n int }{
+		{1, 1, 2}, {2, 1, 2}, {3, 1, 3}, {8, 4, 2}, {64, 32, 2}, {200, 100, 2}, {300, 128, 2}, {4096, 128, 32},
+	} {
+		size, n := batchBuffers(tc.queue)
+		if size != tc.size || n != tc.n {
+			t.Errorf("batchBuffers(%d) = %d, %d; want %d, %d", tc.queue, size, n, tc.size, tc.n)
+		}
+		if tc.queue > 1 && size*n > tc.queue {
+			t.Errorf("batchBuffers(%d): %d buffers of %d hold more than the queue", tc.queue, n, size)
+		}
+	}
+}
+
 func TestBatcherBoundedByQueueSize(t *testing.T) {
 	rec := &recorder{block: make(chan struct{})}
-	p := newTestPipeline(t, PipelineConfig{Shards: 1, QueueSize: 4}, rec) // batches of 4, two buffers
+	p := newTestPipeline(t, PipelineConfig{Shards: 1, QueueSize: 8}, rec) // batches of 4, two buffers
 	ctx := context.Background()
 	b := newBatcher(p)
 	vals := []string{snap("A", 1, L("1:1"), L("1000:1"))}
