@@ -19,7 +19,8 @@ import (
 // each of 100 symbols, then 1-2-level deltas of 100-200 bytes), then read from the start by:
 //   - depthcast: ingest.Consumer (kafka-go partition reader, JSON decode, sequence checks, book apply) with
 //     a feed.Server (no clients) as its Publisher, timed until Ready(), i.e. all records applied;
-//   - kafka-go bare: a kafka-go partition reader with the same fetch settings, FetchMessage in a loop;
+//   - kafka-go bare: a kafka-go partition reader with the same fetch settings and queue capacity,
+//     FetchMessage in a loop;
 //   - franz-go bare: a kgo client consuming the partition, PollFetches in a loop.
 // All read over loopback TCP from the same broker in the same process.
 
@@ -110,7 +111,7 @@ func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
 func ingestKafkaGo(brokers []string, n int) (ingestTrial, error) {
 	cfg := ingest.Config{}.WithDefaults()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: ingestTopic, Partition: 0, MinBytes: cfg.MinBytes,
-		MaxBytes: cfg.MaxBytes, MaxWait: cfg.MaxWait, ReadLagInterval: -1})
+		MaxBytes: cfg.MaxBytes, MaxWait: cfg.MaxWait, QueueCapacity: ingest.ReaderQueueCapacity, ReadLagInterval: -1})
 	defer r.Close()
 	if err := r.SetOffset(kafka.FirstOffset); err != nil {
 		return ingestTrial{}, err

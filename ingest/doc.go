@@ -38,7 +38,10 @@
 //
 // Consumer.Run reads every partition of the topic (or Config.Partitions) with one kafka-go partition reader
 // each. There is no consumer group and nothing is committed: each node reads the whole stream from
-// Config.Start. At start it reads each partition's high watermark; Ready turns true once every partition has
+// Config.Start. A partition reader decodes each record and hands the events to the writers in batches, one
+// queue entry per shard for up to 128 events, as soon as the broker has nothing more past them, a batch is
+// full, or 2 ms went by without a next record (batch.go); a shard's batches hold at most QueueSize events in all.
+// At start it reads each partition's high watermark; Ready turns true once every partition has
 // been read and applied up to it. A watchdog polls the high watermarks every PollInterval (for the lag
 // gauge) and restarts a reader whose fetch has hung for StallTimeout while records are waiting. If the log
 // start moved past a reader's position, kafka-go resumes at the log start: the seq check sees that as a gap.

@@ -293,6 +293,7 @@ func (c *Consumer) readPartition(ctx context.Context, dialer *kafka.Dialer, pipe
 			MinBytes:        c.cfg.MinBytes,
 			MaxBytes:        c.cfg.MaxBytes,
 			MaxWait:         c.cfg.MaxWait,
+			QueueCapacity:   ReaderQueueCapacity,
 			ReadLagInterval: -1, // lag comes from the high watermarks we track
 			Logger:          kafka.LoggerFunc(c.kafkaDebug),
 			ErrorLogger:     kafka.LoggerFunc(c.kafkaWarn),
@@ -325,6 +326,14 @@ func (c *Consumer) readPartition(ctx context.Context, dialer *kafka.Dialer, pipe
 
 var errStalled = errors.New("ingest: partition reader stalled")
 
+// ReaderQueueCapacity is the kafka-go QueueCapacity of each partition reader: how many fetched records its
+// goroutine may hold ahead of the loop that decodes them (kafka-go's default is 100). With 100, the decoding
+// loop, which takes longer per record than kafka-go's reader, kept the queue full, and every record it took
+// woke the reader for one more (a park and a wake-up per record), while a fetch round trip drained the queue
+// and left the loop waiting. 4096 records cover a few milliseconds of decoding; they cost ~0.75 MB per
+// partition reader for the queue itself, plus the records it holds when the decoding lags.
+const ReaderQueueCapacity = 4096
+
 // fetchLoop hands the reader's records to the pipeline until ctx ends, the watchdog cancels the loop, or a
 // fetch fails. progressed reports whether any record went through.
 func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
@@ -338,17 +347,16 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 		st.cancel = nil
 		st.mu.Unlock()
 	}()
+	if pipe.tracer == nil {
+		return c.fetchBatched(ctx, fctx, r, pipe, all, st)
+	}
 	tb := &fetchBatch{tracer: pipe.tracer, topic: c.cfg.Topic, partition: st.id}
 	defer func() { tb.end(err) }()
 	for {
 		st.fetches++
 		st.fetching.Store(st.fetches)
 		var m kafka.Message
-		if tb.tracer == nil {
-			m, err = r.FetchMessage(fctx)
-		} else {
-			m, err = tb.fetch(fctx, r)
-		}
+		m, err = tb.fetch(fctx, r)
 		st.fetching.Store(0)
 		if err != nil {
 			if cause := context.Cause(fctx); cause != nil && ctx.Err() == nil {
@@ -357,35 +365,93 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 			return progressed, err
 		}
 		rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
-		if tb.tracer == nil { // the usual case: no spans to count the record in
-			err = pipe.Submit(fctx, rec)
-		} else {
-			err = pipe.Submit(tb.add(fctx, &m), rec)
-		}
-		if err != nil {
+		if err = pipe.Submit(tb.add(fctx, &m), rec); err != nil {
 			return progressed, err
 		}
-		if c.tap != nil {
-			c.tap.record(fctx, st, rec)
-		}
-		if tb.tracer != nil {
-			tb.full()
-		}
+		c.tap.record(fctx, st, rec)
+		tb.full()
 		progressed = true
 		st.next.Store(m.Offset + 1)
-		if m.HighWaterMark > st.hwm.Load() {
-			st.hwm.Store(m.HighWaterMark)
-		}
-		if !st.ready.Load() && m.Offset+1 >= st.target {
-			// Caught up with what the topic held at start: once the writers have applied it, this partition
-			// is ready.
-			if err := pipe.Flush(fctx); err != nil {
-				return progressed, err
-			}
-			st.ready.Store(true)
-			c.updateReady(all)
+		c.advance(st, &m)
+		if err := c.caughtUp(fctx, pipe, all, st, m.Offset); err != nil {
+			return progressed, err
 		}
 	}
+}
+
+// fetchBatched is fetchLoop without tracing: the events go to the writers in batches (batch.go). Every
+// record read is handed over or rejected before it returns, unless ctx ends first.
+func (c *Consumer) fetchBatched(ctx, fctx context.Context, r *kafka.Reader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
+	b := newBatcher(pipe)
+	defer func() {
+		// Hand over what is held, with the run's context: a stalled fetch (fctx cancelled) loses nothing.
+		if b.n > 0 && b.flush(ctx) == nil {
+			st.next.Store(b.next())
+		}
+		b.drop()
+	}()
+	for {
+		st.fetches++
+		st.fetching.Store(st.fetches)
+		m, err := r.FetchMessage(b.holdContext(fctx))
+		st.fetching.Store(0)
+		if err != nil {
+			if b.holdEnded(fctx, err) { // nothing came within the hold window: hand over what is held
+				if err := b.flush(fctx); err != nil {
+					return progressed, err
+				}
+				st.next.Store(b.next())
+				continue
+			}
+			if cause := context.Cause(fctx); cause != nil && ctx.Err() == nil {
+				err = cause
+			}
+			return progressed, err
+		}
+		rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
+		if err := b.add(fctx, rec); err != nil {
+			return progressed, err
+		}
+		c.tap.record(fctx, st, rec)
+		progressed = true
+		if m.Offset+1 >= m.HighWaterMark { // the broker had nothing past it: do not keep it waiting
+			if err := b.flush(fctx); err != nil {
+				return progressed, err
+			}
+		}
+		st.next.Store(b.next())
+		c.advance(st, &m)
+		if !st.ready.Load() && m.Offset+1 >= st.target {
+			if err := b.flush(fctx); err != nil {
+				return progressed, err
+			}
+			st.next.Store(b.next())
+			if err := c.caughtUp(fctx, pipe, all, st, m.Offset); err != nil {
+				return progressed, err
+			}
+		}
+	}
+}
+
+// advance notes the high watermark m's fetch reported.
+func (c *Consumer) advance(st *partState, m *kafka.Message) {
+	if m.HighWaterMark > st.hwm.Load() {
+		st.hwm.Store(m.HighWaterMark)
+	}
+}
+
+// caughtUp marks st ready once the record at offset, the last below the high watermark seen at start, and
+// everything before it were applied.
+func (c *Consumer) caughtUp(ctx context.Context, pipe *Pipeline, all []*partState, st *partState, offset int64) error {
+	if st.ready.Load() || offset+1 < st.target {
+		return nil
+	}
+	if err := pipe.Flush(ctx); err != nil {
+		return err
+	}
+	st.ready.Store(true)
+	c.updateReady(all)
+	return nil
 }
 
 func (c *Consumer) updateReady(all []*partState) {

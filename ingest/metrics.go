@@ -90,7 +90,7 @@ func newPipelineMetrics(m metric.Meter, p *Pipeline) (*pipelineMetrics, error) {
 		o.ObserveInt64(symbols, n)
 		o.ObserveInt64(stale, n-live)
 		for i, s := range p.shards {
-			o.ObserveInt64(queue, int64(len(s.q)), shardOpts[i])
+			o.ObserveInt64(queue, int64(len(s.q))+s.batched.Load(), shardOpts[i])
 		}
 		return nil
 	}, symbols, stale, queue)

@@ -46,17 +46,19 @@ const (
 	itemDo
 	itemFlush
 	itemShard
+	itemBatch
 )
 
 // item is one entry of a shard queue: an event to apply, or a function to run between two events.
 type item struct {
-	kind itemKind
-	ev   schema.Event
-	rec  Record
-	fn   func(*book.Book)
-	sfn  func(*shard)      // itemShard: runs on the shard's writer
-	sc   trace.SpanContext // the fetch span the event was submitted under, when tracing
-	done chan error
+	kind  itemKind
+	ev    schema.Event
+	rec   Record
+	fn    func(*book.Book)
+	sfn   func(*shard)      // itemShard: runs on the shard's writer
+	batch *eventBatch       // itemBatch: events to apply in order (batch.go)
+	sc    trace.SpanContext // the fetch span the event was submitted under, when tracing
+	done  chan error
 }
 
 // Pipeline turns records into book changes: Submit decodes and validates a record in the caller's goroutine
@@ -68,6 +70,8 @@ type Pipeline struct {
 	pub    Publisher
 	log    *slog.Logger
 	shards []*shard
+	// batchSize is the capacity of a shard's batch buffers (batch.go).
+	batchSize int
 
 	stop      chan struct{} // closed by Close: no more submissions
 	done      chan struct{} // closed when every writer has exited
@@ -91,6 +95,9 @@ type shard struct {
 	tctx   context.Context // the open apply span's context while tracing
 	window *time.Timer     // ends an apply span's window (trace.go)
 	cur    item            // the item being handled: a field, so that receiving one allocates nothing
+
+	free    chan *eventBatch // batch buffers not in use (batch.go)
+	batched atomic.Int64     // events of the queued batches beyond one per batch, for the queue gauge
 }
 
 type symState struct {
@@ -121,8 +128,15 @@ func NewPipeline(cfg PipelineConfig, pub Publisher) (*Pipeline, error) {
 		gapLogs: newLogLimiter(5, 20),
 		tracer:  tracerOf(cfg.TracerProvider),
 	}
+	size, nbuf := batchBuffers(cfg.QueueSize)
+	p.batchSize = size
 	for i := range p.shards {
-		p.shards[i] = &shard{p: p, q: make(chan item, cfg.QueueSize), syms: make(map[string]*symState)}
+		s := &shard{p: p, q: make(chan item, cfg.QueueSize), syms: make(map[string]*symState),
+			free: make(chan *eventBatch, nbuf)}
+		for range nbuf {
+			s.free <- new(eventBatch) // its entries are allocated when first used
+		}
+		p.shards[i] = s
 	}
 	m, err := newPipelineMetrics(cfg.Meter, p)
 	if err != nil {
@@ -252,13 +266,18 @@ func (p *Pipeline) Symbols() (known, live int) {
 }
 
 func (p *Pipeline) shardOf(symbol string) *shard {
+	return p.shards[p.shardIndex(symbol)]
+}
+
+// shardIndex is the index of the shard that owns symbol.
+func (p *Pipeline) shardIndex(symbol string) int {
 	// FNV-1a, inline so that routing allocates nothing.
 	h := uint32(2166136261)
 	for i := 0; i < len(symbol); i++ {
 		h ^= uint32(symbol[i])
 		h *= 16777619
 	}
-	return p.shards[h%uint32(len(p.shards))]
+	return int(h % uint32(len(p.shards)))
 }
 
 // reject counts, logs (rate-limited) and reports a record that did not take effect.
@@ -332,6 +351,8 @@ func (s *shard) handle(it *item) {
 	case itemShard:
 		it.sfn(s)
 		it.done <- nil
+	case itemBatch:
+		s.applyBatch(it.batch)
 	}
 }
 

@@ -12,8 +12,9 @@ const MetricTapErrors = "depthcast.ingest.tap.errors"
 
 // Tap sees every record the partition readers hand to the pipeline, raw, as the pipeline sees it: a
 // recorder, say. A Consumer calls Tap from each partition's reader goroutine, after the record was submitted
-// (records the pipeline rejects included) and before the reader moves past it, so per partition in offset
-// order and calls for different partitions concurrently: an implementation must be safe for concurrent use.
+// (decoded, and its event queued on its shard or held in the reader's batch for it; records the pipeline
+// rejects included) and before the reader moves past it, so per partition in offset order and calls for
+// different partitions concurrently: an implementation must be safe for concurrent use.
 // A slow Tap slows its partition's reads. rec's Key and Value are not reused after the call, but a Tap
 // that keeps them should copy them anyway.
 //
