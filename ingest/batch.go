@@ -91,6 +91,9 @@ func (b *batcher) add(ctx context.Context, rec Record) error {
 	return b.send(ctx, i)
 }
 
+// skip notes a record that carries no event (a transaction marker) as handled.
+func (b *batcher) skip(offset int64) { b.last = offset }
+
 // holdContext returns the context to fetch the next record with: ctx when nothing is held, otherwise one
 // that ends holdWindow after the first held event was added (and with ctx).
 func (b *batcher) holdContext(ctx context.Context) context.Context {

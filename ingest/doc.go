@@ -56,6 +56,8 @@
 // "ingest.fetch" spans (topic, partition, offset range, symbols, count) and each writer groups what it
 // applies into "ingest.apply" spans linked to those; without it no span code runs (trace.go).
 //
-// Readiness is computed from delivered records: a partition whose last records before the start high
-// watermark are transaction control markers is only marked ready when a later record arrives.
+// Transactions: kafka-go hands transaction control markers to readers as messages; the partition readers
+// skip them (counted by MetricControlRecords), and a marker counts as read like any record. Records are read
+// uncommitted (kafka-go's default) and kafka-go cannot filter those of aborted transactions, so an
+// upstream producer should be idempotent rather than transactional, or never abort.
 package ingest

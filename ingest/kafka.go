@@ -30,6 +30,7 @@ type Consumer struct {
 	outages atomic.Int64                 // partitions in an outage (see outage.go)
 
 	restarts  metric.Int64Counter
+	controls  metric.Int64Counter // transaction markers skipped
 	kafkaLogs *logLimiter
 	tap       *tapper // nil without Config.Tap
 }
@@ -70,6 +71,10 @@ func New(cfg Config, pub Publisher) (*Consumer, error) {
 	cfg = cfg.WithDefaults()
 	c := &Consumer{cfg: cfg, pub: pub, log: cfg.Logger, kafkaLogs: newLogLimiter(1, 10)}
 	var err error
+	if c.controls, err = cfg.Meter.Int64Counter(MetricControlRecords,
+		metric.WithDescription("Transaction control markers skipped by the partition readers."), metric.WithUnit("{record}")); err != nil {
+		return nil, err
+	}
 	c.restarts, err = cfg.Meter.Int64Counter(MetricReaderRestarts,
 		metric.WithDescription("Partition readers restarted after an error or a stall."), metric.WithUnit("{restart}"))
 	if err != nil {
@@ -364,12 +369,16 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 			}
 			return progressed, err
 		}
-		rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
-		if err = pipe.Submit(tb.add(fctx, &m), rec); err != nil {
-			return progressed, err
+		if isControlRecord(&m) { // a transaction marker: no data, but it counts as read
+			c.skipControl(st)
+		} else {
+			rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
+			if err = pipe.Submit(tb.add(fctx, &m), rec); err != nil {
+				return progressed, err
+			}
+			c.tap.record(fctx, st, rec)
+			tb.full()
 		}
-		c.tap.record(fctx, st, rec)
-		tb.full()
 		progressed = true
 		st.next.Store(m.Offset + 1)
 		c.advance(st, &m)
@@ -408,11 +417,16 @@ func (c *Consumer) fetchBatched(ctx, fctx context.Context, r *kafka.Reader, pipe
 			}
 			return progressed, err
 		}
-		rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
-		if err := b.add(fctx, rec); err != nil {
-			return progressed, err
+		if isControlRecord(&m) { // a transaction marker: no data, but it counts as read
+			c.skipControl(st)
+			b.skip(m.Offset)
+		} else {
+			rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
+			if err := b.add(fctx, rec); err != nil {
+				return progressed, err
+			}
+			c.tap.record(fctx, st, rec)
 		}
-		c.tap.record(fctx, st, rec)
 		progressed = true
 		if m.Offset+1 >= m.HighWaterMark { // the broker had nothing past it: do not keep it waiting
 			if err := b.flush(fctx); err != nil {
@@ -431,6 +445,11 @@ func (c *Consumer) fetchBatched(ctx, fctx context.Context, r *kafka.Reader, pipe
 			}
 		}
 	}
+}
+
+// skipControl counts a transaction marker read from st's partition.
+func (c *Consumer) skipControl(st *partState) {
+	c.controls.Add(context.Background(), 1, st.attrs)
 }
 
 // advance notes the high watermark m's fetch reported.

@@ -1,0 +1,87 @@
+package ingest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+func TestIsControlRecord(t *testing.T) {
+	tests := []struct {
+		name       string
+		key, value []byte
+		want       bool
+	}{
+		{"commit marker", []byte{0, 0, 0, 1}, []byte{0, 0, 0, 0, 0, 7}, true},
+		{"abort marker", []byte{0, 0, 0, 0}, []byte{0, 0, 0, 0, 0, 0}, true},
+		{"unknown marker type", []byte{0, 0, 0, 2}, []byte{0, 0, 0, 0, 0, 0}, false},
+		{"marker version 1", []byte{0, 1, 0, 1}, []byte{0, 0, 0, 0, 0, 0}, false},
+		{"an event", []byte("BTC-USD"), []byte(`{"type":"delta"}`), false},
+		{"four-byte key, JSON value", []byte("SOLX"), []byte(`{"a":1}`), false},
+		{"six-byte value not binary", []byte{0, 0, 0, 1}, []byte(`{"a":1`), false},
+		{"empty", nil, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isControlRecord(&kafka.Message{Key: tc.key, Value: tc.value}); got != tc.want {
+				t.Errorf("isControlRecord = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// An upstream that writes in transactions leaves commit markers in the log, which kafka-go hands to readers
+// as messages: they are skipped and counted, not rejected as bad JSON or sent to the dead-letter topic, and
+// a log that ends in a marker still counts as read to its end.
+func TestKafkaTransactionMarkers(t *testing.T) {
+	for _, traced := range []bool{false, true} {
+		name := "batched"
+		if traced {
+			name = "traced"
+		}
+		t.Run(name, func(t *testing.T) {
+			k := newTestCluster(t, 1, kgo.TransactionalID("gateway-1"), kgo.RequiredAcks(kgo.AllISRAcks()))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			txn := func(values ...string) {
+				t.Helper()
+				if err := k.cl.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				k.produce(t, values...)
+				if err := k.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+					t.Fatal(err)
+				}
+			}
+			txn(snap("BTC-USD", 1, L("100:1"), L("101:1")), delta("BTC-USD", 2, L("100:2"), nil))
+			txn(delta("BTC-USD", 3, nil, L("101:3")))
+
+			m := newMetrics()
+			cfg := Config{Meter: m.mp.Meter("t"), DeadLetterTopic: "md.dead"}
+			if traced {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&countingExporter{}))
+				defer func() { _ = tp.Shutdown(context.Background()) }()
+				cfg.TracerProvider = tp
+			}
+			c := newTestConsumer(t, k, cfg, &recorder{})
+			runConsumer(t, c)
+			waitBook(t, c, "BTC-USD", "live=true seq=3 100:2|101:3")
+			// The log ends with a commit marker: the partition is read to its end all the same.
+			eventually(t, 10*time.Second, "Ready with a marker last in the log", c.Ready)
+
+			txn(delta("BTC-USD", 4, L("99:1"), nil))
+			waitBook(t, c, "BTC-USD", "live=true seq=4 100:2,99:1|101:3")
+			eventually(t, 5*time.Second, "three markers counted", func() bool { return m.value(t, MetricControlRecords) == 3 })
+			if got := m.value(t, MetricRejected, "reason=bad_json"); got > 0 {
+				t.Errorf("%d markers rejected as bad JSON", got)
+			}
+			if got := m.value(t, MetricDeadLetter, "result=written"); got > 0 {
+				t.Errorf("%d records sent to the dead-letter topic", got)
+			}
+		})
+	}
+}
