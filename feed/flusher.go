@@ -93,7 +93,6 @@ func (f *flushShard) run() {
 			r.msgs, r.wire = 0, 0
 		}
 		runtime.Gosched() // let the publishers queue more for the next round
-
 	}
 }
 
@@ -119,7 +118,9 @@ func (s *session) flushOnce(r *flushRound) {
 	size, wire := 0, 0
 	for _, m := range batch {
 		fr := m.frameFor(s.deflate, s.srv.cfg.CompressThreshold)
-		r.iov = r.iov.add(fr)
+		if len(batch) <= maxIovecs {
+			r.iov = r.iov.add(fr)
+		}
 		size += len(m.frame)
 		wire += len(fr)
 	}
