@@ -108,3 +108,58 @@ func BenchmarkFanout(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIdleUpdate publishes one visible update per op to one subscriber whose queue is empty and
+// waits until the client has read it: the latency of a single update to an idle connection (book apply,
+// encode, queue, write, client read), with the client's WebSocket parsing included.
+func BenchmarkIdleUpdate(b *testing.B) {
+	ob := &oneBook{b: book.New("BTC-USD")}
+	if err := ob.b.ApplySnapshot(1, "2026-11-24T10:00:00Z", []schema.Level{level("43000.5", "1")}, []schema.Level{level("43001.5", "1")}); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := feed.New(feed.Config{Logger: quietLogger()}, ob)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.PublishBook(ob.b, true)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = c.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","channel":"book","symbols":["BTC-USD"]}`))
+	got := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			_, p, err := c.ReadMessage()
+			if err != nil {
+				close(got)
+				return
+			}
+			if strings.Contains(string(p), `"update"`) || strings.Contains(string(p), `"snapshot"`) {
+				got <- struct{}{}
+			}
+		}
+	})
+	<-got // the snapshot: the subscription is in place
+	delta := []schema.Level{level("43000.5", "1")}
+	sizes := []string{"2", "3"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		delta[0] = level("43000.5", sizes[i&1])
+		ob.mu.Lock()
+		if err := ob.b.ApplyDelta(uint64(i+2), "2026-11-24T10:00:01Z", delta, nil); err != nil {
+			b.Fatal(err)
+		}
+		srv.PublishBook(ob.b, false)
+		ob.mu.Unlock()
+		if _, ok := <-got; !ok {
+			b.Fatal("the connection ended")
+		}
+	}
+	b.StopTimer()
+	_ = srv.Shutdown(context.Background())
+	wg.Wait()
+}

@@ -10,10 +10,13 @@
 // once; the same bytes are queued for every subscriber of the view, and compressed at most once for all
 // connections that negotiated permessage-deflate.
 //
-// Backpressure: publishing never blocks. Each connection has a queue bounded in bytes and messages; a
-// write loop, started when the queue fills and ended when it drains, writes everything queued with one
-// writev call. A connection whose queue passes its limit is closed with 1013; its close frame follows the
-// data already on its way, with WriteTimeout to go out.
+// Backpressure: publishing never blocks. Each connection has a queue bounded in bytes and messages;
+// everything queued goes out with one writev call. On plain TCP connections a flusher goroutine per shard
+// of connections (GOMAXPROCS shards, each flusher running only while it has work) writes each dirty
+// connection once per round without blocking; what a full socket leaves, and every write on other
+// connections (TLS), goes through the connection's own write loop, started when needed and ended when
+// the queue drains. A connection whose queue passes its limit is closed with 1013; its close frame follows
+// the data already on its way, with WriteTimeout to go out.
 //
 // Beside the WebSocket endpoint the Server serves the dashboard at / (HTML, CSS and JavaScript embedded
 // from web/, no external assets) and its health at GET /v1/stats (Server.Stats), answered from atomic

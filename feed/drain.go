@@ -32,7 +32,7 @@ func (s *session) drain(deadline time.Time) {
 	_ = s.nc.SetWriteDeadline(deadline)
 	if start {
 		s.srv.wg.Add(1)
-		go s.writeLoop()
+		go s.writeLoop(nil)
 	}
 }
 

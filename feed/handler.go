@@ -160,6 +160,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	sess := &session{srv: s, ws: ws, nc: nc, remote: r.RemoteAddr, subs: map[subKey]*subscription{},
 		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
 	sess.adm, sess.ident = adm, adm.identity()
+	if sess.raw = rawConnOf(raw); sess.raw != nil {
+		sess.fl = s.flushShardFor()
+	}
 	sess.hear(time.Now())
 	if r.Context().Value(replayRoute{}) != nil {
 		sess.rp = &replayConn{srv: s, sess: sess}

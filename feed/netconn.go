@@ -17,8 +17,12 @@ type netConn struct {
 	net.Conn
 	linger time.Duration
 
-	wmu      sync.Mutex
-	wbufs    net.Buffers // writeFrames' argument, under wmu: a field, so that writev's needs no allocation
+	wmu   sync.Mutex
+	wbufs net.Buffers // writeFrames' argument, under wmu: a field, so that writev's needs no allocation
+	// tryWritev's, under wmu
+	writev   func(fd uintptr) bool
+	iov      iovecs
+	wrote    int
 	shut     atomic.Bool // write side shut down
 	finished atomic.Bool // socket closed
 }
@@ -42,6 +46,11 @@ func (c *netConn) Write(p []byte) (int, error) {
 func (c *netConn) writeFrames(bufs net.Buffers, deadline time.Time) (int64, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeFramesLocked(bufs, deadline)
+}
+
+// writeFramesLocked is writeFrames with c.wmu held by the caller.
+func (c *netConn) writeFramesLocked(bufs net.Buffers, deadline time.Time) (int64, error) {
 	if c.shut.Load() {
 		return 0, net.ErrClosed
 	}

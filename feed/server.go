@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -47,7 +48,10 @@ type Server struct {
 	dirtyMu sync.Mutex
 	dirty   map[*hub]struct{} // hubs with conflated views waiting for a flush
 
-	wg      sync.WaitGroup // write loops and closers
+	flushers    []*flushShard // GOMAXPROCS at New
+	nextFlusher atomic.Uint32
+
+	wg      sync.WaitGroup // write loops, flushers and closers
 	readers sync.WaitGroup // connection read loops
 	conns   atomic.Int64
 
@@ -63,6 +67,9 @@ func New(cfg Config, books Books) (*Server, error) {
 	s := &Server{cfg: cfg.withDefaults(), books: books, hubs: map[string]*hub{}, sessions: map[*session]struct{}{},
 		dirty: map[*hub]struct{}{}}
 	s.log = s.cfg.Logger
+	for range runtime.GOMAXPROCS(0) {
+		s.flushers = append(s.flushers, &flushShard{srv: s})
+	}
 	s.guard = newGuard(s.cfg.Guard)
 	m, err := newMetrics(s.cfg.Meter, s)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -17,13 +18,17 @@ import (
 )
 
 // session is one WebSocket connection. Publishing goroutines hand it shared messages with send, which never
-// blocks: the message joins a bounded queue, and a write loop (started when the queue becomes non-empty,
-// ended when it drains, so an idle connection holds no writer goroutine) writes everything queued with one
-// writev call per drain. Past the queue's limits the session closes with 1013.
+// blocks: the message joins a bounded queue, and whoever owns the write side (s.writing) writes everything
+// queued with one writev call per drain. On a plain TCP connection that is its flusher shard (flusher.go)
+// as long as non-blocking writes go through; otherwise, and to finish what a non-blocking write left, a
+// write loop of its own (started when needed, ended when the queue drains, so an idle connection holds no
+// writer goroutine). Past the queue's limits the session closes with 1013.
 type session struct {
 	srv     *Server
 	ws      *gws.Conn
 	nc      *netConn
+	raw     syscall.RawConn // nc's socket for non-blocking writes; nil when fl is nil
+	fl      *flushShard     // nil: writes go through the write loop only
 	remote  string
 	deflate bool
 	adm     *admission   // the connection's slots at the door, released when it ends
@@ -36,6 +41,7 @@ type session struct {
 	queuedBytes int // bytes queued or being written
 	writing     bool
 	bufs        net.Buffers // the write loop's, kept between loops
+	rest        restBatch   // a batch the flusher hands to the write loop
 	deadline    time.Time   // write deadline in force; refreshed when less than 3/4 of WriteTimeout is left
 	closing     bool
 	reason      CloseReason
@@ -77,8 +83,12 @@ func (s *session) send(m *message) bool {
 	s.writing = true
 	s.mu.Unlock()
 	if start {
-		s.srv.wg.Add(1)
-		go s.writeLoop()
+		if s.fl != nil {
+			s.fl.add(s)
+		} else {
+			s.srv.wg.Add(1)
+			go s.writeLoop(nil)
+		}
 	}
 	return true
 }
@@ -98,9 +108,48 @@ func (s *session) writeDeadline() time.Time {
 // sendBytes frames payload for this connection alone (replies) and queues it.
 func (s *session) sendBytes(payload []byte) bool { return s.send(newMessage(payload)) }
 
-func (s *session) writeLoop() {
+// restBatch is a batch its flusher began and handed over: the frames of batch from wire byte off on are
+// still to be written; locked: the flusher holds the connection's write lock for the write loop.
+type restBatch struct {
+	batch      []*message
+	size, wire int // queued bytes and wire bytes of the whole batch
+	off        int
+	locked     bool
+}
+
+// writeLoop writes until the queue is drained, starting with rest when the flusher handed one over.
+func (s *session) writeLoop(rest *restBatch) {
 	defer s.srv.wg.Done()
 	bufs := s.bufs // kept for the next write loop, handed back under mu before this one ends
+	if rest != nil {
+		bufs = bufs[:0]
+		off := rest.off
+		for _, m := range rest.batch {
+			f := m.frameFor(s.deflate, s.srv.cfg.CompressThreshold)
+			if off >= len(f) {
+				off -= len(f)
+				continue
+			}
+			bufs = append(bufs, f[off:])
+			off = 0
+		}
+		var deadline time.Time
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if !closing {
+			deadline = s.writeDeadline()
+		}
+		var err error
+		if rest.locked {
+			_, err = s.nc.writeFramesLocked(bufs, deadline)
+			s.nc.wmu.Unlock()
+		} else {
+			_, err = s.nc.writeFrames(bufs, deadline)
+		}
+		s.wrote(rest.batch, rest.size, rest.wire, err)
+		*rest = restBatch{}
+	}
 	yielded := false
 	for {
 		s.mu.Lock()
@@ -146,29 +195,35 @@ func (s *session) writeLoop() {
 			deadline = s.writeDeadline()
 		}
 		_, err := s.nc.writeFrames(bufs, deadline)
-		clear(batch)
-		s.mu.Lock()
-		s.queuedBytes -= size
-		if s.spare == nil {
-			s.spare = batch[:0]
-		}
-		s.mu.Unlock()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				s.close(ReasonWriteTimeout, "write timeout")
-			} else {
-				s.close(ReasonPeer, "")
-			}
-			s.mu.Lock()
-			s.dropQueue() // a close decided earlier kept its queue; the socket cannot take it
-			s.mu.Unlock()
-			continue
-		}
-		s.srv.metrics.messagesOut.Add(context.Background(), int64(len(batch)))
-		s.srv.metrics.bytesOut.Add(context.Background(), int64(wire))
-		s.srv.metrics.count.messagesOut.Add(int64(len(batch)))
-		s.srv.metrics.count.bytesOut.Add(int64(wire))
+		s.wrote(batch, size, wire, err)
 	}
+}
+
+// wrote accounts for a batch the write loop wrote (err nil) or failed to write.
+func (s *session) wrote(batch []*message, size, wire int, err error) {
+	n := len(batch)
+	clear(batch)
+	s.mu.Lock()
+	s.queuedBytes -= size
+	if s.spare == nil {
+		s.spare = batch[:0]
+	}
+	s.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.close(ReasonWriteTimeout, "write timeout")
+		} else {
+			s.close(ReasonPeer, "")
+		}
+		s.mu.Lock()
+		s.dropQueue() // a close decided earlier kept its queue; the socket cannot take it
+		s.mu.Unlock()
+		return
+	}
+	s.srv.metrics.messagesOut.Add(context.Background(), int64(n))
+	s.srv.metrics.bytesOut.Add(context.Background(), int64(wire))
+	s.srv.metrics.count.messagesOut.Add(int64(n))
+	s.srv.metrics.count.bytesOut.Add(int64(wire))
 }
 
 // close decides to close the session with reason r: nothing more is queued, and the close frame follows
@@ -198,7 +253,7 @@ func (s *session) close(r CloseReason, text string) {
 	}
 	if start {
 		s.srv.wg.Add(1)
-		go s.writeLoop()
+		go s.writeLoop(nil)
 	}
 }
 
