@@ -381,7 +381,7 @@ func TestGuardConfigValidate(t *testing.T) {
 		}
 	}
 	ok := feed.Config{Guard: feed.GuardConfig{AllowOrigins: []string{"*", "https://a.example", "http://localhost:8080"}, IdleTimeout: -1,
-		TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8"},
+		TrustedProxies:      []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8"},
 		MaxConnectionsPerIP: feed.DefaultMaxConnectionsPerIP, ConnectRatePerIP: feed.DefaultConnectRatePerIP}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
