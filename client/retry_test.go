@@ -63,51 +63,81 @@ func waitingEvents(rec *recorder, sym string) []client.StatusEvent {
 	return out
 }
 
+// restoreScript serves the restore on a node that has just restarted: the grouped restore request is
+// refused with unknown_symbol, then each single-symbol retry of channel is refused refusals[sym] times more
+// before accept answers it. It records the requests for the test to check.
+type restoreScript struct {
+	channel  string
+	syms     []string
+	refusals map[string]int
+	accept   func(fc *fakeConn, req map[string]any, sym string)
+
+	mu      sync.Mutex
+	restore map[string]any
+	singles [][]string
+}
+
+func (r *restoreScript) serve(t *testing.T, fc *fakeConn) {
+	req := fc.next(t)
+	r.mu.Lock()
+	r.restore = req
+	r.mu.Unlock()
+	fc.send(t, refusal(req, "unknown_symbol"))
+	for done := 0; done < len(r.syms); {
+		req := fc.next(t)
+		if req == nil {
+			return
+		}
+		got := symbolsOf(req)
+		r.mu.Lock()
+		r.singles = append(r.singles, got)
+		r.mu.Unlock()
+		if len(got) != 1 || req["channel"] != r.channel {
+			fc.send(t, refusal(req, "bad_request"))
+			continue
+		}
+		if r.refusals[got[0]] > 0 {
+			r.refusals[got[0]]--
+			fc.send(t, refusal(req, "unknown_symbol"))
+			continue
+		}
+		r.accept(fc, req, got[0])
+		done++
+	}
+}
+
+// retries returns how many single-symbol requests each symbol got; a request with more symbols is an error.
+func (r *restoreScript) retries(t *testing.T) map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	count := map[string]int{}
+	for _, s := range r.singles {
+		if len(s) != 1 {
+			t.Errorf("retry request carried %v, want one symbol", s)
+			continue
+		}
+		count[s[0]]++
+	}
+	return count
+}
+
 // A node that has just restarted refuses the restore with unknown_symbol: the client retries each symbol on
 // its own request, the known one at once, the others with a growing backoff, until every book is back.
 func TestRestoreRetriesUnknownSymbols(t *testing.T) {
 	const minBackoff = 40 * time.Millisecond
 	syms := []string{"A-USD", "B-USD", "C-USD"}
-	refusals := map[string]int{"A-USD": 0, "B-USD": 1, "C-USD": 2} // single-symbol refusals before success
 	ready := make(chan struct{})
-	var mu sync.Mutex
-	var restore map[string]any
-	var singles [][]string
+	rs := &restoreScript{channel: "book", syms: syms, refusals: map[string]int{"A-USD": 0, "B-USD": 1, "C-USD": 2},
+		accept: func(fc *fakeConn, req map[string]any, sym string) {
+			fc.send(t, subscribedTo(req))
+			fc.send(t, snapshotOf(sym, 20))
+		}}
 	fs := newFakeServer(t, func(fc *fakeConn) {
 		switch fc.n {
 		case 0:
 			subscribeAndGoAway(t, fc, syms, ready)
-			return
 		case 1:
-		default:
-			return
-		}
-		req := fc.next(t)
-		mu.Lock()
-		restore = req
-		mu.Unlock()
-		fc.send(t, refusal(req, "unknown_symbol"))
-		for done := 0; done < len(syms); {
-			req := fc.next(t)
-			if req == nil {
-				return
-			}
-			got := symbolsOf(req)
-			mu.Lock()
-			singles = append(singles, got)
-			mu.Unlock()
-			if len(got) != 1 {
-				fc.send(t, refusal(req, "bad_request"))
-				continue
-			}
-			if refusals[got[0]] > 0 {
-				refusals[got[0]]--
-				fc.send(t, refusal(req, "unknown_symbol"))
-				continue
-			}
-			fc.send(t, subscribedTo(req))
-			fc.send(t, snapshotOf(got[0], 20))
-			done++
+			rs.serve(t, fc)
 		}
 	})
 	c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: time.Second})
@@ -128,19 +158,12 @@ func TestRestoreRetriesUnknownSymbols(t *testing.T) {
 		})
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	if got := symbolsOf(restore); !slices.Equal(got, syms) {
+	rs.mu.Lock()
+	if got := symbolsOf(rs.restore); !slices.Equal(got, syms) {
 		t.Errorf("restore request carried %v, want %v", got, syms)
 	}
-	count := map[string]int{}
-	for _, s := range singles {
-		if len(s) != 1 {
-			t.Errorf("retry request carried %v, want one symbol", s)
-			continue
-		}
-		count[s[0]]++
-	}
+	rs.mu.Unlock()
+	count := rs.retries(t)
 	if want := map[string]int{"A-USD": 1, "B-USD": 2, "C-USD": 3}; !mapsEqual(count, want) {
 		t.Errorf("retries per symbol %v, want %v", count, want)
 	}
@@ -408,19 +431,22 @@ func TestResubscribeRefused(t *testing.T) {
 // book's: each refusal is reported as an ErrorEvent, and once accepted the trades flow again.
 func TestRestoreRetriesTrades(t *testing.T) {
 	syms := []string{"A-USD", "B-USD"}
-	refusals := map[string]int{"A-USD": 0, "B-USD": 2}
 	ready := make(chan struct{})
-	var mu sync.Mutex
-	var restore map[string]any
-	var singles [][]string
 	trade := func(sym string, seq int) string {
 		return fmt.Sprintf(`{"type":"trade","channel":"trades","symbol":%q,"seq":%d,"time":"2026-11-24T10:00:00Z","price":"100.5","size":"0.25","side":"buy","trade_id":"t-%d"}`, sym, seq, seq)
 	}
+	subscribed := func(req map[string]any) string {
+		return fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"trades","symbols":[]}`, req["id"])
+	}
+	rs := &restoreScript{channel: "trades", syms: syms, refusals: map[string]int{"A-USD": 0, "B-USD": 2},
+		accept: func(fc *fakeConn, req map[string]any, sym string) {
+			fc.send(t, subscribed(req))
+			fc.send(t, trade(sym, 20))
+		}}
 	fs := newFakeServer(t, func(fc *fakeConn) {
 		switch fc.n {
 		case 0:
-			req := fc.next(t)
-			fc.send(t, fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"trades","symbols":[]}`, req["id"]))
+			fc.send(t, subscribed(fc.next(t)))
 			for _, s := range syms {
 				fc.send(t, trade(s, 10))
 			}
@@ -429,37 +455,8 @@ func TestRestoreRetriesTrades(t *testing.T) {
 			case <-time.After(waitTimeout):
 			}
 			fc.closeWith(client.CloseGoingAway, "restarting")
-			return
 		case 1:
-		default:
-			return
-		}
-		req := fc.next(t)
-		mu.Lock()
-		restore = req
-		mu.Unlock()
-		fc.send(t, refusal(req, "unknown_symbol"))
-		for done := 0; done < len(syms); {
-			req := fc.next(t)
-			if req == nil {
-				return
-			}
-			got := symbolsOf(req)
-			mu.Lock()
-			singles = append(singles, got)
-			mu.Unlock()
-			if len(got) != 1 || req["channel"] != "trades" {
-				fc.send(t, refusal(req, "bad_request"))
-				continue
-			}
-			if refusals[got[0]] > 0 {
-				refusals[got[0]]--
-				fc.send(t, refusal(req, "unknown_symbol"))
-				continue
-			}
-			fc.send(t, fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"trades","symbols":[]}`, req["id"]))
-			fc.send(t, trade(got[0], 20))
-			done++
+			rs.serve(t, fc)
 		}
 	})
 	c := dial(t, fs.url(), client.Config{MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second})
@@ -486,21 +483,13 @@ func TestRestoreRetriesTrades(t *testing.T) {
 		}
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	if got := symbolsOf(restore); !slices.Equal(got, syms) || restore["channel"] != "trades" {
-		t.Errorf("restore request %v, want trades of %v", restore, syms)
+	rs.mu.Lock()
+	if got := symbolsOf(rs.restore); !slices.Equal(got, syms) || rs.restore["channel"] != "trades" {
+		t.Errorf("restore request %v, want trades of %v", rs.restore, syms)
 	}
-	count := map[string]int{}
-	for _, s := range singles {
-		if len(s) == 1 {
-			count[s[0]]++
-		} else {
-			t.Errorf("retry request carried %v, want one symbol", s)
-		}
-	}
-	if want := map[string]int{"A-USD": 1, "B-USD": 3}; !mapsEqual(count, want) {
-		t.Errorf("retries per symbol %v, want %v", count, want)
+	rs.mu.Unlock()
+	if want := map[string]int{"A-USD": 1, "B-USD": 3}; !mapsEqual(rs.retries(t), want) {
+		t.Errorf("retries per symbol %v, want %v", rs.retries(t), want)
 	}
 	refusalsSeen := map[string]int{}
 	for _, ev := range rec.all() {

@@ -204,22 +204,11 @@ func (s *shard) sendBatch(ctx context.Context, eb *eventBatch) error {
 	}
 	extra := int64(len(eb.ents) - 1) // the queue gauge counts the events, not the entry
 	s.batched.Add(extra)
-	it := item{kind: itemBatch, batch: eb}
-	select {
-	case s.q <- it:
-		return nil
-	default:
-	}
-	select {
-	case s.q <- it:
-		return nil
-	case <-s.p.stop:
+	if err := s.enqueue(ctx, item{kind: itemBatch, batch: eb}); err != nil {
 		s.batched.Add(-extra)
-		return ErrClosed
-	case <-ctx.Done():
-		s.batched.Add(-extra)
-		return ctx.Err()
+		return err
 	}
+	return nil
 }
 
 // applyBatch applies the events of a queued batch in order and gives the buffer back.

@@ -181,6 +181,12 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 	if p.tracer != nil {
 		it.sc = trace.SpanContextFromContext(ctx)
 	}
+	return s.enqueue(ctx, it)
+}
+
+// enqueue puts it on s's queue, waiting while the queue is full; it returns ErrClosed after Close, or ctx's
+// error.
+func (s *shard) enqueue(ctx context.Context, it item) error {
 	select { // the usual case, without the cost of a three-way select
 	case s.q <- it:
 		return nil
@@ -189,7 +195,7 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 	select {
 	case s.q <- it:
 		return nil
-	case <-p.stop:
+	case <-s.p.stop:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
@@ -220,18 +226,15 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	return nil
 }
 
+// enqueueWait queues it on s and waits until the writer has run it.
 func (p *Pipeline) enqueueWait(ctx context.Context, s *shard, it item) error {
 	select {
 	case <-p.stop:
 		return ErrClosed
 	default:
 	}
-	select {
-	case s.q <- it:
-	case <-p.stop:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.enqueue(ctx, it); err != nil {
+		return err
 	}
 	select {
 	case err := <-it.done:
