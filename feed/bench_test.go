@@ -88,18 +88,11 @@ func BenchmarkFanout(b *testing.B) {
 			for i := 0; i < n; i++ {
 				<-ready
 			}
-			delta := []schema.Level{level("43000.5", "1")}
-			sizes := []string{"2", "3"}
+			pub := newBenchPublisher(ob, srv)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				delta[0] = level("43000.5", sizes[i&1])
-				ob.mu.Lock()
-				if err := ob.b.ApplyDelta(uint64(i+2), "2026-11-24T10:00:01Z", delta, nil); err != nil {
-					b.Fatal(err)
-				}
-				srv.PublishBook(ob.b, false)
-				ob.mu.Unlock()
+				pub.next(b, i)
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
@@ -144,17 +137,10 @@ func BenchmarkIdleUpdate(b *testing.B) {
 		}
 	})
 	<-got // the snapshot: the subscription is in place
-	delta := []schema.Level{level("43000.5", "1")}
-	sizes := []string{"2", "3"}
+	pub := newBenchPublisher(ob, srv)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		delta[0] = level("43000.5", sizes[i&1])
-		ob.mu.Lock()
-		if err := ob.b.ApplyDelta(uint64(i+2), "2026-11-24T10:00:01Z", delta, nil); err != nil {
-			b.Fatal(err)
-		}
-		srv.PublishBook(ob.b, false)
-		ob.mu.Unlock()
+		pub.next(b, i)
 		if _, ok := <-got; !ok {
 			b.Fatal("the connection ended")
 		}
@@ -162,4 +148,27 @@ func BenchmarkIdleUpdate(b *testing.B) {
 	b.StopTimer()
 	_ = srv.Shutdown(context.Background())
 	wg.Wait()
+}
+
+// benchPublisher applies the i-th of a stream of one-level deltas (sizes alternating at the best bid) to a
+// book and publishes it, as a book writer does.
+type benchPublisher struct {
+	ob    *oneBook
+	srv   *feed.Server
+	delta []schema.Level
+	sizes []string
+}
+
+func newBenchPublisher(ob *oneBook, srv *feed.Server) *benchPublisher {
+	return &benchPublisher{ob: ob, srv: srv, delta: []schema.Level{level("43000.5", "1")}, sizes: []string{"2", "3"}}
+}
+
+func (p *benchPublisher) next(b *testing.B, i int) {
+	p.delta[0] = level("43000.5", p.sizes[i&1])
+	p.ob.mu.Lock()
+	if err := p.ob.b.ApplyDelta(uint64(i+2), "2026-11-24T10:00:01Z", p.delta, nil); err != nil {
+		b.Fatal(err)
+	}
+	p.srv.PublishBook(p.ob.b, false)
+	p.ob.mu.Unlock()
 }
