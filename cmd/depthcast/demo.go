@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/depthcast/depthcast/auth"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -94,15 +96,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 			log.Error("simulated exchange stopped", "err", err)
 		}
 	}()
-	go func() {
-		select {
-		case <-m.Started():
-			printURLs(stdout, m.Addr(), m.TLS())
-			fmt.Fprintf(stdout, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
-		case <-ctx.Done():
-		}
-	}()
-	err = m.Run(ctx)
+	err = runNode(ctx, m, nil, log, stdout, func(w io.Writer) {
+		fmt.Fprintf(w, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
+	})
 	stopSim()
 	wg.Wait()
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
@@ -117,6 +113,24 @@ func wsScheme(tls bool) string {
 		return "wss"
 	}
 	return "ws"
+}
+
+// runNode runs m until ctx ends, reloading keys on SIGHUP (none when keys is nil). Once the node listens it
+// prints its URLs to stdout, then what more writes (when not nil).
+func runNode(ctx context.Context, m *Main, keys *auth.KeyStore, log *slog.Logger, stdout io.Writer, more func(w io.Writer)) error {
+	stopReload := reloadOnHUP(ctx, keys, log)
+	defer stopReload()
+	go func() {
+		select {
+		case <-m.Started():
+			printURLs(stdout, m.Addr(), m.TLS())
+			if more != nil {
+				more(stdout)
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return m.Run(ctx)
 }
 
 func printURLs(w io.Writer, addr string, tls bool) {

@@ -247,15 +247,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usageError{err}
 	}
-	stopReload := reloadOnHUP(ctx, keys, log)
-	defer stopReload()
-	go func() {
-		select {
-		case <-m.Started():
-			printURLs(stdout, m.Addr(), m.TLS())
-			fmt.Fprintf(stdout, "  replay     %s://%s/replay\n  recording  %s\n", wsScheme(m.TLS()), m.Addr(), *in)
-		case <-ctx.Done():
-		}
-	}()
-	return m.Run(ctx)
+	return runNode(ctx, m, keys, log, stdout, func(w io.Writer) {
+		fmt.Fprintf(w, "  replay     %s://%s/replay\n  recording  %s\n", wsScheme(m.TLS()), m.Addr(), *in)
+	})
 }

@@ -58,16 +58,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
-	stopReload := reloadOnHUP(ctx, keys, log)
-	defer stopReload()
-	go func() {
-		select {
-		case <-m.Started():
-			printURLs(stdout, m.Addr(), m.TLS())
-		case <-ctx.Done():
-		}
-	}()
-	return m.Run(ctx)
+	return runNode(ctx, m, keys, log, stdout, nil)
 }
 
 type errString string
