@@ -21,6 +21,7 @@ import (
 	"github.com/depthcast/depthcast/client"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
 )
@@ -270,16 +271,10 @@ func (r *recorder) all() []client.Event {
 	return append([]client.Event(nil), r.evs...)
 }
 
-// waitFor polls cond until it holds.
+// waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, waitTimeout, what, cond)
 }
 
 // ---- a scripted server for protocol faults ----

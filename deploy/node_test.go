@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/gorilla/websocket"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -115,7 +116,7 @@ func runNode(bin string) (nodeFacts, error) {
 	if err != nil {
 		return facts, err
 	}
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return facts, err
@@ -314,24 +315,6 @@ func parseMetrics(body string) map[string]map[string]bool {
 		}
 	}
 	return out
-}
-
-// syncBuffer is an io.Writer safe for exec's copying goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRealNode shows what the node exports and that it stops cleanly on SIGTERM well inside the grace

@@ -20,6 +20,7 @@ import (
 	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/schema"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -194,13 +195,7 @@ func (f *testFeed) metric(name string, gauge bool) int64 {
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, waitTimeout, what, cond)
 }
 
 // ---- upstream events ----

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -71,11 +72,11 @@ func TestKafkaTransactionMarkers(t *testing.T) {
 			runConsumer(t, c)
 			waitBook(t, c, "BTC-USD", "live=true seq=3 100:2|101:3")
 			// The log ends with a commit marker: the partition is read to its end all the same.
-			eventually(t, 10*time.Second, "Ready with a marker last in the log", c.Ready)
+			testkit.WaitFor(t, 10*time.Second, "Ready with a marker last in the log", c.Ready)
 
 			txn(delta("BTC-USD", 4, L("99:1"), nil))
 			waitBook(t, c, "BTC-USD", "live=true seq=4 100:2,99:1|101:3")
-			eventually(t, 5*time.Second, "three markers counted", func() bool { return m.value(t, MetricControlRecords) == 3 })
+			testkit.WaitFor(t, 5*time.Second, "three markers counted", func() bool { return m.value(t, MetricControlRecords) == 3 })
 			if got := m.value(t, MetricRejected, "reason=bad_json"); got > 0 {
 				t.Errorf("%d markers rejected as bad JSON", got)
 			}

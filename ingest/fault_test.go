@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -81,13 +82,13 @@ func TestOutageFromInjectedFetchErrors(t *testing.T) {
 	c := newTestConsumer(t, k, Config{PollInterval: 100 * time.Millisecond, OutageTimeout: time.Second, Meter: m.mp.Meter("t")}, rec)
 	runConsumer(t, c)
 	waitBook(t, c, "BTC-USD", "live=true seq=2 100:1,99:2|101:1")
-	eventually(t, 15*time.Second, "Ready", c.Ready)
+	testkit.WaitFor(t, 15*time.Second, "Ready", c.Ready)
 
 	failing.Store(true)
 	// A fetch already waiting at the broker would still get what comes next: produce once fetches fail.
-	eventually(t, 15*time.Second, "a fetch to fail", func() bool { return fetchFails.Load() > 0 })
+	testkit.WaitFor(t, 15*time.Second, "a fetch to fail", func() bool { return fetchFails.Load() > 0 })
 	k.produce(t, delta("BTC-USD", 3, L("98:3"), nil), delta("BTC-USD", 4, nil, L("102:4")))
-	eventually(t, 15*time.Second, "the books to go stale", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "the books to go stale", func() bool {
 		return wentStale(rec, "BTC-USD") && wentStale(rec, "ETH-USD")
 	})
 	if c.Ready() {
@@ -98,8 +99,8 @@ func TestOutageFromInjectedFetchErrors(t *testing.T) {
 	}
 	failing.Store(false)
 	waitBook(t, c, "BTC-USD", "live=true seq=4 100:1,99:2,98:3|101:1,102:4")
-	eventually(t, 15*time.Second, "Ready again", c.Ready)
-	eventually(t, 15*time.Second, "ETH-USD live again", func() bool { return hasLine(rec, "snapshot ETH-USD 1 10:1|11:1") })
+	testkit.WaitFor(t, 15*time.Second, "Ready again", c.Ready)
+	testkit.WaitFor(t, 15*time.Second, "ETH-USD live again", func() bool { return hasLine(rec, "snapshot ETH-USD 1 10:1|11:1") })
 	if injected.Load() == 0 {
 		t.Fatal("no request failed")
 	}
@@ -209,7 +210,7 @@ func TestBrokerRestartOnSamePort(t *testing.T) {
 	waitBook(t, c, "BTC-USD", "live=true seq=2 100:1,99:2|101:1")
 
 	first.Close()
-	eventually(t, 15*time.Second, "the book to go stale", func() bool { return wentStale(rec, "BTC-USD") })
+	testkit.WaitFor(t, 15*time.Second, "the book to go stale", func() bool { return wentStale(rec, "BTC-USD") })
 	if c.Ready() {
 		t.Error("Ready while the broker is gone")
 	}
@@ -225,7 +226,7 @@ func TestBrokerRestartOnSamePort(t *testing.T) {
 		levels = append(levels, fmt.Sprintf("%d:1", 90-seq))
 	}
 	waitBook(t, c, "BTC-USD", "live=true seq=20 "+strings.Join(levels, ",")+"|101:1")
-	eventually(t, 15*time.Second, "Ready again", c.Ready)
+	testkit.WaitFor(t, 15*time.Second, "Ready again", c.Ready)
 	if !hasLine(rec, "snapshot BTC-USD 2 100:1,99:2|101:1") {
 		t.Errorf("the book did not come back live at seq 2: %v", rec.For("BTC-USD"))
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -215,7 +216,7 @@ func TestKafkaBooksAndRules(t *testing.T) {
 	waitBook(t, c, "BTC-USD", "live=true seq=103 42999:2.5|43000.2:1.5,43000.3:4")
 	waitBook(t, c, "ETH-USD", "live=true seq=5 2000:7|2001:6")
 	waitBook(t, c, "SOL-USD", "live=true seq=2 10:1|11:1")
-	eventually(t, 5*time.Second, "Ready", c.Ready)
+	testkit.WaitFor(t, 5*time.Second, "Ready", c.Ready)
 
 	equalLines(t, "BTC-USD calls", rec.For("BTC-USD"), []string{
 		"status BTC-USD live=false",
@@ -306,7 +307,7 @@ func TestKafkaCompressedBatches(t *testing.T) {
 			}
 			c := newTestConsumer(t, k, Config{}, &recorder{})
 			runConsumer(t, c)
-			eventually(t, 15*time.Second, "Ready", c.Ready)
+			testkit.WaitFor(t, 15*time.Second, "Ready", c.Ready)
 			var levels int
 			err := c.Do(context.Background(), "BTC-USD", func(b *book.Book) {
 				levels = b.Len(book.Bids)
@@ -334,7 +335,7 @@ func TestKafkaStartLatest(t *testing.T) {
 	k.produce(t, snap("OLD-USD", 1, L("1:1"), L("2:1")), delta("OLD-USD", 2, L("1:2"), nil))
 	c := newTestConsumer(t, k, Config{Start: StartLatest}, &recorder{})
 	runConsumer(t, c)
-	eventually(t, 5*time.Second, "Ready with nothing to catch up", c.Ready)
+	testkit.WaitFor(t, 5*time.Second, "Ready with nothing to catch up", c.Ready)
 	k.produce(t, snap("NEW-USD", 7, L("1:1"), L("2:1")))
 	waitBook(t, c, "NEW-USD", "live=true seq=7 1:1|2:1")
 	if err := c.Do(context.Background(), "OLD-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
@@ -349,7 +350,7 @@ func TestKafkaStartTime(t *testing.T) {
 	k.produceAt(t, t0.Add(time.Hour), snap("NEW-USD", 1, L("1:1"), L("2:1")), delta("NEW-USD", 2, nil, L("2:5")))
 	c := newTestConsumer(t, k, Config{Start: t0.Add(30 * time.Minute).Format(time.RFC3339)}, &recorder{})
 	runConsumer(t, c)
-	eventually(t, 10*time.Second, "Ready", c.Ready)
+	testkit.WaitFor(t, 10*time.Second, "Ready", c.Ready)
 	waitBook(t, c, "NEW-USD", "live=true seq=2 1:1|2:5")
 	if err := c.Do(context.Background(), "OLD-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("Do(OLD-USD) = %v, want ErrUnknownSymbol", err)
@@ -358,7 +359,7 @@ func TestKafkaStartTime(t *testing.T) {
 	// A start after everything: nothing is read, and the consumer is ready at once.
 	c2 := newTestConsumer(t, k, Config{Start: time.Now().Add(time.Hour).Format(time.RFC3339)}, &recorder{})
 	runConsumer(t, c2)
-	eventually(t, 5*time.Second, "Ready", c2.Ready)
+	testkit.WaitFor(t, 5*time.Second, "Ready", c2.Ready)
 	if err := c2.Do(context.Background(), "NEW-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("Do(NEW-USD) with a future start = %v, want ErrUnknownSymbol", err)
 	}
@@ -381,7 +382,7 @@ func TestKafkaReadyMeansApplied(t *testing.T) {
 	rec := &recorder{delay: 50 * time.Microsecond} // slow writers: the queues hold events when the reads end
 	c := newTestConsumer(t, k, Config{Shards: 3, QueueSize: 64}, rec)
 	runConsumer(t, c)
-	eventually(t, 20*time.Second, "Ready", c.Ready)
+	testkit.WaitFor(t, 20*time.Second, "Ready", c.Ready)
 	if got, want := len(rec.Lines()), len(syms)*(n+1); got != want {
 		t.Errorf("%d publisher calls when Ready turned true, want %d: Ready before the books caught up", got, want)
 	}
@@ -396,7 +397,7 @@ func TestKafkaEmptyTopicReady(t *testing.T) {
 	k := newTestCluster(t, 3)
 	c := newTestConsumer(t, k, Config{}, &recorder{})
 	stop := runConsumer(t, c)
-	eventually(t, 5*time.Second, "Ready on an empty topic", c.Ready)
+	testkit.WaitFor(t, 5*time.Second, "Ready on an empty topic", c.Ready)
 	stop()
 }
 
@@ -466,11 +467,11 @@ func TestKafkaRestartedReaderResumesAtItsPosition(t *testing.T) {
 	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("9:1")), delta("BTC-USD", 2, L("2:1"), nil))
 	waitBook(t, c, "BTC-USD", "live=true seq=2 2:1,1:1|9:1")
 	st := (*c.parts.Load())[0]
-	eventually(t, 5*time.Second, "reader waiting in FetchMessage", func() bool { return st.fetching.Load() != 0 })
+	testkit.WaitFor(t, 5*time.Second, "reader waiting in FetchMessage", func() bool { return st.fetching.Load() != 0 })
 	st.mu.Lock()
 	st.cancel() // what the watchdog does
 	st.mu.Unlock()
-	eventually(t, 5*time.Second, "restart", func() bool { return m.value(t, MetricReaderRestarts) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "restart", func() bool { return m.value(t, MetricReaderRestarts) == 1 })
 	k.produce(t, delta("BTC-USD", 3, L("3:1"), nil))
 	waitBook(t, c, "BTC-USD", "live=true seq=3 3:1,2:1,1:1|9:1")
 	if g, d := m.value(t, MetricGaps), m.value(t, MetricSkipped); g != -1 || d != -1 {
@@ -484,7 +485,7 @@ func TestKafkaDeadLetter(t *testing.T) {
 	c := newTestConsumer(t, k, Config{DeadLetterTopic: "md.dead", Meter: m.mp.Meter("t")}, &recorder{})
 	runConsumer(t, c)
 	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("2:1")), `not json`, snap("BTC-USD", 2, L("3:1"), L("2:1")))
-	eventually(t, 10*time.Second, "Ready", c.Ready)
+	testkit.WaitFor(t, 10*time.Second, "Ready", c.Ready)
 
 	cons, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...), kgo.ConsumeTopics("md.dead"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -517,7 +518,7 @@ func TestKafkaDeadLetter(t *testing.T) {
 	if hdr(got[1], HeaderReason) != "crossed" || string(got[1].Key) != "BTC-USD" {
 		t.Errorf("second dead letter %q key %q headers %v", got[1].Value, got[1].Key, got[1].Headers)
 	}
-	eventually(t, 5*time.Second, MetricDeadLetter+"{result=written} = 2", func() bool {
+	testkit.WaitFor(t, 5*time.Second, MetricDeadLetter+"{result=written} = 2", func() bool {
 		return m.value(t, MetricDeadLetter, "result=written") == 2
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/schema"
 )
 
@@ -337,7 +338,7 @@ func TestPipelineBackpressure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, time.Second, "queue drained to 2", func() bool { return len(p.shards[0].q) == 2 })
+	testkit.WaitFor(t, time.Second, "queue drained to 2", func() bool { return len(p.shards[0].q) == 2 })
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	if err := p.Submit(short, Record{Value: []byte(delta("A", 4, L("4:1"), nil))}); !errors.Is(err, context.DeadlineExceeded) {

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/depthcast/depthcast/internal/testkit"
 )
 
 // tapLog is a Tap that keeps what it sees and fails for the offsets in fail.
@@ -48,12 +49,12 @@ func TestKafkaTap(t *testing.T) {
 	k.produce(t, values...)
 	tap := &tapLog{fail: map[int64]bool{1: true, 3: true}}
 	m := newMetrics()
-	var logs syncBuffer
+	var logs testkit.Buffer
 	rec := &recorder{}
 	c := newTestConsumer(t, k, Config{Tap: tap, Meter: m.mp.Meter("test"), Logger: slog.New(slog.NewTextHandler(&logs, nil))}, rec)
 	runConsumer(t, c)
 	waitBook(t, c, "BTC-USD", "live=true seq=3 100:2,99:1|101:1")
-	eventually(t, 10*time.Second, "the tap sees every record", func() bool { return len(tap.seen()) == len(values) })
+	testkit.WaitFor(t, 10*time.Second, "the tap sees every record", func() bool { return len(tap.seen()) == len(values) })
 	for i, r := range tap.seen() {
 		if r.Offset != int64(i) || r.Partition != 0 || string(r.Value) != values[i] || string(r.Key) == "" || r.Time.IsZero() {
 			t.Errorf("tap record %d: %d/%d %q", i, r.Partition, r.Offset, r.Value)
@@ -65,21 +66,4 @@ func TestKafkaTap(t *testing.T) {
 	if !strings.Contains(logs.String(), "tap failed") || !strings.Contains(logs.String(), "disk full") {
 		t.Errorf("no tap failure in the log:\n%s", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

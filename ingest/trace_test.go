@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/testkit"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -74,7 +75,7 @@ func TestTracingCostThroughKafka(t *testing.T) {
 		c := newTestConsumer(t, k, Config{TracerProvider: tp}, &recorder{})
 		start := time.Now()
 		stop := runConsumer(t, c)
-		eventually(t, 30*time.Second, "caught up", c.Ready)
+		testkit.WaitFor(t, 30*time.Second, "caught up", c.Ready)
 		d := time.Since(start)
 		stop()
 		return d

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/depthcast/depthcast/internal/testkit"
 )
 
 // unsetEnv removes an environment variable for the test (and restores it after).
@@ -58,7 +60,7 @@ func TestRunUsage(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr testkit.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()
 			code := run(ctx, tc.args, &stdout, &stderr)
@@ -81,14 +83,14 @@ var servingRE = regexp.MustCompile(`depthcast is serving on (\S+)\n`)
 // returns that address; stop cancels it and checks it exits 0.
 func runInBackground(t *testing.T, args ...string) (addr string, stop func()) {
 	t.Helper()
-	var stdout syncBuffer
+	var stdout testkit.Buffer
 	return runInBackgroundOut(t, &stdout, args...)
 }
 
 // runInBackgroundOut is runInBackground writing the command's output to stdout.
-func runInBackgroundOut(t *testing.T, stdout *syncBuffer, args ...string) (addr string, stop func()) {
+func runInBackgroundOut(t *testing.T, stdout *testkit.Buffer, args ...string) (addr string, stop func()) {
 	t.Helper()
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
 	go func() { exit <- run(ctx, args, stdout, &stderr) }()

@@ -4,7 +4,6 @@ package main
 // depthcast node reading it over TCP, and gorilla/websocket clients that keep their own books.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/gorilla/websocket"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -131,13 +131,7 @@ func httpGet(t *testing.T, addr, path string) (int, string) {
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, waitTimeout, what, cond)
 }
 
 // symbolsStatus returns /v1/symbols as "SYM:status" strings.
@@ -375,22 +369,4 @@ func checkClose(t *testing.T, name string, ch <-chan closed, wantCode int) {
 	case <-time.After(waitTimeout + time.Second):
 		t.Errorf("%s: connection did not end", name)
 	}
-}
-
-// syncBuffer is an io.Writer safe for the goroutines of run.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

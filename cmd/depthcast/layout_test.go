@@ -11,7 +11,7 @@ import (
 
 // The dependency direction of the design: schema <- book <- ingest, feed <- cmd. book and schema stay pure,
 // ingest and feed never import each other, nothing imports cmd. auth stands alone: feed declares the
-// Authenticator it needs and cmd wires auth into it.
+// Authenticator it needs and cmd wires auth into it. internal/testkit serves tests only.
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/depthcast/depthcast/"
 	forbidden := map[string][]string{
@@ -23,6 +23,8 @@ func TestDependencyDirection(t *testing.T) {
 		"sim":    {"ingest", "feed", "cmd/", "bench"},
 		"client": {"ingest", "feed", "sim", "cmd/", "bench"},
 		"replay": {"feed", "sim", "cmd/", "bench"},
+		// Test support imports no package of the project.
+		"internal/testkit": {"schema", "book", "ingest", "feed", "auth", "sim", "client", "replay", "cmd/", "bench"},
 	}
 	// What a pure package may not import: it does no I/O and no logging.
 	impure := []string{"net", "net/http", "os", "io/fs", "log", "log/slog", "github.com/segmentio/kafka-go", "github.com/lxzan/gws"}
@@ -46,6 +48,17 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		})
 	}
+	t.Run("internal/testkit/tests-only", func(t *testing.T) {
+		out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}: {{join .Imports " "}}`, "../../...").Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if strings.Contains(line, " "+mod+"internal/testkit") {
+				t.Errorf("%s: a package imports internal/testkit outside its tests", line)
+			}
+		}
+	})
 	for _, pkg := range []string{"schema", "book"} {
 		t.Run(pkg+"/pure", func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "../../"+pkg).Output()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/depthcast/depthcast/sim"
@@ -23,7 +24,7 @@ import (
 // runToEnd runs a command that ends by itself and returns its exit code and output.
 func runToEnd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testkit.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
 	defer cancel()
 	code = run(ctx, args, &out, &errb)

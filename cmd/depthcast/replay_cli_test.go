@@ -13,6 +13,7 @@ import (
 
 	"github.com/depthcast/depthcast/auth"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
@@ -81,7 +82,7 @@ func TestReplayCommandUsage(t *testing.T) {
 		{"help", []string{"help", "replay"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testkit.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if code := run(ctx, tc.args, &stdout, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.inStderr) {
@@ -139,7 +140,7 @@ func TestReplayCommandTLSAndKeys(t *testing.T) {
 	key, line := newKeyLine(t, auth.Grant{Name: "backtest"})
 	keys := filepath.Join(t.TempDir(), "keys")
 	writeFileAtomic(t, keys, line+"\n")
-	var out syncBuffer
+	var out testkit.Buffer
 	addr, stop := runInBackgroundOut(t, &out, "replay", "--in", dir, "--listen", "127.0.0.1:0", "--speed", "0",
 		"--tls-cert", certPath, "--tls-key", keyPath, "--auth-keys", keys, "--log-level", "error")
 	defer stop()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/auth"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/gorilla/websocket"
 )
 
@@ -104,7 +105,7 @@ func TestServeTLSAndKeys(t *testing.T) {
 	keys := filepath.Join(t.TempDir(), "keys")
 	writeFileAtomic(t, keys, "# test keys\n"+l1+"\n")
 
-	var out syncBuffer
+	var out testkit.Buffer
 	addr, stop := runInBackgroundOut(t, &out, "serve", "--brokers", strings.Join(brokers, ","), "--listen", "127.0.0.1:0",
 		"--tls-cert", certPath, "--tls-key", keyPath, "--auth-keys", keys, "--log-level", "error")
 	defer stop()
@@ -236,7 +237,7 @@ func TestSecurityFlagErrors(t *testing.T) {
 		{"idle shorter than ping", []string{"--ping-interval", "10s", "--idle-timeout", "5s"}, "IdleTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testkit.Buffer
 			args := append([]string{"serve", "--brokers", "127.0.0.1:9"}, tc.args...)
 			if code := run(t.Context(), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.wantStderr) {
 				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.wantStderr)
@@ -244,7 +245,7 @@ func TestSecurityFlagErrors(t *testing.T) {
 		})
 	}
 	t.Setenv("DEPTHCAST_AUTH_JWT_SECRET", "short-from-env")
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	if code := run(t.Context(), []string{"serve", "--brokers", "127.0.0.1:9"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "at least 32") {
 		t.Fatalf("secret from the environment: exit %d, %q", code, stderr.String())
 	}
@@ -252,7 +253,7 @@ func TestSecurityFlagErrors(t *testing.T) {
 
 // keygen prints a key and a line that verifies it, with the grant asked for.
 func TestKeygen(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	code := run(t.Context(), []string{"keygen", "--name", "carol", "--max-connections", "4", "--symbols", "ETH-USD,BTC-USD"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
@@ -282,7 +283,7 @@ func TestKeygen(t *testing.T) {
 // demo takes the TLS flags too, and runs without authentication: a wss:// client without a token gets in.
 func TestDemoTLSWithoutAuth(t *testing.T) {
 	certPath, keyPath, pool := selfSigned(t)
-	var out syncBuffer
+	var out testkit.Buffer
 	addr, stop := runInBackgroundOut(t, &out, "demo", "--listen", "127.0.0.1:0", "--tls-cert", certPath, "--tls-key", keyPath,
 		"--symbols", "2", "--rate", "50", "--log-level", "error")
 	defer stop()

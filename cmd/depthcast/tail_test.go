@@ -8,14 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/shopspring/decimal"
 )
 
 // runTailCmd runs "depthcast tail args…" until stop; stop cancels it, checks it exits 0 and returns its
 // output.
-func runTailCmd(t *testing.T, args ...string) (stdout *syncBuffer, stop func() string) {
+func runTailCmd(t *testing.T, args ...string) (stdout *testkit.Buffer, stop func() string) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
 	go func() { exit <- run(ctx, append([]string{"tail"}, args...), &out, &errOut) }()
@@ -115,7 +116,7 @@ func TestTailLadder(t *testing.T) {
 	}
 
 	// A symbol the feed does not have ends the command with the feed's refusal.
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if code := run(ctx, []string{"tail", "--url", "ws://" + addr + "/ws", "--symbol", "NOPE-USD", "--log-level", "warn"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "unknown_symbol") {
@@ -136,7 +137,7 @@ func TestTailUsage(t *testing.T) {
 		{[]string{"help", "tail"}, 0, ""},
 	} {
 		unsetEnv(t, "DEPTHCAST_SYMBOL")
-		var stdout, stderr syncBuffer
+		var stdout, stderr testkit.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		code := run(ctx, tc.args, &stdout, &stderr)
 		cancel()

@@ -1,0 +1,44 @@
+// Package testkit holds what the tests of several packages share: waiting for a condition, and a buffer
+// safe for concurrent writers. Only tests import it.
+//
+// Buffer is safe for concurrent use; WaitFor runs on the test's goroutine.
+package testkit
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+)
+
+// WaitFor polls cond every 10 ms until it holds, and fails t if timeout passes first.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Buffer is a bytes.Buffer whose Write and String may be called from several goroutines: a log handler's
+// output, or a command's stdout copied by exec.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
