@@ -192,6 +192,34 @@ func (f *testFeed) metric(name string, gauge bool) int64 {
 	return n
 }
 
+// wideDeltasUntil submits rounds of 100 wide deltas of u (20 levels with new sizes each, about 500 bytes a
+// message) until closed reports the slow consumer the test waits for: more than a stalled client's socket
+// buffers and send queue hold. After each round it runs afterRound, when not nil. It returns how many deltas
+// it submitted, so that later sizes can go on from there.
+func (f *testFeed) wideDeltasUntil(t *testing.T, u *upstream, closed func() bool, afterRound func()) int {
+	t.Helper()
+	n := 0
+	deadline := time.Now().Add(60 * time.Second)
+	for !closed() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow client was not closed after %d deltas", u.seq-1)
+		}
+		for range 100 {
+			n++
+			var d []lv
+			for i := range 20 {
+				d = append(d, lv{fmt.Sprintf("%d.12", 43000-i), fmt.Sprintf("%d.%03d", n, i+1)})
+			}
+			f.submit(u.delta(d, nil))
+		}
+		f.flush()
+		if afterRound != nil {
+			afterRound()
+		}
+	}
+	return n
+}
+
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -268,31 +268,16 @@ func TestSlowConsumer(t *testing.T) {
 		}
 	}()
 
-	// Wide deltas (20 levels with new sizes each, about 500 bytes a message) until the feed gives up on the
-	// slow client: more than its socket buffers and its 256 KiB queue hold.
-	round := 0
-	deadline := time.Now().Add(60 * time.Second)
-	for f.counter("depthcast.feed.slow_consumers") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slow client was not closed after %d deltas", u.seq-1)
-		}
-		for range 100 {
-			round++
-			var d []lv
-			for i := range 20 {
-				d = append(d, lv{fmt.Sprintf("%d.12", 43000-i), fmt.Sprintf("%d.%03d", round, i+1)})
-			}
-			f.submit(u.delta(d, nil))
-		}
-		f.flush()
-		// The fast client catches up before the next round, so that only the slow one falls behind, however
-		// little CPU a loaded machine leaves the fast one's reader (its queue holds at most one round).
+	// Wide deltas until the feed gives up on the slow client. The fast client catches up after each round,
+	// so that only the slow one falls behind, however little CPU a loaded machine leaves the fast one's
+	// reader (its queue holds at most one round).
+	round := f.wideDeltasUntil(t, u, func() bool { return f.counter("depthcast.feed.slow_consumers") > 0 }, func() {
 		waitFor(t, "the fast client to catch up with the round", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return readErr != nil || (len(got) > 0 && got[len(got)-1].Seq == u.seq)
 		})
-	}
+	})
 	// Some more after the close: the fast client must not notice anything.
 	for range 50 {
 		round++

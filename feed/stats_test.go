@@ -81,22 +81,7 @@ func TestStatsEndpoint(t *testing.T) {
 	// A client that never reads while wide deltas flow, until the feed closes it as a slow consumer.
 	slow := f.dialWith(slowDialer())
 	slow.send(`{"op":"subscribe","id":1,"channel":"book","symbols":["BTC-USD"]}`)
-	round := 0
-	deadline := time.Now().Add(60 * time.Second)
-	for stats(t, f).SlowConsumers == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slow client was not closed after %d deltas", u.seq-1)
-		}
-		for range 100 {
-			round++
-			var d []lv
-			for i := range 20 {
-				d = append(d, lv{fmt.Sprintf("%d.12", 43000-i), fmt.Sprintf("%d.%03d", round, i+1)})
-			}
-			f.submit(u.delta(d, nil))
-		}
-		f.flush()
-	}
+	f.wideDeltasUntil(t, u, func() bool { return stats(t, f).SlowConsumers > 0 }, nil)
 	if ce := slow.closeError(); ce.Code != 1013 || !strings.Contains(ce.Text, "slow consumer") {
 		t.Errorf("slow client closed with %d %q, want 1013", ce.Code, ce.Text)
 	}
