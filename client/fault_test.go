@@ -25,15 +25,6 @@ func serveSubscribe(t *testing.T, fc *fakeConn, seq uint64) map[string]any {
 	return req
 }
 
-func subscribeX(t *testing.T, c *client.Client) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, "X-USD"); err != nil {
-		t.Fatalf("SubscribeBook: %v", err)
-	}
-}
-
 func isBook(seq uint64) func(client.Event) bool {
 	return func(ev client.Event) bool {
 		be, ok := ev.(client.BookEvent)
@@ -75,7 +66,7 @@ func TestResubscribe(t *testing.T) {
 			})
 			c := dial(t, fs.url(), client.Config{})
 			rec := record(t, c)
-			subscribeX(t, c)
+			subscribeBooks(t, c, "X-USD")
 			rec.wait(tc.name+" error event", isError(tc.target))
 			rec.wait("the status resync", func(ev client.Event) bool {
 				se, ok := ev.(client.StatusEvent)
@@ -135,7 +126,7 @@ func TestSilentConnectionReconnectsAndResumes(t *testing.T) {
 	})
 	c := dial(t, fs.url(), client.Config{StaleTimeout: 300 * time.Millisecond})
 	rec := record(t, c)
-	subscribeX(t, c)
+	subscribeBooks(t, c, "X-USD")
 	rec.wait("the snapshot", isBook(10))
 	rec.wait("a wait after silence", func(ev client.Event) bool {
 		se, ok := ev.(client.StateEvent)
@@ -210,7 +201,7 @@ func TestCloseCodes(t *testing.T) {
 				})
 				return
 			}
-			subscribeX(t, c)
+			subscribeBooks(t, c, "X-USD")
 			waitFor(t, "a second connection", func() bool { return fs.count() == 2 })
 			gap := fs.conn(1).at.Sub(<-closedAt)
 			if gap < tc.minGap {

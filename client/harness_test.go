@@ -271,6 +271,16 @@ func (r *recorder) all() []client.Event {
 	return append([]client.Event(nil), r.evs...)
 }
 
+// subscribeBooks subscribes c to the depth-10 books of syms, failing t if the request fails.
+func subscribeBooks(t *testing.T, c *client.Client, syms ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, syms...); err != nil {
+		t.Fatalf("SubscribeBook: %v", err)
+	}
+}
+
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

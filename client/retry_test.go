@@ -142,11 +142,7 @@ func TestRestoreRetriesUnknownSymbols(t *testing.T) {
 	})
 	c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: time.Second})
 	rec := record(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, syms...); err != nil {
-		t.Fatal(err)
-	}
+	subscribeBooks(t, c, syms...)
 	for _, s := range syms {
 		waitFor(t, s+" at seq 10", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 10 })
 	}
@@ -247,11 +243,7 @@ func TestRestoreRefused(t *testing.T) {
 			})
 			c := dial(t, fs.url(), client.Config{})
 			rec := record(t, c)
-			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-			defer cancel()
-			if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, syms...); err != nil {
-				t.Fatal(err)
-			}
+			subscribeBooks(t, c, syms...)
 			for _, s := range syms {
 				waitFor(t, s+" at seq 10", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 10 })
 			}
@@ -308,11 +300,7 @@ func TestRestoreOnANodeCatchingUp(t *testing.T) {
 	a.submit(recs...)
 	c := dial(t, a.url(), client.Config{})
 	rec := record(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := c.SubscribeBook(ctx, client.BookOptions{Depth: 10}, syms...); err != nil {
-		t.Fatal(err)
-	}
+	subscribeBooks(t, c, syms...)
 	for _, s := range syms {
 		converge(t, c, a, s, 10)
 	}
