@@ -3,7 +3,6 @@ package feed
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/depthcast/depthcast/book"
@@ -67,42 +66,8 @@ type ReplayRun interface {
 	Close()
 }
 
-// appendReplayStarted appends a replay_started message.
-func appendReplayStarted(dst []byte, id int64, from, to time.Time, speed float64) []byte {
-	dst = append(dst, `{"type":"replay_started"`...)
-	dst = appendID(dst, id)
-	dst = append(dst, `,"from":`...)
-	dst = schema.AppendString(dst, schema.FormatTime(from))
-	dst = append(dst, `,"to":`...)
-	dst = schema.AppendString(dst, schema.FormatTime(to))
-	dst = append(dst, `,"speed":`...)
-	dst = strconv.AppendFloat(dst, speed, 'f', -1, 64)
-	return append(dst, '}')
-}
-
 // Reasons of replay_end.
 const (
 	ReplayEndDone  = "done"
 	ReplayEndError = "error"
 )
-
-// appendReplayEnd appends a replay_end message; message is written for errors only.
-func appendReplayEnd(dst []byte, id int64, reason, message string) []byte {
-	dst = append(dst, `{"type":"replay_end"`...)
-	dst = appendID(dst, id)
-	dst = append(dst, `,"reason":`...)
-	dst = schema.AppendString(dst, reason)
-	if message != "" {
-		dst = append(dst, `,"message":`...)
-		dst = schema.AppendString(dst, message)
-	}
-	return append(dst, '}')
-}
-
-func appendID(dst []byte, id int64) []byte {
-	if id < 0 {
-		return dst
-	}
-	dst = append(dst, `,"id":`...)
-	return strconv.AppendInt(dst, id, 10)
-}

@@ -357,7 +357,7 @@ func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant
 		_ = run.SetSpeed(speed)
 	}
 	rc.mu.Unlock()
-	sess.sendBytes(appendReplayStarted(nil, id, from, w.to, speed))
+	sess.sendBytes(schema.AppendReplayStarted(nil, id, from, w.to, speed))
 	for _, sym := range w.symbols {
 		if w.trades {
 			priv.subscribeReplayTrades(sess, sym)
@@ -378,10 +378,10 @@ func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant
 		if errors.Is(err, errReplayClosed) {
 			return
 		}
-		sess.sendBytes(appendReplayEnd(nil, w.id, ReplayEndError, err.Error()))
+		sess.sendBytes(schema.AppendReplayEnd(nil, w.id, ReplayEndError, err.Error()))
 		return
 	}
-	sess.sendBytes(appendReplayEnd(nil, w.id, ReplayEndDone, ""))
+	sess.sendBytes(schema.AppendReplayEnd(nil, w.id, ReplayEndDone, ""))
 }
 
 // release gives back the slot of a playback that ended on its own, if it is still the current one. The

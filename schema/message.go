@@ -4,6 +4,7 @@ import (
 	"hash/crc32"
 	"strconv"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -171,6 +172,34 @@ func AppendPong(dst []byte, id int64, now string) []byte {
 	dst = appendID(dst, id)
 	dst = append(dst, `,"time":`...)
 	dst = AppendString(dst, now)
+	return append(dst, '}')
+}
+
+// AppendReplayStarted appends a replay_started message (PROTOCOL.md, replay): the range and speed a replay
+// plays, or plays from a seek on. id < 0 is left out.
+func AppendReplayStarted(dst []byte, id int64, from, to time.Time, speed float64) []byte {
+	dst = append(dst, `{"type":"replay_started"`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"from":`...)
+	dst = AppendString(dst, FormatTime(from))
+	dst = append(dst, `,"to":`...)
+	dst = AppendString(dst, FormatTime(to))
+	dst = append(dst, `,"speed":`...)
+	dst = strconv.AppendFloat(dst, speed, 'f', -1, 64)
+	return append(dst, '}')
+}
+
+// AppendReplayEnd appends a replay_end message with its reason; message is written when not empty (for
+// errors). id < 0 is left out.
+func AppendReplayEnd(dst []byte, id int64, reason, message string) []byte {
+	dst = append(dst, `{"type":"replay_end"`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"reason":`...)
+	dst = AppendString(dst, reason)
+	if message != "" {
+		dst = append(dst, `,"message":`...)
+		dst = AppendString(dst, message)
+	}
 	return append(dst, '}')
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -61,6 +62,10 @@ func TestEncodersGolden(t *testing.T) {
 		{"heartbeat", AppendHeartbeat(nil, testTime)},
 		{"pong", AppendPong(nil, 5, testTime)},
 		{"pong_no_id", AppendPong(nil, -1, testTime)},
+		{"replay_started", AppendReplayStarted(nil, 3, replayFrom, replayFrom.Add(90*time.Minute), 2.5)},
+		{"replay_started_no_id_speed_0", AppendReplayStarted(nil, -1, replayFrom, replayFrom.Add(90*time.Minute), 0)},
+		{"replay_end_done", AppendReplayEnd(nil, 3, "done", "")},
+		{"replay_end_error_escaped", AppendReplayEnd(nil, 0, "error", "segment 00000001: \"bad\" block")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +81,8 @@ func TestEncodersGolden(t *testing.T) {
 	}
 }
 
+var replayFrom = time.Date(2026, 11, 24, 10, 0, 0, 123456789, time.UTC)
+
 // TestAppendAppends checks that the encoders append to dst rather than overwrite it.
 func TestAppendAppends(t *testing.T) {
 	prefix := []byte("prefix")
@@ -86,6 +93,7 @@ func TestAppendAppends(t *testing.T) {
 		"pong":      AppendPong(prefix[:6:6], 1, testTime),
 		"heartbeat": AppendHeartbeat(prefix[:6:6], testTime),
 		"error":     AppendError(prefix[:6:6], 1, "c", "m"),
+		"replay":    AppendReplayEnd(prefix[:6:6], 1, "done", ""),
 		"string":    AppendString(prefix[:6:6], "s"),
 		"decimal":   AppendDecimal(prefix[:6:6], 15, 4),
 	} {
