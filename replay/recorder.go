@@ -178,19 +178,16 @@ func (r *Recorder) Write(rec ingest.Record) error {
 	if r.err != nil {
 		return r.err
 	}
-	if r.seg == nil {
-		if err := r.openSegment(); err != nil {
-			return r.fail(err)
-		}
-	}
+	// A block that the record would take past MaxBlockBytes is written first (which may close a segment
+	// that is due); the open block always belongs to an open segment, so an empty one has none to flush.
 	if len(r.raw) > 0 && len(r.raw)+len(rec.Key)+len(rec.Value)+40 > MaxBlockBytes {
 		if err := r.flushLocked(); err != nil {
 			return err
 		}
-		if r.seg == nil {
-			if err := r.openSegment(); err != nil {
-				return r.fail(err)
-			}
+	}
+	if r.seg == nil {
+		if err := r.openSegment(); err != nil {
+			return r.fail(err)
 		}
 	}
 	r.raw = appendRecord(r.raw, &rec)
