@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,37 +155,16 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // The broker goes away and a new one comes up on the same port with the same log (kfake persisting to a
 // directory): the books go stale during the outage, reading resumes at the offset it stopped, nothing is
 // applied twice or lost.
 func TestBrokerRestartOnSamePort(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
+	dir, port := t.TempDir(), testkit.FreePort(t)
 	start := func(seed bool) *kfake.Cluster {
-		opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir)}
 		if seed {
-			opts = append(opts, kfake.SeedTopics(1, testTopic))
+			return testkit.StartBroker(t, port, dir, kfake.SeedTopics(1, testTopic))
 		}
-		var c *kfake.Cluster
-		var err error
-		for range 50 { // the port can take a moment to be free again
-			if c, err = kfake.NewCluster(opts...); err == nil {
-				return c
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("kfake on port %d: %v", port, err)
-		return nil
+		return testkit.StartBroker(t, port, dir)
 	}
 	produce := func(c *kfake.Cluster, values ...string) {
 		t.Helper()

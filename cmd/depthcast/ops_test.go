@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -85,35 +85,13 @@ func TestLagMetricOnPrometheus(t *testing.T) {
 	t.Logf("lag while fetches failed: %v", seen)
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startBroker starts a kfake broker on port that keeps its log in dir, retrying while the port is still
-// held by a broker that just closed.
+// startBroker starts a kfake broker on port that keeps its log in dir, with the topic when seed is set.
 func startBroker(t *testing.T, port int, dir string, seed bool) *kfake.Cluster {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir)}
 	if seed {
-		opts = append(opts, kfake.SeedTopics(3, topic))
+		return testkit.StartBroker(t, port, dir, kfake.SeedTopics(3, topic))
 	}
-	var err error
-	for range 100 {
-		var c *kfake.Cluster
-		if c, err = kfake.NewCluster(opts...); err == nil {
-			return c
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("kfake on port %d: %v", port, err)
-	return nil
+	return testkit.StartBroker(t, port, dir)
 }
 
 // The broker goes away mid-stream and comes back on the same port with its log: a subscribed client that
@@ -121,7 +99,7 @@ func startBroker(t *testing.T, port int, dir string, seed bool) *kfake.Cluster {
 // and /readyz say so), then live with a fresh snapshot, and its books follow the exchange's again. No
 // wrong book is ever served.
 func TestBrokerRestartWithSubscribedClient(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
+	dir, port := t.TempDir(), testkit.FreePort(t)
 	first := startBroker(t, port, dir, true)
 	brokers := first.ListenAddrs()
 	prod := newProducer(t, brokers)
