@@ -31,8 +31,7 @@ func (s *session) drain(deadline time.Time) {
 	s.mu.Unlock()
 	_ = s.nc.SetWriteDeadline(deadline)
 	if start {
-		s.srv.wg.Add(1)
-		go s.writeLoop(nil)
+		s.startWriteLoop(nil)
 	}
 }
 

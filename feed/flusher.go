@@ -99,13 +99,12 @@ func (f *flushShard) run() {
 // flushOnce gives s one non-blocking write of everything queued for it. The flusher owns s's write side.
 func (s *session) flushOnce(r *flushRound) {
 	s.mu.Lock()
-	if s.closing || len(s.queue) == 0 {
-		if s.closing { // the write loop writes what is left and the close frame
-			s.mu.Unlock()
-			s.srv.wg.Add(1)
-			go s.writeLoop(nil)
-			return
-		}
+	switch {
+	case s.closing: // the write loop writes what is left and the close frame
+		s.mu.Unlock()
+		s.startWriteLoop(nil)
+		return
+	case len(s.queue) == 0:
 		s.writing = false
 		s.mu.Unlock()
 		return
@@ -126,8 +125,7 @@ func (s *session) flushOnce(r *flushRound) {
 	}
 	if len(batch) > maxIovecs || !s.nc.wmu.TryLock() {
 		s.rest = restBatch{batch: batch, size: size, wire: wire}
-		s.srv.wg.Add(1)
-		go s.writeLoop(&s.rest)
+		s.startWriteLoop(&s.rest)
 		return
 	}
 	n := 0
@@ -136,24 +134,18 @@ func (s *session) flushOnce(r *flushRound) {
 	}
 	if n < wire { // the write loop takes over, with the connection's lock
 		s.rest = restBatch{batch: batch, size: size, wire: wire, off: n, locked: true}
-		s.srv.wg.Add(1)
-		go s.writeLoop(&s.rest)
+		s.startWriteLoop(&s.rest)
 		return
 	}
 	s.nc.wmu.Unlock()
-	clear(batch)
 	r.msgs += int64(len(batch))
 	r.wire += int64(wire)
 	s.mu.Lock()
-	s.queuedBytes -= size
-	if s.spare == nil {
-		s.spare = batch[:0]
-	}
+	s.doneLocked(batch, size)
 	switch {
 	case s.closing:
 		s.mu.Unlock()
-		s.srv.wg.Add(1)
-		go s.writeLoop(nil)
+		s.startWriteLoop(nil)
 	case len(s.queue) > 0:
 		s.mu.Unlock()
 		r.again = append(r.again, s)

@@ -86,8 +86,7 @@ func (s *session) send(m *message) bool {
 		if s.fl != nil {
 			s.fl.add(s)
 		} else {
-			s.srv.wg.Add(1)
-			go s.writeLoop(nil)
+			s.startWriteLoop(nil)
 		}
 	}
 	return true
@@ -115,6 +114,13 @@ type restBatch struct {
 	size, wire int // queued bytes and wire bytes of the whole batch
 	off        int
 	locked     bool
+}
+
+// startWriteLoop starts the connection's own write loop, which begins with rest when it is not nil; the
+// caller owns the write side (s.writing) and hands it over.
+func (s *session) startWriteLoop(rest *restBatch) {
+	s.srv.wg.Add(1)
+	go s.writeLoop(rest)
 }
 
 // writeLoop writes until the queue is drained, starting with rest when the flusher handed one over.
@@ -199,15 +205,21 @@ func (s *session) writeLoop(rest *restBatch) {
 	}
 }
 
-// wrote accounts for a batch the write loop wrote (err nil) or failed to write.
-func (s *session) wrote(batch []*message, size, wire int, err error) {
-	n := len(batch)
+// doneLocked releases a batch that left the queue: its size no longer counts against the bound, and its
+// slice is kept for the next batch. s.mu must be held.
+func (s *session) doneLocked(batch []*message, size int) {
 	clear(batch)
-	s.mu.Lock()
 	s.queuedBytes -= size
 	if s.spare == nil {
 		s.spare = batch[:0]
 	}
+}
+
+// wrote accounts for a batch the write loop wrote (err nil) or failed to write.
+func (s *session) wrote(batch []*message, size, wire int, err error) {
+	n := len(batch)
+	s.mu.Lock()
+	s.doneLocked(batch, size)
 	s.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -252,8 +264,7 @@ func (s *session) close(r CloseReason, text string) {
 		s.srv.metrics.count.slowConsumers.Add(1)
 	}
 	if start {
-		s.srv.wg.Add(1)
-		go s.writeLoop(nil)
+		s.startWriteLoop(nil)
 	}
 }
 
