@@ -263,16 +263,7 @@ func waitUntil(what string, cond func() bool) error {
 
 // slowDialer connects with a 4 KiB receive buffer, set before the connection is made.
 func slowDialer() *websocket.Dialer {
-	nd := &net.Dialer{Control: func(network, address string, raw syscall.RawConn) error {
-		var serr error
-		err := raw.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	nd := &net.Dialer{Control: testkit.SmallReceiveBuffer}
 	return &websocket.Dialer{HandshakeTimeout: nodeWait, NetDial: nd.Dial}
 }
 

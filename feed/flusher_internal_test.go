@@ -8,9 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/depthcast/depthcast/internal/testkit"
 )
 
 // flushPair is a session on the server end of a loopback TCP connection, without gws (nothing here
@@ -35,18 +36,10 @@ func newFlushPair(t *testing.T, cfg Config, small bool) *flushPair {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	d := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
-		if !small {
-			return nil
-		}
-		var serr error
-		if err := raw.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	var d net.Dialer
+	if small {
+		d.Control = testkit.SmallReceiveBuffer
+	}
 	client, err := d.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/gorilla/websocket"
 )
 
@@ -88,16 +88,7 @@ func TestRequestErrors(t *testing.T) {
 // slowDialer connects with a 4 KiB receive buffer, set before the connection is made (shrinking it later
 // makes the kernel drop segments and the client then drains far too slowly).
 func slowDialer() *websocket.Dialer {
-	nd := &net.Dialer{Control: func(network, address string, raw syscall.RawConn) error {
-		var serr error
-		err := raw.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	nd := &net.Dialer{Control: testkit.SmallReceiveBuffer}
 	d := dialer()
 	d.NetDial = nd.Dial
 	return d

@@ -84,17 +84,7 @@ func newReplayFeed(t *testing.T, recs []ingest.Record, cfg feed.Config) *testFee
 
 func (f *testFeed) dialReplay() *client {
 	f.t.Helper()
-	u := strings.TrimSuffix(f.wsURL(), "/ws") + "/replay"
-	conn, resp, err := dialer().Dial(u, nil)
-	if err != nil {
-		if resp != nil {
-			f.t.Fatalf("dial: %v (HTTP %d)", err, resp.StatusCode)
-		}
-		f.t.Fatalf("dial: %v", err)
-	}
-	c := &client{t: f.t, conn: conn, books: map[string]*clientBook{}}
-	f.t.Cleanup(func() { _ = conn.Close() })
-	return c
+	return f.dialURL(dialer(), strings.TrimSuffix(f.wsURL(), "/ws")+"/replay")
 }
 
 // untilEnd reads until replay_end and returns what came before it (heartbeats left out) and replay_end.

@@ -72,7 +72,13 @@ func (f *testFeed) dial() *client {
 
 func (f *testFeed) dialWith(d *websocket.Dialer) *client {
 	f.t.Helper()
-	conn, resp, err := d.Dial(f.wsURL(), nil)
+	return f.dialURL(d, f.wsURL())
+}
+
+// dialURL opens a client connection to url with d; it is closed when the test ends.
+func (f *testFeed) dialURL(d *websocket.Dialer, url string) *client {
+	f.t.Helper()
+	conn, resp, err := d.Dial(url, nil)
 	if err != nil {
 		if resp != nil {
 			f.t.Fatalf("dial: %v (HTTP %d)", err, resp.StatusCode)

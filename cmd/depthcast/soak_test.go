@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"net"
 	"os"
 	"regexp"
 	"runtime"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -340,3 +342,6 @@ func TestSoak(t *testing.T) {
 	<-retentionDone
 	cluster.Close()
 }
+
+// smallBuffers dials client sockets with a small receive buffer, so that a stalled client fills up sooner.
+var smallBuffers = &net.Dialer{Control: testkit.SmallReceiveBuffer}
