@@ -22,7 +22,9 @@ import (
 // Books gives the feed access to the books it serves. The ingest side implements it.
 type Books interface {
 	// Do runs fn on the single writer of symbol's book, between two events, and waits for it. Whatever fn
-	// queues for clients cannot be overtaken by a later change of that book.
+	// queues for clients cannot be overtaken by a later change of that book. When Do returns an error
+	// (ctx ended first, unknown symbol, closed), fn has not run and never will, so fn may touch state the
+	// caller owns.
 	Do(ctx context.Context, symbol string, fn func(b *book.Book)) error
 }
 

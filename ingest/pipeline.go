@@ -59,7 +59,15 @@ type item struct {
 	batch *eventBatch       // itemBatch: events to apply in order (batch.go)
 	sc    trace.SpanContext // the fetch span the event was submitted under, when tracing
 	done  chan error
+	claim *atomic.Uint32 // itemDo: doPending, then doRunning (writer) or doAbandoned (caller gave up)
 }
+
+// The states of an itemDo's claim: whichever side moves it out of doPending first decides whether fn runs.
+const (
+	doPending uint32 = iota
+	doRunning
+	doAbandoned
+)
 
 // Pipeline turns records into book changes: Submit decodes and validates a record in the caller's goroutine
 // and hands the event to the shard that owns its symbol (hash of the symbol); the shard's writer goroutine
@@ -205,14 +213,15 @@ func (s *shard) enqueue(ctx context.Context, it item) error {
 // Do runs fn on the writer goroutine of symbol's book, between two events: fn sees one consistent version of
 // the book, and whatever fn hands on (a snapshot for a new subscriber, say) cannot be overtaken by a later
 // Publish call for that symbol. Do blocks until fn has run. It returns ErrUnknownSymbol for a symbol never
-// seen, ErrClosed when the pipeline is closed, and ctx.Err() if ctx ends first (fn may then still run
-// later). fn must not retain b, block, or call Do, Submit or Flush.
+// seen, ErrClosed when the pipeline is closed, and ctx.Err() if ctx ends before the writer reached fn.
+// Whenever Do returns an error, fn has not run and never will; when it returns nil, fn has run to its end.
+// fn must not retain b, block, or call Do, Submit or Flush.
 func (p *Pipeline) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
 	if fn == nil {
 		return errors.New("ingest: nil func")
 	}
 	done := make(chan error, 1)
-	it := item{kind: itemDo, ev: schema.Event{Symbol: symbol}, fn: fn, done: done}
+	it := item{kind: itemDo, ev: schema.Event{Symbol: symbol}, fn: fn, done: done, claim: new(atomic.Uint32)}
 	return p.enqueueWait(ctx, p.shardOf(symbol), it)
 }
 
@@ -247,6 +256,15 @@ func (p *Pipeline) enqueueWait(ctx context.Context, s *shard, it item) error {
 			return ErrClosed
 		}
 	case <-ctx.Done():
+		if it.claim != nil && !it.claim.CompareAndSwap(doPending, doAbandoned) {
+			// The writer is running fn now: fn is short by contract, so wait for its result.
+			select {
+			case err := <-it.done:
+				return err
+			case <-p.done:
+				return <-it.done
+			}
+		}
 		return ctx.Err()
 	}
 }
@@ -342,6 +360,9 @@ func (s *shard) handle(it *item) {
 	case itemEvent:
 		s.apply(&it.ev, &it.rec)
 	case itemDo:
+		if !it.claim.CompareAndSwap(doPending, doRunning) {
+			return // the caller gave up first: fn must not run
+		}
 		st := s.syms[it.ev.Symbol]
 		if st == nil {
 			it.done <- ErrUnknownSymbol

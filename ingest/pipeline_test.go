@@ -573,3 +573,41 @@ func TestSubmitEventTimes(t *testing.T) {
 		t.Errorf("times %q, want %q", rec.times, want)
 	}
 }
+
+// TestDoAbandonedNeverRuns: when Do returns ctx's error because the writer was busy, fn must never run later,
+// so nothing fn touches can race with the caller that has moved on. Run with -race.
+func TestDoAbandonedNeverRuns(t *testing.T) {
+	p := newTestPipeline(t, PipelineConfig{Shards: 1}, &recorder{})
+	ctx := context.Background()
+	snap := `{"type":"snapshot","symbol":"BTC-USD","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["1","1"]],"asks":[["2","1"]]}`
+	if err := p.Submit(ctx, Record{Value: []byte(snap)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release, busy := make(chan struct{}), make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- p.Do(ctx, "BTC-USD", func(*book.Book) { close(busy); <-release })
+	}()
+	<-busy
+	shared := 0 // owned by this goroutine once Do has returned an error
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	err := p.Do(tctx, "BTC-USD", func(*book.Book) { shared++ })
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Do with a busy writer = %v, want context.DeadlineExceeded", err)
+	}
+	shared = 100 // the caller moved on and uses what fn would have touched
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Do(ctx, "BTC-USD", func(*book.Book) {}); err != nil { // the writer has passed the abandoned item
+		t.Fatal(err)
+	}
+	if shared != 100 {
+		t.Fatalf("abandoned fn ran after Do returned an error (shared=%d)", shared)
+	}
+}
