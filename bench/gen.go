@@ -11,7 +11,7 @@ import (
 // Synthetic order flow, the same for every contender. Each symbol's book has fixed price levels around
 // 43000 (tick 0.5); a delta replaces the size of one of the top 40 levels of one side with a size that
 // never repeats (so every delta is a visible change and every full-book subscriber gets one update per
-// delta). Upstream records are the JSON of PROTOCOL.md §1, about 125 bytes; the update a client gets is
+// delta). Upstream records are the JSON of docs/protocol.md §1, about 125 bytes; the update a client gets is
 // about 170 bytes.
 
 const (

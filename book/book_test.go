@@ -314,7 +314,7 @@ func TestTop(t *testing.T) {
 }
 
 func TestChecksum(t *testing.T) {
-	// The example of PROTOCOL.md §2.
+	// The example of docs/protocol.md §2.
 	b := snap(t, "43000.1:2 42999:1.5", "43000.2:1")
 	want := crc32.ChecksumIEEE([]byte("43000.1:2;42999:1.5;|43000.2:1;"))
 	for _, n := range []int{0, -1, 2, 10, 25} {

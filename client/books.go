@@ -9,7 +9,7 @@ import (
 	"github.com/depthcast/depthcast/schema"
 )
 
-// message is any message of the feed (PROTOCOL.md §2).
+// message is any message of the feed (docs/protocol.md §2).
 type message struct {
 	Type     string     `json:"type"`
 	ID       *int64     `json:"id"`

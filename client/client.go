@@ -159,7 +159,7 @@ func (c *Client) Stats() Stats {
 		Resumes: s.resumes.Load(), Gaps: s.gaps.Load(), Checksums: s.checksums.Load(), Dropped: s.dropped.Load()}
 }
 
-// request is a client message (PROTOCOL.md §2).
+// request is a client message (docs/protocol.md §2).
 type request struct {
 	Op         string            `json:"op"`
 	ID         int64             `json:"id"`

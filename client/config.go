@@ -100,7 +100,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Limits of a book subscription (PROTOCOL.md §2).
+// Limits of a book subscription (docs/protocol.md §2).
 const (
 	MaxDepth      = 1000
 	MinIntervalMS = 10

@@ -1,4 +1,4 @@
-// Package client is a Go client of the depthcast WebSocket feed (PROTOCOL.md §2). It subscribes to book and
+// Package client is a Go client of the depthcast WebSocket feed (docs/protocol.md §2). It subscribes to book and
 // trade channels, keeps a local order book per subscribed symbol built from the feed's snapshot and updates,
 // checks every update's prev_seq chain and checksum, and repairs what it cannot trust on its own: a gap or a
 // checksum mismatch resubscribes that symbol for a fresh snapshot, a lost connection is redialled with

@@ -26,7 +26,7 @@ var (
 	ErrBadMessage = errors.New("bad message from the feed")
 )
 
-// WebSocket close codes the client acts on (PROTOCOL.md §2).
+// WebSocket close codes the client acts on (docs/protocol.md §2).
 const (
 	CloseNormal        = 1000
 	CloseGoingAway     = 1001

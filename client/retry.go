@@ -8,7 +8,7 @@ import (
 	"github.com/depthcast/depthcast/schema"
 )
 
-// Error codes of the feed that a refused restore or resubscribe is retried after (PROTOCOL.md §2): the node
+// Error codes of the feed that a refused restore or resubscribe is retried after (docs/protocol.md §2): the node
 // does not know the symbol yet (a node that has just started learns symbols from the stream as it catches
 // up), or is busy.
 const (

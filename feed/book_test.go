@@ -78,7 +78,7 @@ func checkBookMessages(t *testing.T, c *client, ref *reference, msgs []wsMsg) {
 
 // A book subscription gets "subscribed", a snapshot per symbol, then updates chained by prev_seq, each
 // leaving the client's book equal to upstream's at that seq (top N for a depth N view, with a checksum of
-// PROTOCOL.md §2), and ends with the pipeline's own book.
+// docs/protocol.md §2), and ends with the pipeline's own book.
 func TestBookSubscriptionFollowsUpstream(t *testing.T) {
 	for _, depth := range []int{0, 1, 10, 25} {
 		t.Run(fmt.Sprintf("depth=%d", depth), func(t *testing.T) {

@@ -58,7 +58,7 @@ type Config struct {
 
 	// Guard authenticates and limits WebSocket handshakes, and closes idle connections (see GuardConfig).
 	Guard GuardConfig
-	// Replayer, when set, serves recorded history on /replay (PROTOCOL.md §4). Default nil: no /replay.
+	// Replayer, when set, serves recorded history on /replay (docs/protocol.md §4). Default nil: no /replay.
 	Replayer Replayer
 	// MaxReplays bounds the replays running at once on the server; past it a replay request gets a
 	// limit_exceeded error. Default 8.

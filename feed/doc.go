@@ -1,5 +1,5 @@
 // Package feed is the WebSocket side of depthcast: sessions, subscriptions, per-connection bounded send
-// queues, conflation, heartbeats, close codes, and the HTTP endpoints beside the feed (PROTOCOL.md §2–3).
+// queues, conflation, heartbeats, close codes, and the HTTP endpoints beside the feed (docs/protocol.md §2–3).
 //
 // A Server receives book changes from the book writers through PublishBook, PublishTrade and
 // PublishStatus, and reads books through the Books it was given, whose Do runs a function on a symbol's
@@ -27,7 +27,7 @@
 // connection limits, per-IP handshake rate), and a connection holds its slots until its socket closes.
 // Connections get a WebSocket ping every PingInterval and are closed when silent past IdleTimeout.
 //
-// Replay (PROTOCOL.md §4): with Config.Replayer set, /replay plays recorded history. Each playback gets a
+// Replay (docs/protocol.md §4): with Config.Replayer set, /replay plays recorded history. Each playback gets a
 // private set of hubs, fed by a private book writer the Replayer prepares, so its messages are built by the
 // same code as the live feed's, plus the replay flag. Playback waits whenever the connection's queue is above
 // a quarter of its limits, so a replay is never dropped nor closed as a slow consumer; Config.MaxReplays

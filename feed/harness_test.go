@@ -1,7 +1,7 @@
 package feed_test
 
 // The harness of the feed tests: a real feed.Server behind httptest (real TCP), an ingest.Pipeline as its
-// book writer (Books and Publisher), upstream records submitted as the JSON of PROTOCOL.md §1, and
+// book writer (Books and Publisher), upstream records submitted as the JSON of docs/protocol.md §1, and
 // gorilla/websocket clients that keep their own books and check every book message independently of the
 // project's code (their own decimal ordering, their own checksum).
 
@@ -228,7 +228,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // ---- upstream events ----
 
-// upstream writes the events of one symbol with consecutive seqs, as a gateway does (PROTOCOL.md §1).
+// upstream writes the events of one symbol with consecutive seqs, as a gateway does (docs/protocol.md §1).
 type upstream struct {
 	symbol string
 	seq    uint64

@@ -37,7 +37,7 @@ func httpGetHeader(t *testing.T, f *testFeed, path string, wantStatus int) (stri
 	return string(b), resp.Header
 }
 
-// The HTTP endpoints beside the feed (PROTOCOL.md §3).
+// The HTTP endpoints beside the feed (docs/protocol.md §3).
 func TestHTTPEndpoints(t *testing.T) {
 	f := newTestFeed(t, feed.Config{})
 	btc := newUpstream("BTC-USD")

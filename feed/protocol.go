@@ -12,7 +12,7 @@ import (
 	"github.com/depthcast/depthcast/schema"
 )
 
-// Error codes of "error" replies (PROTOCOL.md §2).
+// Error codes of "error" replies (docs/protocol.md §2).
 const (
 	CodeBadRequest     = "bad_request"
 	CodeUnknownOp      = "unknown_op"

@@ -101,7 +101,7 @@ func (b *refBook) side(bids bool) []string {
 }
 
 // top renders the best n levels per side (0: all) as "price:size;…|price:size;…", the checksum input of
-// PROTOCOL.md §2.
+// docs/protocol.md §2.
 func (b *refBook) top(n int) string {
 	var sb strings.Builder
 	for i, bids := range []bool{true, false} {
@@ -122,7 +122,7 @@ func (b *refBook) top(n int) string {
 	return sb.String()
 }
 
-// checksum computes the checksum of PROTOCOL.md §2 for a subscription of the given depth (0: full book).
+// checksum computes the checksum of docs/protocol.md §2 for a subscription of the given depth (0: full book).
 func (b *refBook) checksum(depth int) uint32 {
 	return crc32.ChecksumIEEE([]byte(b.top(checksumLevels(depth))))
 }

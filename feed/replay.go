@@ -9,7 +9,7 @@ import (
 	"github.com/depthcast/depthcast/schema"
 )
 
-// Replay (PROTOCOL.md §4): a connection to /replay plays recorded history through private books, with the
+// Replay (docs/protocol.md §4): a connection to /replay plays recorded history through private books, with the
 // messages of the live feed plus "replay":true. The feed does not know where history comes from: it asks a
 // Replayer, which the ingest side implements over recordings or the Kafka topic and cmd wires in.
 

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-// Every request that cannot be played gets an error with its id and the code of PROTOCOL.md §2; the
+// Every request that cannot be played gets an error with its id and the code of docs/protocol.md §2; the
 // connection stays usable.
 func TestReplayErrors(t *testing.T) {
 	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)

@@ -10,7 +10,7 @@
 // in the caller's goroutine and hands the event to the shard through a bounded queue (QueueSize): when the
 // queue is full, Submit blocks, so a slow book step slows the Kafka reads instead of growing memory.
 //
-// Per symbol, in the writer (PROTOCOL.md §1):
+// Per symbol, in the writer (docs/protocol.md §1):
 //   - the first valid event creates the book (not live) and calls PublishStatus;
 //   - seq not above the last applied seq: a duplicate, skipped without effect (skipped{reason=duplicate});
 //   - seq above last+1: a gap (counted, logged); a live book is marked stale and PublishStatus is called,

@@ -9,7 +9,7 @@ import (
 	"github.com/depthcast/depthcast/schema"
 )
 
-// A partition outage (PROTOCOL.md: a book that cannot be trusted is never served as live). When a partition
+// A partition outage (docs/protocol.md: a book that cannot be trusted is never served as live). When a partition
 // has neither delivered a record nor been seen caught up with its high watermark for OutageTimeout, the
 // writers mark its live books stale (PublishStatus) and hold them. A held book comes back in one of two
 // ways: its next event follows its last seq (nothing was lost), and it is republished as a snapshot of its

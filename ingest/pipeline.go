@@ -380,7 +380,7 @@ func (s *shard) handle(it *item) {
 	}
 }
 
-// apply runs the per-symbol rules of PROTOCOL.md §1 for one valid event.
+// apply runs the per-symbol rules of docs/protocol.md §1 for one valid event.
 func (s *shard) apply(ev *schema.Event, rec *Record) {
 	p := s.p
 	ctx := context.Background()

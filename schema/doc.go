@@ -1,8 +1,8 @@
-// Package schema holds depthcast's wire formats (PROTOCOL.md): the decoding and validation of upstream
-// events read from Kafka (DecodeEvent and Decoder, PROTOCOL.md §1), the fixed-point Decimal with its parser
+// Package schema holds depthcast's wire formats (docs/protocol.md): the decoding and validation of upstream
+// events read from Kafka (DecodeEvent and Decoder, docs/protocol.md §1), the fixed-point Decimal with its parser
 // (ParseDecimal) and canonical formatter (AppendDecimal, Decimal.String: no exponent, no trailing zeros, no
 // trailing point), the encoders of the messages sent to WebSocket clients (AppendBookMessage, AppendTrade,
-// AppendStatus, AppendSubscribed, AppendError, AppendHeartbeat, AppendPong, AppendString, PROTOCOL.md §2),
+// AppendStatus, AppendSubscribed, AppendError, AppendHeartbeat, AppendPong, AppendString, docs/protocol.md §2),
 // and the book checksum (Checksum).
 //
 // The package is pure: it starts no goroutines, does no I/O, reads no clock and writes no logs. Times are

@@ -55,7 +55,7 @@ type Level struct {
 	Size  Decimal
 }
 
-// Event is one decoded and validated upstream event (PROTOCOL.md §1).
+// Event is one decoded and validated upstream event (docs/protocol.md §1).
 type Event struct {
 	Type   EventType
 	Symbol string

@@ -175,7 +175,7 @@ func AppendPong(dst []byte, id int64, now string) []byte {
 	return append(dst, '}')
 }
 
-// AppendReplayStarted appends a replay_started message (PROTOCOL.md, replay): the range and speed a replay
+// AppendReplayStarted appends a replay_started message (docs/protocol.md, replay): the range and speed a replay
 // plays, or plays from a seek on. id < 0 is left out.
 func AppendReplayStarted(dst []byte, id int64, from, to time.Time, speed float64) []byte {
 	dst = append(dst, `{"type":"replay_started"`...)

@@ -181,7 +181,7 @@ func checkStringRoundTrip(t testing.TB, s string) {
 }
 
 func TestChecksum(t *testing.T) {
-	const example = "43000.1:2;42999:1.5;|43000.2:1;" // PROTOCOL.md §2
+	const example = "43000.1:2;42999:1.5;|43000.2:1;" // docs/protocol.md §2
 	tests := []struct {
 		name       string
 		bids, asks []IntLevel

@@ -1,5 +1,5 @@
 // Package sim is a simulated exchange: it generates realistic, deterministic order flow for a set of symbols
-// as the Kafka JSON records of PROTOCOL.md §1, and can write them to a Kafka topic.
+// as the Kafka JSON records of docs/protocol.md §1, and can write them to a Kafka topic.
 //
 // An Exchange keeps one order book per symbol in integer ticks and lots. Next returns one event at a time:
 // the first event of every symbol is a full snapshot, then come deltas (1–4 levels as a rule: size changes,

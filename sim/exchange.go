@@ -10,7 +10,7 @@ import (
 	"github.com/depthcast/depthcast/schema"
 )
 
-// Event is one record for the Kafka topic: Key is the symbol, Value the JSON event of PROTOCOL.md §1 and
+// Event is one record for the Kafka topic: Key is the symbol, Value the JSON event of docs/protocol.md §1 and
 // Time the event's time (the same instant as its "time" field).
 type Event struct {
 	Key   string

@@ -2,7 +2,7 @@
 //
 // One WebSocket to /ws carries a depth-20 book subscription and a trades subscription for every watched
 // symbol. Each book is rebuilt here from its snapshot and updates; every book message's prev_seq must be the
-// last seq held, and its checksum (CRC-32 IEEE of the top 10 levels per side, PROTOCOL.md §2) must match the
+// last seq held, and its checksum (CRC-32 IEEE of the top 10 levels per side, docs/protocol.md §2) must match the
 // rebuilt book, or the symbol is subscribed again for a fresh snapshot. A lost connection reconnects with
 // exponential backoff and jitter and resumes every book from the last seq it holds.
 //

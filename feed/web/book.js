@@ -46,7 +46,7 @@ export function crc32(str) {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-// checksumString is the string PROTOCOL.md defines: "price:size;" per bid best first, "|", the same per ask.
+// checksumString is the string docs/protocol.md defines: "price:size;" per bid best first, "|", the same per ask.
 export function checksumString(b, levels) {
   let s = "";
   for (let i = 0; i < b.bids.length && i < levels; i++) s += b.bids[i].p + ":" + b.bids[i].s + ";";
