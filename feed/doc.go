@@ -40,4 +40,20 @@
 //
 // Concurrency: Server is safe for concurrent use. The Publish methods for one symbol must come from one
 // goroutine at a time (the symbol's book writer), which is what the ingest side guarantees.
+//
+// Lock order. A goroutine that holds a lock on the left may take one further right, never the reverse:
+//
+//	Server.dirtyMu → hub.mu
+//	Server.hubsMu  → hub.mu → session.mu
+//	                 hub.mu → flushShard.mu   (session.send starts a flusher after releasing session.mu)
+//	replayConn.mu  → replayPlay.mu
+//
+// Leaves, never held while another of these is taken: Server.sessMu, netConn.wmu, guard.mu and
+// admission.mu (admission.release lets go of admission.mu before it takes guard.mu). session.mu is
+// released before netConn.wmu is taken: a connection's writer (its flusher round or its write loop) takes
+// wmu alone. One lock crosses goroutines: when a flusher's non-blocking writev leaves part of a batch,
+// flushOnce keeps the wmu it got with TryLock and hands it to the connection's write loop, which unlocks
+// it after writing the rest (restBatch.locked); nothing else unlocks a mutex it did not lock. Book writers
+// call into hub.mu while running on a book writer goroutine; the feed never calls Books.Do with
+// one of these locks held.
 package feed
