@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/depthcast/depthcast/auth"
 	"github.com/depthcast/depthcast/ingest"
@@ -42,8 +41,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return usageError{err}
 	}
-	scfg := sf.config()
-	scfg.Clock = time.Now
+	scfg, err := sf.config()
+	if err != nil {
+		return usageError{err}
+	}
 	if err := scfg.Validate(); err != nil {
 		return usageError{err}
 	}

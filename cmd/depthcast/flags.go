@@ -184,6 +184,7 @@ type simFlags struct {
 	levels  int
 	seed    int64
 	rate    float64
+	clock   string
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -191,8 +192,25 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.levels, "levels", sim.DefaultLevels, "levels per side of each simulated book")
 	fs.Int64Var(&f.seed, "seed", 1, "seed of the simulated order flow (the same seed gives the same events)")
 	fs.Float64Var(&f.rate, "rate", sim.DefaultRate, "events per second (0: as fast as the broker takes them)")
+	fs.StringVar(&f.clock, "clock", clockWall, "time of the events and of their Kafka records: wall (the current time, as a real gateway writes) or sim (a simulated clock from "+sim.Epoch.Format(time.RFC3339)+" advancing 1-10 µs per event, byte-identical for a seed)")
 }
 
-func (f *simFlags) config() sim.Config {
-	return sim.Config{Symbols: f.symbols, Levels: f.levels, Seed: f.seed}
+// Values of --clock.
+const (
+	clockWall = "wall"
+	clockSim  = "sim"
+)
+
+// config maps the flags onto sim.Config; --clock wall sets Config.Clock to time.Now, --clock sim leaves it
+// nil (the simulated clock).
+func (f *simFlags) config() (sim.Config, error) {
+	c := sim.Config{Symbols: f.symbols, Levels: f.levels, Seed: f.seed}
+	switch f.clock {
+	case clockWall:
+		c.Clock = time.Now
+	case clockSim:
+	default:
+		return c, fmt.Errorf("--clock %q: want wall or sim", f.clock)
+	}
+	return c, nil
 }

@@ -11,7 +11,8 @@ import (
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("simulate", "simulate --brokers HOST:PORT[,HOST:PORT…] [flags]",
 		"Writes simulated order flow (snapshots, deltas, trades, occasional re-snapshots; deterministic for a\n"+
-			"seed) to a Kafka topic, keyed by symbol, as upstream gateways do.", stderr)
+			"seed) to a Kafka topic, keyed by symbol, as upstream gateways do. Events and records carry the\n"+
+			"current time unless --clock sim asks for the simulated clock (then the bytes are the same for a seed).", stderr)
 	var lf logFlags
 	var sf simFlags
 	var brokers listFlag
@@ -32,7 +33,11 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return usageError{err}
 	}
-	x, err := sim.New(sf.config())
+	scfg, err := sf.config()
+	if err != nil {
+		return usageError{err}
+	}
+	x, err := sim.New(scfg)
 	if err != nil {
 		return usageError{err}
 	}
