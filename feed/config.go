@@ -46,8 +46,8 @@ type Config struct {
 	// CompressThreshold is the smallest frame that is compressed for connections that negotiated
 	// permessage-deflate. Default 512 bytes.
 	CompressThreshold int
-	// Compression enables permessage-deflate when a client offers it. Default true; set DisableCompression
-	// to turn it off.
+	// DisableCompression turns permessage-deflate off. Default false: it is negotiated whenever a client
+	// offers it.
 	DisableCompression bool
 	// Linger bounds how long a closing connection waits for the client's close frame before the socket is
 	// dropped. Default 3 s.

@@ -1,7 +1,9 @@
-// Package testkit holds what the tests of several packages share: waiting for a condition, and a buffer
-// safe for concurrent writers. Only tests import it.
+// Package testkit holds what the tests of several packages share: waiting for a condition (WaitFor), a
+// buffer safe for concurrent writers (Buffer), free loopback ports and an in-process Kafka-protocol broker
+// (FreePort, StartBroker), and a dialer control that shrinks a socket's receive buffer so a client stalls
+// quickly (SmallReceiveBuffer). Only tests import it.
 //
-// Buffer is safe for concurrent use; WaitFor runs on the test's goroutine.
+// Buffer is safe for concurrent use; WaitFor, FreePort and StartBroker run on the test's goroutine.
 package testkit
 
 import (
