@@ -157,7 +157,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, st := range parts {
-		wg.Go(func() { c.readPartition(rctx, pipe, parts, st) })
+		wg.Go(func() { c.readPartition(rctx, client, pipe, parts, st) })
 	}
 	wg.Go(func() { c.monitor(rctx, client, pipe, parts) })
 	<-ctx.Done()
@@ -287,13 +287,12 @@ func (c *Consumer) listOffsets(ctx context.Context, client *kafka.Client, ids []
 
 // readPartition runs a partition reader, restarting it at the next offset after an error or a stall,
 // until ctx ends.
-func (c *Consumer) readPartition(ctx context.Context, pipe *Pipeline, all []*partState, st *partState) {
+func (c *Consumer) readPartition(ctx context.Context, client *kafka.Client, pipe *Pipeline, all []*partState, st *partState) {
 	backoff := 100 * time.Millisecond
 	for {
-		r, err := newPartitionReader(c.cfg, st.id, st.next.Load())
-		if err != nil { // a bad option: cannot happen for a validated Config
-			c.log.Error("ingest: cannot start partition reader", slog.Int("partition", st.id), slog.Any("error", err))
-			return
+		r := newPartitionReader(client, c.cfg, st.id, st.next.Load())
+		r.onReset = func(ctx context.Context, restarted bool) error {
+			return pipe.restart(ctx, st.id, restarted)
 		}
 		progressed, err := c.fetchLoop(ctx, r, pipe, all, st)
 		if cerr := r.Close(); cerr != nil && err == nil {
@@ -319,12 +318,8 @@ func (c *Consumer) readPartition(ctx context.Context, pipe *Pipeline, all []*par
 
 var errStalled = errors.New("ingest: partition reader stalled")
 
-// ReaderQueueCapacity is the kafka-go QueueCapacity of each partition reader: how many fetched records its
-// goroutine may hold ahead of the loop that decodes them (kafka-go's default is 100). With 100, the decoding
-// loop, which takes longer per record than kafka-go's reader, kept the queue full, and every record it took
-// woke the reader for one more (a park and a wake-up per record), while a fetch round trip drained the queue
-// and left the loop waiting. 4096 records cover a few milliseconds of decoding; they cost ~0.75 MB per
-// partition reader for the queue itself, plus the records it holds when the decoding lags.
+// ReaderQueueCapacity is the QueueCapacity of the kafka-go Reader that the ingest benchmark uses as its
+// baseline of raw fetching (the consumer's own partition readers fetch with reader.go).
 const ReaderQueueCapacity = 4096
 
 // fetchLoop hands the reader's records to the pipeline until ctx ends, the watchdog cancels the loop, or a
