@@ -67,7 +67,7 @@ type Config struct {
 	// detect a stuck reader. Default 5s.
 	PollInterval time.Duration
 	// StallTimeout: a partition reader that made no progress for this long while its partition has records
-	// past its position is restarted at its position (guards against kafka-go FetchMessage hangs). The wait
+	// past its position is restarted at its position (guards against a fetch that hangs). The wait
 	// is timed from the first poll (PollInterval) that sees it, so a restart comes up to one PollInterval
 	// later than StallTimeout. Default 30s.
 	StallTimeout time.Duration

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,65 @@ func TestKafkaTransactionMarkers(t *testing.T) {
 			}
 			if got := m.value(t, MetricDeadLetter, "result=written"); got > 0 {
 				t.Errorf("%d records sent to the dead-letter topic", got)
+			}
+		})
+	}
+}
+
+// Records of an aborted transaction never reach a book: the readers read committed and drop the aborted
+// transactions the broker lists with each fetch. The aborted events here would apply cleanly (seq 2 after 1,
+// seq 3 after 2), so a reader that kept them would show them in the book and then see a gap.
+func TestKafkaAbortedTransactionsAreDropped(t *testing.T) {
+	for _, traced := range []bool{false, true} {
+		name := "batched"
+		if traced {
+			name = "traced"
+		}
+		t.Run(name, func(t *testing.T) {
+			k := newTestCluster(t, 1, kgo.TransactionalID("gateway-1"), kgo.RequiredAcks(kgo.AllISRAcks()))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			txn := func(commit kgo.TransactionEndTry, values ...string) {
+				t.Helper()
+				if err := k.cl.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				k.produce(t, values...)
+				if err := k.cl.EndTransaction(ctx, commit); err != nil {
+					t.Fatal(err)
+				}
+			}
+			txn(kgo.TryCommit, snap("BTC-USD", 1, L("100:1"), L("101:1")))
+			txn(kgo.TryAbort, delta("BTC-USD", 2, L("50:5"), nil), delta("BTC-USD", 3, nil, L("150:5")))
+			txn(kgo.TryCommit, delta("BTC-USD", 2, L("100:2"), nil))
+			txn(kgo.TryAbort, delta("BTC-USD", 3, L("60:6"), nil)) // the log ends with an abort marker
+
+			m := newMetrics()
+			cfg := Config{Meter: m.mp.Meter("t")}
+			if traced {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&countingExporter{}))
+				defer func() { _ = tp.Shutdown(context.Background()) }()
+				cfg.TracerProvider = tp
+			}
+			rec := &recorder{}
+			c := newTestConsumer(t, k, cfg, rec)
+			runConsumer(t, c)
+			testkit.WaitFor(t, 10*time.Second, "Ready with an abort marker last in the log", c.Ready)
+			waitBook(t, c, "BTC-USD", "live=true seq=2 100:2|101:1")
+
+			txn(kgo.TryAbort, delta("BTC-USD", 3, L("70:7"), nil))
+			txn(kgo.TryCommit, delta("BTC-USD", 3, nil, L("101:3")))
+			waitBook(t, c, "BTC-USD", "live=true seq=3 100:2|101:3")
+			testkit.WaitFor(t, 5*time.Second, "six markers counted", func() bool { return m.value(t, MetricControlRecords) == 6 })
+			if g := m.value(t, MetricGaps); g > 0 {
+				t.Errorf("%d gaps: aborted records were applied", g)
+			}
+			for _, l := range rec.Lines() {
+				for _, bad := range []string{"50:5", "150:5", "60:6", "70:7"} {
+					if strings.Contains(l, bad) {
+						t.Errorf("published %q: it holds a level of an aborted transaction", l)
+					}
+				}
 			}
 		})
 	}

@@ -36,15 +36,16 @@
 //
 // # Kafka
 //
-// Consumer.Run reads every partition of the topic (or Config.Partitions) with one kafka-go partition reader
-// each. There is no consumer group and nothing is committed: each node reads the whole stream from
+// Consumer.Run reads every partition of the topic (or Config.Partitions) with one partition reader each,
+// which sends kafka-go's Fetch requests itself (reader.go). There is no consumer group and nothing is committed: each node reads the whole stream from
 // Config.Start. A partition reader decodes each record and hands the events to the writers in batches, one
 // queue entry per shard for up to 128 events, as soon as the broker has nothing more past them, a batch is
 // full, or 2 ms went by without a next record (batch.go); a shard's batches hold at most QueueSize events in all.
 // At start it reads each partition's high watermark; Ready turns true once every partition has
 // been read and applied up to it. A watchdog polls the high watermarks every PollInterval (for the lag
 // gauge) and restarts a reader whose fetch has hung for StallTimeout while records are waiting. If the log
-// start moved past a reader's position, kafka-go resumes at the log start: the seq check sees that as a gap.
+// start moved past a reader's position (retention, DeleteRecords, a re-created topic), the reader resumes at
+// the log start: the seq check sees that as a gap.
 //
 // Outages: a partition that for OutageTimeout has neither delivered a record nor been seen caught up with
 // its high watermark has its live books marked stale by their writers (PublishStatus), and Ready is false
@@ -56,8 +57,8 @@
 // "ingest.fetch" spans (topic, partition, offset range, symbols, count) and each writer groups what it
 // applies into "ingest.apply" spans linked to those; without it no span code runs (trace.go).
 //
-// Transactions: kafka-go hands transaction control markers to readers as messages; the partition readers
-// skip them (counted by MetricControlRecords), and a marker counts as read like any record. Records are read
-// uncommitted (kafka-go's default) and kafka-go cannot filter those of aborted transactions, so an
-// upstream producer should be idempotent rather than transactional, or never abort.
+// Transactions: the partition readers fetch read_committed (up to the last stable offset) and drop the
+// records of aborted transactions with the aborted-transaction list of each fetch response; transaction
+// control markers are skipped (counted by MetricControlRecords), and a marker counts as read like any
+// record (reader.go, control.go).
 package ingest

@@ -116,7 +116,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	transport := &kafka.Transport{ClientID: c.cfg.ClientID, DialTimeout: 5 * time.Second}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: transport, Timeout: 10 * time.Second}
-	dialer := &kafka.Dialer{ClientID: c.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true}
 
 	parts, err := c.discoverRetry(ctx, client)
 	if err != nil {
@@ -158,7 +157,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, st := range parts {
-		wg.Go(func() { c.readPartition(rctx, dialer, pipe, parts, st) })
+		wg.Go(func() { c.readPartition(rctx, client, pipe, parts, st) })
 	}
 	wg.Go(func() { c.monitor(rctx, client, pipe, parts) })
 	<-ctx.Done()
@@ -280,34 +279,22 @@ func (c *Consumer) discover(ctx context.Context, client *kafka.Client) ([]*partS
 	return parts, nil
 }
 
-// listOffsets lists one kind of offset of the consumer's partitions ids (see ListOffsets).
+// listOffsets lists one kind of offset of the consumer's partitions ids (see ListOffsets), read committed:
+// the "last offset" is the last stable offset, the end of what the partition readers are served.
 func (c *Consumer) listOffsets(ctx context.Context, client *kafka.Client, ids []int, ts int64) (map[int]int64, error) {
-	return ListOffsets(ctx, client, c.cfg.Topic, ids, ts)
+	return listOffsetsIso(ctx, client, c.cfg.Topic, ids, ts, kafka.ReadCommitted)
 }
 
 // readPartition runs a partition reader, restarting it at the next offset after an error or a stall,
 // until ctx ends.
-func (c *Consumer) readPartition(ctx context.Context, dialer *kafka.Dialer, pipe *Pipeline, all []*partState, st *partState) {
+func (c *Consumer) readPartition(ctx context.Context, client *kafka.Client, pipe *Pipeline, all []*partState, st *partState) {
 	backoff := 100 * time.Millisecond
 	for {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:         c.cfg.Brokers,
-			Topic:           c.cfg.Topic,
-			Partition:       st.id,
-			Dialer:          dialer,
-			MinBytes:        c.cfg.MinBytes,
-			MaxBytes:        c.cfg.MaxBytes,
-			MaxWait:         c.cfg.MaxWait,
-			QueueCapacity:   ReaderQueueCapacity,
-			ReadLagInterval: -1, // lag comes from the high watermarks we track
-			Logger:          kafka.LoggerFunc(c.kafkaDebug),
-			ErrorLogger:     kafka.LoggerFunc(c.kafkaWarn),
-		})
-		err := r.SetOffset(st.next.Load())
-		progressed := false
-		if err == nil {
-			progressed, err = c.fetchLoop(ctx, r, pipe, all, st)
+		r := newPartitionReader(client, c.cfg, st.id, st.next.Load())
+		r.onReset = func(ctx context.Context, restarted bool) error {
+			return pipe.restart(ctx, st.id, restarted)
 		}
+		progressed, err := c.fetchLoop(ctx, r, pipe, all, st)
 		if cerr := r.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
@@ -331,17 +318,13 @@ func (c *Consumer) readPartition(ctx context.Context, dialer *kafka.Dialer, pipe
 
 var errStalled = errors.New("ingest: partition reader stalled")
 
-// ReaderQueueCapacity is the kafka-go QueueCapacity of each partition reader: how many fetched records its
-// goroutine may hold ahead of the loop that decodes them (kafka-go's default is 100). With 100, the decoding
-// loop, which takes longer per record than kafka-go's reader, kept the queue full, and every record it took
-// woke the reader for one more (a park and a wake-up per record), while a fetch round trip drained the queue
-// and left the loop waiting. 4096 records cover a few milliseconds of decoding; they cost ~0.75 MB per
-// partition reader for the queue itself, plus the records it holds when the decoding lags.
+// ReaderQueueCapacity is the QueueCapacity of the kafka-go Reader that the ingest benchmark uses as its
+// baseline of raw fetching (the consumer's own partition readers fetch with reader.go).
 const ReaderQueueCapacity = 4096
 
 // fetchLoop hands the reader's records to the pipeline until ctx ends, the watchdog cancels the loop, or a
 // fetch fails. progressed reports whether any record went through.
-func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
+func (c *Consumer) fetchLoop(ctx context.Context, r *partitionReader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	st.mu.Lock()
@@ -390,7 +373,7 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *kafka.Reader, pipe *Pipelin
 
 // fetchBatched is fetchLoop without tracing: the events go to the writers in batches (batch.go). Every
 // record read is handed over or rejected before it returns, unless ctx ends first.
-func (c *Consumer) fetchBatched(ctx, fctx context.Context, r *kafka.Reader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
+func (c *Consumer) fetchBatched(ctx, fctx context.Context, r *partitionReader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
 	b := newBatcher(pipe)
 	defer func() {
 		// Hand over what is held, with the run's context: a stalled fetch (fctx cancelled) loses nothing.
@@ -558,14 +541,4 @@ func (c *Consumer) registerGauges() (metric.Registration, error) {
 		}
 		return nil
 	}, off, lag)
-}
-
-func (c *Consumer) kafkaDebug(msg string, args ...any) {
-	if c.log.Enabled(context.Background(), slog.LevelDebug) {
-		c.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...))
-	}
-}
-
-func (c *Consumer) kafkaWarn(msg string, args ...any) {
-	c.kafkaLogs.warn(c.log, "kafka-go: "+fmt.Sprintf(msg, args...))
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -563,5 +565,59 @@ func TestConfigValidate(t *testing.T) {
 	if d.Topic != "md.events" || d.Start != "earliest" || d.QueueSize != 4096 || d.MaxWait != 500*time.Millisecond ||
 		d.MinBytes != 1 || d.MaxBytes != 1<<20 || d.Shards < 1 || d.Logger == nil || d.Meter == nil || d.DeadLetterTopic != "" {
 		t.Errorf("defaults: %+v", d)
+	}
+}
+
+// TestKafkaTopicRecreated: a topic deleted and created again starts its offsets (and here its seqs) over.
+// The reader, past the new end, reads from the new start; the books go stale and take the next snapshot
+// whatever its seq, never staying live on the old history.
+func TestKafkaTopicRecreated(t *testing.T) {
+	k := newTestCluster(t, 1)
+	rec := &recorder{}
+	c := newTestConsumer(t, k, Config{}, rec)
+	runConsumer(t, c)
+	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("9:1")), delta("BTC-USD", 2, L("2:1"), nil), delta("BTC-USD", 3, L("3:1"), nil))
+	waitBook(t, c, "BTC-USD", "live=true seq=3 3:1,2:1,1:1|9:1")
+
+	ctx := context.Background()
+	md := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(testTopic)
+	md.Topics = append(md.Topics, mt)
+	mres, err := md.RequestWith(ctx, k.cl)
+	if err != nil || len(mres.Topics) != 1 {
+		t.Fatalf("metadata: %v", err)
+	}
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TopicNames = []string{testTopic}
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.TopicID = mres.Topics[0].TopicID
+	del.Topics = append(del.Topics, dt)
+	if res, err := del.RequestWith(ctx, k.cl); err != nil || len(res.Topics) != 1 || res.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete topic: %v %+v", err, res)
+	}
+	cr := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = testTopic, 1, 1
+	cr.Topics = append(cr.Topics, ct)
+	testkit.WaitFor(t, 10*time.Second, "topic created again", func() bool {
+		res, err := cr.RequestWith(ctx, k.cl)
+		return err == nil && len(res.Topics) == 1 && res.Topics[0].ErrorCode == 0
+	})
+	// A new producer, as the gateway of the new topic would be (a client caches the old topic's id).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...), kgo.DefaultProduceTopic(testTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v := snap("BTC-USD", 1, L("5:1"), L("6:1"))
+	if err := cl.ProduceSync(pctx, &kgo.Record{Key: []byte("BTC-USD"), Value: []byte(v)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitBook(t, c, "BTC-USD", "live=true seq=1 5:1|6:1")
+	if !slices.ContainsFunc(rec.Lines(), func(l string) bool { return strings.HasPrefix(l, "status BTC-USD live=false") }) {
+		t.Errorf("no stale status for BTC-USD between the two histories: %q", rec.Lines())
 	}
 }

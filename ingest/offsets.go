@@ -12,11 +12,17 @@ import (
 // milliseconds, for which the answer is the first offset whose record time is at or after it (-1 when no
 // record is that recent). Every partition asked for is in the result, or it is an error.
 func ListOffsets(ctx context.Context, client *kafka.Client, topic string, ids []int, ts int64) (map[int]int64, error) {
+	return listOffsetsIso(ctx, client, topic, ids, ts, kafka.ReadUncommitted)
+}
+
+// listOffsetsIso is ListOffsets at an isolation level: read committed, kafka.LastOffset is the last stable
+// offset (the end of what a read_committed fetch is served: no transaction is open below it).
+func listOffsetsIso(ctx context.Context, client *kafka.Client, topic string, ids []int, ts int64, iso kafka.IsolationLevel) (map[int]int64, error) {
 	reqs := make([]kafka.OffsetRequest, len(ids))
 	for i, id := range ids {
 		reqs[i] = kafka.OffsetRequest{Partition: id, Timestamp: ts}
 	}
-	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}, IsolationLevel: iso})
 	if err != nil {
 		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
 	}

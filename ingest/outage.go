@@ -32,6 +32,30 @@ func (p *Pipeline) hold(ctx context.Context, part int) error {
 	})
 }
 
+// restart marks the live books of partition part stale, on every writer, and waits for it: records were
+// lost below the reader's position, so each book waits for its next snapshot (they are not held: the
+// partition reading again does not revive them). With forget, the partition's history started over (its
+// offsets went backwards), so the symbols' last seqs are forgotten and the next snapshot is taken whatever
+// its seq.
+func (p *Pipeline) restart(ctx context.Context, part int, forget bool) error {
+	return p.eachShard(ctx, func(s *shard) {
+		for _, st := range s.syms {
+			if int(st.part) != part {
+				continue
+			}
+			st.held = false
+			if forget {
+				st.last = 0
+			}
+			if st.b.Live() {
+				st.b.MarkStale()
+				s.syncLive(st)
+				p.pub.PublishStatus(st.b)
+			}
+		}
+	})
+}
+
 // release revives the held books of partition part, on every writer, and waits for it.
 func (p *Pipeline) release(ctx context.Context, part int) error {
 	return p.eachShard(ctx, func(s *shard) {

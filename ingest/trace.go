@@ -89,7 +89,7 @@ type fetchBatch struct {
 
 // fetch returns the reader's next message. While a batch is open it waits only until the batch window
 // ends; then it closes the batch and waits as long as ctx allows.
-func (b *fetchBatch) fetch(ctx context.Context, r *kafka.Reader) (kafka.Message, error) {
+func (b *fetchBatch) fetch(ctx context.Context, r *partitionReader) (kafka.Message, error) {
 	if b.span != nil {
 		m, err := r.FetchMessage(b.window)
 		if err == nil {
