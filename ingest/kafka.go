@@ -159,7 +159,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for _, st := range parts {
 		wg.Go(func() { c.readPartition(rctx, client, pipe, parts, st) })
 	}
-	wg.Go(func() { c.monitor(rctx, client, pipe, parts) })
+	spawn := func(st *partState, all []*partState) { wg.Go(func() { c.readPartition(rctx, client, pipe, all, st) }) }
+	wg.Go(func() { c.monitor(rctx, client, pipe, parts, spawn) })
 	<-ctx.Done()
 	cancel()
 	wg.Wait()
@@ -470,7 +471,11 @@ func (c *Consumer) updateReady(all []*partState) {
 // monitor polls the high watermarks every PollInterval for the lag gauges, and restarts a reader whose
 // FetchMessage has waited longer than StallTimeout while its partition holds records past its position
 // (kafka-go FetchMessage can hang after broker trouble).
-func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipeline, parts []*partState) {
+//
+// When the consumer reads the whole topic (no Config.Partitions), each poll also reads the topic's metadata:
+// partitions added to it are read from their first offset by new partition readers (spawn), without a
+// restart. They do not hold readiness back.
+func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipeline, parts []*partState, spawn func(st *partState, all []*partState)) {
 	ids := make([]int, len(parts))
 	for i, st := range parts {
 		ids[i] = st.id
@@ -484,6 +489,18 @@ func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipe
 		case <-t.C:
 		}
 		qctx, cancel := context.WithTimeout(ctx, c.cfg.PollInterval)
+		if len(c.cfg.Partitions) == 0 {
+			if added := c.addedPartitions(qctx, client, ids); len(added) > 0 {
+				parts = append(slices.Clip(parts), added...)
+				c.parts.Store(&parts)
+				for _, st := range added {
+					ids = append(ids, st.id)
+					spawn(st, parts)
+				}
+				c.log.Info("ingest: partitions added to the topic, reading them", slog.String("topic", c.cfg.Topic),
+					slog.Int("added", len(added)), slog.Int("partitions", len(parts)))
+			}
+		}
 		lasts, err := c.listOffsets(qctx, client, ids, kafka.LastOffset)
 		cancel()
 		if err != nil {
@@ -515,6 +532,44 @@ func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipe
 		}
 		c.outageCheck(ctx, pipe, parts, true, time.Now())
 	}
+}
+
+// addedPartitions returns the states of the topic's partitions that are not in known, each starting at its
+// first offset (everything in a partition added while serving is new). Errors are left to the next poll.
+func (c *Consumer) addedPartitions(ctx context.Context, client *kafka.Client, known []int) []*partState {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+	if err != nil {
+		return nil
+	}
+	var ids []int
+	for _, t := range md.Topics {
+		if t.Name != c.cfg.Topic || t.Error != nil {
+			continue
+		}
+		for _, p := range t.Partitions {
+			if !slices.Contains(known, p.ID) {
+				ids = append(ids, p.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	firsts, err := c.listOffsets(ctx, client, ids, kafka.FirstOffset)
+	if err != nil {
+		return nil
+	}
+	added := make([]*partState, len(ids))
+	for i, id := range ids {
+		st := &partState{id: id, start: firsts[id], target: firsts[id],
+			attrs: metric.WithAttributeSet(attribute.NewSet(attribute.Int("partition", id)))}
+		st.next.Store(st.start)
+		st.hwm.Store(st.start)
+		st.ready.Store(true)
+		added[i] = st
+	}
+	return added
 }
 
 func (c *Consumer) registerGauges() (metric.Registration, error) {

@@ -440,7 +440,7 @@ func TestKafkaWatchdogCancelsAStalledFetch(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
-			wg.Go(func() { c.monitor(ctx, client, nil, parts) }) // no outage within the test: no pipeline needed
+			wg.Go(func() { c.monitor(ctx, client, nil, parts, func(*partState, []*partState) {}) }) // no outage within the test: no pipeline needed
 			time.Sleep(300 * time.Millisecond)
 			cancel()
 			wg.Wait()
@@ -619,5 +619,48 @@ func TestKafkaTopicRecreated(t *testing.T) {
 	waitBook(t, c, "BTC-USD", "live=true seq=1 5:1|6:1")
 	if !slices.ContainsFunc(rec.Lines(), func(l string) bool { return strings.HasPrefix(l, "status BTC-USD live=false") }) {
 		t.Errorf("no stale status for BTC-USD between the two histories: %q", rec.Lines())
+	}
+}
+
+// TestKafkaPartitionsAdded: partitions added to the topic while the consumer runs are read without a restart,
+// from their first record.
+func TestKafkaPartitionsAdded(t *testing.T) {
+	k := newTestCluster(t, 1)
+	c := newTestConsumer(t, k, Config{}, &recorder{})
+	runConsumer(t, c)
+	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("9:1")))
+	waitBook(t, c, "BTC-USD", "live=true seq=1 1:1|9:1")
+	testkit.WaitFor(t, 10*time.Second, "Ready", c.Ready)
+
+	ctx := context.Background()
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = testTopic, 3
+	req.Topics = append(req.Topics, rt)
+	res, err := req.RequestWith(ctx, k.cl)
+	if err != nil || len(res.Topics) != 1 || res.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create partitions: %v %+v", err, res)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...), kgo.DefaultProduceTopic(testTopic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for i, sym := range []string{"ETH-USD", "SOL-USD"} {
+		v := snap(sym, 1, L("2:1"), L("3:1"))
+		if err := cl.ProduceSync(pctx, &kgo.Record{Key: []byte(sym), Value: []byte(v), Partition: int32(i + 1)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitBook(t, c, "ETH-USD", "live=true seq=1 2:1|3:1")
+	waitBook(t, c, "SOL-USD", "live=true seq=1 2:1|3:1")
+	if n := len(*c.parts.Load()); n != 3 {
+		t.Errorf("consumer reads %d partitions, want 3", n)
+	}
+	if !c.Ready() {
+		t.Error("not ready after partitions were added")
 	}
 }

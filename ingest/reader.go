@@ -219,6 +219,9 @@ func readBatch(b protocol.RecordReader, recs []kafka.Message, topic string, part
 			return recs, fmt.Errorf("read record: %w", err)
 		}
 		m := kafka.Message{Topic: topic, Partition: part, Offset: rec.Offset, Time: rec.Time}
+		if rec.Time.UnixMilli() <= 0 { // no timestamp (-1), or one that is not a time: as kafka-go's Reader
+			m.Time = time.Time{}
+		}
 		if m.Key, err = readBytes(rec.Key); err == nil {
 			m.Value, err = readBytes(rec.Value)
 		}
