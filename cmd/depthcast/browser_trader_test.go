@@ -129,8 +129,8 @@ func TestDashboardTraderView(t *testing.T) {
 	for _, step := range steps[1:3] {
 		js[bool](t, ctx, fmt.Sprintf(`(() => { const s = document.getElementById("group"); s.value = %q; s.dispatchEvent(new Event("change")); return true; })()`, step))
 		waitJS(t, ctx, "the ladder grouped by "+step, fmt.Sprintf(`(() => {
-			const step = %q, dp = (step.split(".")[1] || "").length, unit = Math.round(Number(step) * 10 ** dp);
-			const on = (p) => Math.round(Number(p) * 10 ** dp) %% unit === 0;
+			const step = %q;
+			const on = (p) => { const q = Number(p) / Number(step); return Math.abs(q - Math.round(q)) < 1e-6; };
 			const px = (sel) => [...document.querySelectorAll(sel)].map(e => e.textContent).filter(Boolean);
 			const bids = px("#bids .px"), asks = px("#asks .px");
 			return bids.length > 0 && asks.length > 0 && bids.every(on) && asks.every(on) &&
