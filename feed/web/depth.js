@@ -114,7 +114,10 @@ export function depthChart(canvas, onResize, onHover) {
       const x = Math.round(X(v)) + 0.5;
       g.moveTo(x, padT);
       g.lineTo(x, H - padB);
-      g.fillText(v.toFixed(pdpAxis), x, H - padB + 5);
+      // a label that would run past the canvas edge is aligned inward instead of cut off
+      const label = v.toFixed(pdpAxis), half = g.measureText(label).width / 2;
+      g.textAlign = x + half > W ? "right" : x - half < 0 ? "left" : "center";
+      g.fillText(label, g.textAlign === "right" ? W - 1 : g.textAlign === "left" ? 1 : x, H - padB + 5);
     }
     g.stroke();
     g.strokeStyle = "#2c3440";
