@@ -44,6 +44,7 @@ var (
 	tailBookRE  = regexp.MustCompile(`^(\S+) BTC-USD seq=(\d+) bid=(\S+)x(\S+) ask=(\S+)x(\S+) spread=(\S+)$`)
 	tailTradeRE = regexp.MustCompile(`^(\S+) BTC-USD trade seq=(\d+) (buy|sell) (\S+)@(\S+) id=(\S+)$`)
 	tailStatRE  = regexp.MustCompile(`^(\S+) BTC-USD status=(live|stale|resync)$`)
+	tailConnRE  = regexp.MustCompile(`^(\S+) BTC-USD connection=(connected|disconnected)$`)
 )
 
 // tail --plain against a demo node: one parseable line per book update and per trade, seqs rising, best bid
@@ -90,7 +91,7 @@ func TestTailPlain(t *testing.T) {
 			}
 			continue
 		}
-		if tailStatRE.MatchString(line) {
+		if tailStatRE.MatchString(line) || tailConnRE.MatchString(line) {
 			continue
 		}
 		t.Errorf("line not in the plain format: %q", line)
@@ -111,7 +112,7 @@ func TestTailLadder(t *testing.T) {
 	text := stop()
 	frames := strings.Split(text, ansiHome)
 	last := frames[len(frames)-1]
-	if !strings.HasPrefix(last, "ETH-USD  seq ") || strings.Count(last, "ask  ") != 3 || strings.Count(last, "bid  ") != 3 || !strings.Contains(last, "spread ") {
+	if !strings.HasPrefix(last, ansiBold+"ETH-USD"+ansiReset+"  LIVE  seq ") || !strings.Contains(last, " bps)") || strings.Count(last, "ask  ") != 3 || strings.Count(last, "bid  ") != 3 || !strings.Contains(last, "spread ") {
 		t.Errorf("last frame of the ladder:\n%s", last)
 	}
 
@@ -133,6 +134,7 @@ func TestTailUsage(t *testing.T) {
 		{[]string{"tail"}, 2, "--symbol is required"},
 		{[]string{"tail", "--symbol", "X", "--depth", "0"}, 2, "--depth 0"},
 		{[]string{"tail", "--symbol", "X", "--interval-ms", "5"}, 2, "interval_ms"},
+		{[]string{"tail", "--symbol", "X", "--changes-only"}, 2, "--changes-only needs --plain"},
 		{[]string{"tail", "--symbol", "X", "--url", "http://127.0.0.1:1/ws"}, 1, "scheme"},
 		{[]string{"help", "tail"}, 0, ""},
 	} {
@@ -147,5 +149,44 @@ func TestTailUsage(t *testing.T) {
 		if tc.args[0] == "help" && !strings.Contains(stdout.String(), "--symbol  [DEPTHCAST_SYMBOL]") {
 			t.Errorf("help tail: %s", stdout.String())
 		}
+	}
+}
+
+// tail --plain --changes-only against a demo node prints a book line only when the best bid or ask (price
+// or size) changed from the line before, while the book updates in between (at 10 levels most updates do
+// not touch the top) are left out: the seqs of the lines skip.
+func TestTailChangesOnly(t *testing.T) {
+	t.Setenv("DEPTHCAST_SYMBOLS", "2")
+	addr, _ := runInBackground(t, "demo", "--listen", "127.0.0.1:0", "--rate", "400", "--levels", "10", "--log-level", "warn")
+	waitFor(t, "BTC-USD live", func() bool { return strings.Contains(strings.Join(symbolsStatus(t, addr), ","), "BTC-USD:live") })
+
+	out, stop := runTailCmd(t, "--url", "ws://"+addr+"/ws", "--symbol", "BTC-USD", "--depth", "10", "--plain", "--changes-only", "--log-level", "warn")
+	waitFor(t, "30 book lines", func() bool { return strings.Count(out.String(), " bid=") >= 30 })
+	text := stop()
+	var prevTop string
+	var lastSeq uint64
+	lines, skipped := 0, 0
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		m := tailBookRE.FindStringSubmatch(line)
+		if m == nil {
+			if !tailStatRE.MatchString(line) && !tailConnRE.MatchString(line) {
+				t.Errorf("line not in the plain format: %q", line)
+			}
+			continue
+		}
+		lines++
+		top := m[3] + "x" + m[4] + "|" + m[5] + "x" + m[6]
+		if top == prevTop {
+			t.Errorf("line %q repeats the best bid and ask of the line before", line)
+		}
+		prevTop = top
+		seq, _ := strconv.ParseUint(m[2], 10, 64)
+		if lastSeq != 0 && seq > lastSeq+1 {
+			skipped++
+		}
+		lastSeq = seq
+	}
+	if lines < 30 || skipped == 0 {
+		t.Errorf("%d book lines, %d of them after skipped updates; want updates that leave the top as it was left out", lines, skipped)
 	}
 }
