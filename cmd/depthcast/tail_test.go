@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/auth"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/shopspring/decimal"
 )
@@ -188,5 +190,62 @@ func TestTailChangesOnly(t *testing.T) {
 	}
 	if lines < 30 || skipped == 0 {
 		t.Errorf("%d book lines, %d of them after skipped updates; want updates that leave the top as it was left out", lines, skipped)
+	}
+}
+
+// With auth on, tail sends --token (here from DEPTHCAST_TOKEN) as a bearer token and follows the book;
+// without it the feed refuses the handshake and tail says so.
+func TestTailToken(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newProducer(t, brokers)
+	produce(t, cl, []string{"BTC-USD"}, [][]byte{
+		[]byte(`{"type":"snapshot","symbol":"BTC-USD","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["100","1"]],"asks":[["101","2"]]}`),
+	})
+	key, line := newKeyLine(t, auth.Grant{Name: "alice"})
+	keys := filepath.Join(t.TempDir(), "keys")
+	writeFileAtomic(t, keys, line+"\n")
+	addr, stop := runInBackground(t, "serve", "--brokers", strings.Join(brokers, ","), "--listen", "127.0.0.1:0", "--auth-keys", keys, "--log-level", "error")
+	defer stop()
+
+	var stdout, stderr testkit.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if code := run(ctx, []string{"tail", "--url", "ws://" + addr + "/ws", "--symbol", "BTC-USD", "--plain", "--log-level", "warn"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "401") {
+		t.Errorf("tail without a token: exit %d, stderr %q", code, stderr.String())
+	}
+
+	t.Setenv("DEPTHCAST_TOKEN", key)
+	out, stopTail := runTailCmd(t, "--url", "ws://"+addr+"/ws", "--symbol", "BTC-USD", "--plain", "--log-level", "warn")
+	waitFor(t, "the book line", func() bool { return strings.Contains(out.String(), " seq=1 bid=100x1 ask=101x2 spread=1") })
+	stopTail()
+}
+
+// When the node goes away the ladder says DISCONNECTED (with how long and the next retry) over the last
+// book instead of going on as if live, and the reconnect warnings go to stderr, never into the ladder.
+func TestTailDisconnected(t *testing.T) {
+	t.Setenv("DEPTHCAST_SYMBOLS", "2")
+	addr, stopNode := runInBackground(t, "demo", "--listen", "127.0.0.1:0", "--rate", "200", "--levels", "5", "--log-level", "warn")
+	waitFor(t, "BTC-USD live", func() bool { return strings.Contains(strings.Join(symbolsStatus(t, addr), ","), "BTC-USD:live") })
+
+	var out, errOut testkit.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"tail", "--url", "ws://" + addr + "/ws", "--symbol", "BTC-USD", "--depth", "3", "--log-level", "info"}, &out, &errOut)
+	}()
+	defer func() {
+		cancel()
+		<-exit
+	}()
+	waitFor(t, "a live frame", func() bool { return strings.Contains(out.String(), "  LIVE  seq ") })
+	stopNode()
+	waitFor(t, "the disconnected frame", func() bool {
+		frames := strings.Split(out.String(), ansiHome)
+		last := frames[len(frames)-1]
+		return strings.Contains(last, "DISCONNECTED for ") && strings.Contains(last, "last book received") && strings.Contains(last, "ask  ")
+	})
+	waitFor(t, "the warning on stderr", func() bool { return strings.Contains(errOut.String(), "connection lost") })
+	if s := out.String(); strings.Contains(s, "level=") || strings.Contains(s, "connection lost") || strings.Contains(s, "[waiting]") {
+		t.Errorf("log lines or the old state tag in the ladder:\n%s", s)
 	}
 }
