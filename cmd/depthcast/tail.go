@@ -21,10 +21,12 @@ const tailTrades = 8
 const tailRedraw = 100 * time.Millisecond
 
 func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tail", "tail --url ws://HOST:PORT/ws --symbol SYMBOL [--depth 10] [--trades] [--plain]",
+	fs := newFlagSet("tail", "tail --url ws://HOST:PORT/ws --symbol SYMBOL [--depth 10] [--trades] [--plain [--changes-only]] [--token TOKEN]",
 		"Follows one symbol's book from a depthcast feed with the Go client (prev_seq and checksum checked,\n"+
-			"reconnects and resumes on its own) and shows it as a ladder redrawn in place, or with --plain as one\n"+
-			"line per update: time, symbol, seq, best bid and ask, spread; and trades with --trades.", stderr)
+			"reconnects and resumes on its own) and shows it as a ladder redrawn in place (price, size and\n"+
+			"cumulative size aligned on the decimal point, mid, spread in bps, changed sizes highlighted), or with\n"+
+			"--plain as one line per update: time, symbol, seq, best bid and ask, spread; and trades with --trades.\n"+
+			"Logs go to stderr.", stderr)
 	var lf logFlags
 	lf.register(fs)
 	url := fs.String("url", "ws://127.0.0.1:8080/ws", "WebSocket URL of the feed")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -214,6 +216,17 @@ func TestTailToken(t *testing.T) {
 		t.Errorf("tail without a token: exit %d, stderr %q", code, stderr.String())
 	}
 
+	waitFor(t, "BTC-USD in the feed", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/symbols", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(b), `"BTC-USD"`)
+	})
 	t.Setenv("DEPTHCAST_TOKEN", key)
 	out, stopTail := runTailCmd(t, "--url", "ws://"+addr+"/ws", "--symbol", "BTC-USD", "--plain", "--log-level", "warn")
 	waitFor(t, "the book line", func() bool { return strings.Contains(out.String(), " seq=1 bid=100x1 ask=101x2 spread=1") })
