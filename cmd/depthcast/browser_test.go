@@ -4,8 +4,8 @@ package main
 // in-process Kafka-protocol broker, the simulated exchange writing into it, the feed reading it over TCP).
 // Without Chromium they skip, except with CI=true, where a missing browser fails: scripts/test.sh installs it
 // with scripts/install-chromium.sh. DEPTHCAST_CHROMIUM names another binary. DEPTHCAST_SCREENSHOT=1 writes
-// the screenshots to docs/ (dashboard.png and dashboard-phone.png); otherwise they go to a temporary
-// directory, so a test run leaves the tree as it was.
+// the screenshots to docs/ (dashboard.png and dashboard-phone.png), DEPTHCAST_SCREENSHOT_DIR=DIR to DIR;
+// otherwise they go to a temporary directory, so a test run leaves the tree as it was.
 
 import (
 	"bytes"
@@ -150,7 +150,9 @@ func screenshot(t *testing.T, ctx context.Context, name string, width, height in
 		t.Errorf("screenshot is %dx%d, want %dx%d", cfg.Width, cfg.Height, width, height)
 	}
 	dir := t.TempDir()
-	if os.Getenv("DEPTHCAST_SCREENSHOT") == "1" {
+	if d := os.Getenv("DEPTHCAST_SCREENSHOT_DIR"); d != "" {
+		dir = d
+	} else if os.Getenv("DEPTHCAST_SCREENSHOT") == "1" {
 		dir = filepath.Join("..", "..", "docs")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/depthcast/depthcast/client"
-	"github.com/depthcast/depthcast/schema"
 )
 
 // tailTrades is how many recent trades the ladder shows.
@@ -21,10 +21,12 @@ const tailTrades = 8
 const tailRedraw = 100 * time.Millisecond
 
 func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tail", "tail --url ws://HOST:PORT/ws --symbol SYMBOL [--depth 10] [--trades] [--plain]",
+	fs := newFlagSet("tail", "tail --url ws://HOST:PORT/ws --symbol SYMBOL [--depth 10] [--trades] [--plain [--changes-only]] [--token TOKEN]",
 		"Follows one symbol's book from a depthcast feed with the Go client (prev_seq and checksum checked,\n"+
-			"reconnects and resumes on its own) and shows it as a ladder redrawn in place, or with --plain as one\n"+
-			"line per update: time, symbol, seq, best bid and ask, spread; and trades with --trades.", stderr)
+			"reconnects and resumes on its own) and shows it as a ladder redrawn in place (price, size and\n"+
+			"cumulative size aligned on the decimal point, mid, spread in bps, changed sizes highlighted), or with\n"+
+			"--plain as one line per update: time, symbol, seq, best bid and ask, spread; and trades with --trades.\n"+
+			"Logs go to stderr.", stderr)
 	var lf logFlags
 	lf.register(fs)
 	url := fs.String("url", "ws://127.0.0.1:8080/ws", "WebSocket URL of the feed")
@@ -33,10 +35,15 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	interval := fs.Int("interval-ms", 0, "at most one update per interval, 10..60000 ms (0: every update)")
 	trades := fs.Bool("trades", false, "show trades too")
 	plain := fs.Bool("plain", false, "one line per update instead of a ladder redrawn in place")
+	changesOnly := fs.Bool("changes-only", false, "with --plain: a book line only when the best bid or ask (price or size) changes")
+	token := fs.String("token", "", "API key or JWT sent as Authorization: Bearer TOKEN (prefer the environment variable)")
 	stale := fs.Duration("stale-timeout", client.DefaultStaleTimeout, "reconnect when nothing arrives for this long")
 	noCompression := fs.Bool("no-compression", false, "do not offer permessage-deflate")
 	if err := parseFlags(fs, args); err != nil {
 		return usageErr(err)
+	}
+	if *changesOnly && !*plain {
+		return usageError{errors.New("--changes-only needs --plain")}
 	}
 	if *symbol == "" {
 		return usageError{errors.New("--symbol is required")}
@@ -53,6 +60,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{err}
 	}
 	cfg := client.Config{StaleTimeout: *stale, DisableCompression: *noCompression, ViewDepth: *depth, Logger: log}
+	if *token != "" {
+		cfg.Header = http.Header{"Authorization": {"Bearer " + *token}}
+	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -80,7 +90,8 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	t := &tail{symbol: *symbol, depth: *depth, out: out, log: log, plain: *plain, state: "connected"}
+	t := &tail{symbol: *symbol, depth: *depth, out: out, log: log, plain: *plain, changesOnly: *changesOnly,
+		color: true, conn: client.StateEvent{State: client.StateConnected}, now: time.Now}
 	redraw := time.NewTicker(tailRedraw)
 	defer redraw.Stop()
 	for {
@@ -88,7 +99,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		case <-ctx.Done():
 			return nil
 		case <-redraw.C:
-			if t.dirty {
+			if t.dirty || t.conn.State != client.StateConnected && !t.plain {
 				t.drawLadder()
 				_ = out.Flush()
 			}
@@ -118,11 +129,18 @@ type tail struct {
 	out    *bufio.Writer
 	log    *slog.Logger
 	plain  bool
+	// changesOnly: in plain mode, a book line only when the best bid or ask changes.
+	changesOnly bool
+	color       bool
+	now         func() time.Time
 
-	book   client.BookView
-	trades []client.TradeEvent // newest last
-	state  string
-	dirty  bool
+	book    client.BookView
+	drawn   client.BookView     // the book of the last frame drawn, for highlighting changes
+	lastTop string              // best bid and ask of the last plain line
+	trades  []client.TradeEvent // newest last
+	conn    client.StateEvent
+	lostAt  time.Time
+	dirty   bool
 }
 
 func (t *tail) handle(ev client.Event) {
@@ -130,7 +148,11 @@ func (t *tail) handle(ev client.Event) {
 	case client.BookEvent:
 		t.book = ev.Book
 		if t.plain {
-			t.bookLine(ev.Book)
+			top := bestTop(ev.Book)
+			if !t.changesOnly || top != t.lastTop {
+				t.bookLine(ev.Book)
+			}
+			t.lastTop = top
 		}
 	case client.TradeEvent:
 		t.trades = append(t.trades, ev)
@@ -149,7 +171,15 @@ func (t *tail) handle(ev client.Event) {
 			t.log.Warn("resynchronizing the book", "symbol", ev.Symbol, "err", ev.Err)
 		}
 	case client.StateEvent:
-		t.state = ev.State.String()
+		t.conn = ev
+		if ev.State == client.StateConnected {
+			t.lostAt = time.Time{}
+		} else if t.lostAt.IsZero() {
+			t.lostAt = t.now()
+		}
+		if t.plain && ev.State != client.StateConnecting {
+			fmt.Fprintf(t.out, "%s %s connection=%s\n", fmtTime(t.now()), t.symbol, connWord(ev.State))
+		}
 		switch ev.State {
 		case client.StateWaiting:
 			t.log.Warn("connection lost; reconnecting", "in", ev.Delay, "attempt", ev.Attempt, "err", ev.Err)
@@ -177,57 +207,35 @@ func (t *tail) bookLine(v client.BookView) {
 	fmt.Fprintf(t.out, "%s %s seq=%d bid=%s ask=%s spread=%s\n", fmtTime(v.Time), v.Symbol, v.Seq, bid, ask, spread)
 }
 
-// ANSI sequences of the ladder.
-const (
-	ansiHome  = "\x1b[H\x1b[2J" // cursor home, clear screen
-	ansiRed   = "\x1b[31m"
-	ansiGreen = "\x1b[32m"
-	ansiDim   = "\x1b[2m"
-	ansiReset = "\x1b[0m"
-)
+// connWord names a connection state in the plain output: connected or disconnected.
+func connWord(s client.State) string {
+	if s == client.StateConnected {
+		return "connected"
+	}
+	return "disconnected"
+}
 
-// drawLadder redraws the whole screen: asks above (best lowest), the spread, bids below (best first), then
-// the latest trades.
+// bestTop is the best bid and ask, price and size, as one comparable string.
+func bestTop(v client.BookView) string {
+	var b strings.Builder
+	if l, ok := v.BestBid(); ok {
+		b.WriteString(l.Price.String() + "x" + l.Size.String())
+	}
+	b.WriteByte('|')
+	if l, ok := v.BestAsk(); ok {
+		b.WriteString(l.Price.String() + "x" + l.Size.String())
+	}
+	return b.String()
+}
+
+// drawLadder redraws the whole screen from the current state (see formatLadder).
 func (t *tail) drawLadder() {
 	t.dirty = false
-	v := t.book
-	var sb strings.Builder
-	sb.WriteString(ansiHome)
-	status := string(v.Status)
-	if status == "" {
-		status = "waiting for the snapshot"
-	}
-	fmt.Fprintf(&sb, "%s  seq %d  %s  %s  [%s]\r\n\r\n", t.symbol, v.Seq, fmtTime(v.Time), status, t.state)
-	pw, sw := 12, 12
-	for _, side := range [][]schema.Level{v.Bids, v.Asks} {
-		for _, l := range side {
-			pw, sw = max(pw, len(l.Price.String())), max(sw, len(l.Size.String()))
-		}
-	}
-	fmt.Fprintf(&sb, "%s       %*s  %*s%s\r\n", ansiDim, pw, "PRICE", sw, "SIZE", ansiReset)
-	for i := len(v.Asks) - 1; i >= 0; i-- {
-		fmt.Fprintf(&sb, "%sask    %*s  %*s%s\r\n", ansiRed, pw, v.Asks[i].Price, sw, v.Asks[i].Size, ansiReset)
-	}
-	spread := "-"
-	if s, ok := v.Spread(); ok {
-		spread = s.String()
-	}
-	fmt.Fprintf(&sb, "%s       %*s%s\r\n", ansiDim, pw, "spread "+spread, ansiReset)
-	for _, l := range v.Bids {
-		fmt.Fprintf(&sb, "%sbid    %*s  %*s%s\r\n", ansiGreen, pw, l.Price, sw, l.Size, ansiReset)
-	}
-	if len(t.trades) > 0 {
-		sb.WriteString("\r\ntrades\r\n")
-		for i := len(t.trades) - 1; i >= 0; i-- {
-			tr := t.trades[i]
-			color := ansiGreen
-			if tr.Side == "sell" {
-				color = ansiRed
-			}
-			fmt.Fprintf(&sb, "%s%s  %-4s %*s @ %s%s\r\n", color, fmtTime(tr.Time), tr.Side, sw, tr.Size, tr.Price, ansiReset)
-		}
-	}
-	_, _ = t.out.WriteString(sb.String())
+	f := ladderFrame{Symbol: t.symbol, Conn: t.conn, Now: t.now(), LostAt: t.lostAt, Book: t.book, Prev: t.drawn,
+		Trades: t.trades, Color: t.color}
+	t.drawn = t.book
+	text := formatLadder(f)
+	_, _ = t.out.WriteString(ansiHome + strings.ReplaceAll(text, "\n", "\x1b[K\r\n"))
 }
 
 func fmtTime(t time.Time) string {

@@ -10,6 +10,7 @@
 import { applySide, checksumString, crc32, eventMillis, fracDigits, pad } from "./book.js";
 import { depthChart, sideTotal } from "./depth.js";
 import { clock, drawSide, fmtBytes, fmtDuration, fmtInt, makeLadder, midOf, setText } from "./view.js";
+import { fmtCompact, groupSide, groupSteps, notional, percentile } from "./group.js";
 
 const DEPTH = 20;          // levels per side shown and subscribed
 const CHECK_LEVELS = 10;   // levels per side in the checksum: min(10, DEPTH)
@@ -40,8 +41,13 @@ let selected = decodeURIComponent(location.hash.slice(1)) || "";
 let ws = null, attempt = 0, reconnectTimer = 0, lastMessageAt = 0, reconnects = 0, everConnected = false;
 let connState = "connecting", connDetail = "";
 let checksumOk = 0, checksumBad = 0;
-const latency = []; // recent event-to-display samples, ms
-let pendingLatency = []; // event times of the selected symbol's messages not yet drawn
+// Latency, in two parts that are never added up: feed latency is an event's upstream time to the moment its
+// message was received here (the feed, the network and any clock skew between producer and browser);
+// render latency is that receipt to the animation frame that draws it (this page only).
+const feedLatency = [], renderLatency = []; // recent samples of the selected symbol, ms
+let pendingLatency = []; // receipt times of the selected symbol's messages not yet drawn
+let receivedAt = 0; // Date.now() when the message being handled arrived
+const LATENCY_SAMPLES = 500;
 let stats = null, statsPrev = null, statsRate = null, statsError = "";
 let lastError = "";
 
@@ -114,7 +120,7 @@ function connect() {
   };
   sock.onmessage = (ev) => {
     if (ws !== sock) return;
-    lastMessageAt = Date.now();
+    lastMessageAt = receivedAt = Date.now();
     let m;
     try {
       m = JSON.parse(ev.data);
@@ -299,7 +305,7 @@ function handle(m) {
       const pd = fracDigits(m.price);
       if (pd > st.pdp) st.pdp = Math.min(pd, 10);
       if (m.symbol === selected) {
-        pendingLatency.push(eventMillis(m.time));
+        sampleLatency(m.time);
         markDirty("trades", "header");
       }
       break;
@@ -333,9 +339,30 @@ function bookMessage(st, m, sample) {
   st.count++;
   st.bookDirty = true;
   if (st.sym === selected) {
-    if (sample) pendingLatency.push(eventMillis(m.time));
+    if (sample) sampleLatency(m.time);
     markDirty("book", "header");
   }
+}
+
+// sampleLatency records the feed latency of a message of the selected symbol with upstream time t, and
+// queues its receipt for the render latency of the next frame.
+function sampleLatency(t) {
+  const ev = eventMillis(t);
+  if (!isNaN(ev)) {
+    feedLatency.push(Math.max(0, receivedAt - ev));
+    if (feedLatency.length > LATENCY_SAMPLES) feedLatency.splice(0, feedLatency.length - LATENCY_SAMPLES);
+  }
+  pendingLatency.push(receivedAt);
+}
+
+// startSymbol picks the symbol shown first when the address names none: BTC if listed, else the most
+// active (highest seq).
+function startSymbol(list) {
+  const btc = list.find((s) => /^BTC[-/_]?USD/i.test(s.symbol)) || list.find((s) => /^(X?BTC|XBT)/i.test(s.symbol));
+  if (btc) return btc.symbol;
+  let best = null;
+  for (const s of list) if (!best || (s.seq || 0) > (best.seq || 0)) best = s;
+  return best ? best.symbol : "";
 }
 
 // ---- symbols list and stats, over HTTP ----
@@ -353,8 +380,8 @@ async function loadSymbols() {
       if (!known) added = true;
     }
     if (!selected || !symbols.has(selected)) {
-      const first = symbols.keys().next();
-      if (!first.done) select(first.value);
+      const first = startSymbol(j.symbols || []);
+      if (first) select(first);
     }
     if (added && ws && ws.readyState === WebSocket.OPEN) subscribeAll(false);
     $("markets-note").textContent = symbols.size + " symbols";
@@ -386,6 +413,7 @@ function select(sym) {
   if (!sym || sym === selected && symbols.has(sym)) return;
   selected = sym;
   pendingLatency = [];
+  feedLatency.length = renderLatency.length = 0;
   if (location.hash.slice(1) !== encodeURIComponent(sym)) history.replaceState(null, "", "#" + encodeURIComponent(sym));
   const st = symbolState(sym);
   st.bookDirty = st.tradesDirty = true;
@@ -408,7 +436,10 @@ for (let i = 0; i < TRADES_SHOWN; i++) {
 function renderBook(st) {
   const book = $("book");
   const showBook = st && (st.hasBook || st.bids.length > 0);
-  const bids = showBook ? st.bids : [], asks = showBook ? st.asks : [];
+  const step = st ? groupOf(st) : "";
+  const bids = showBook ? groupSide(st.bids, step, true, st.pdp, st.sdp) : [];
+  const asks = showBook ? groupSide(st.asks, step, false, st.pdp, st.sdp) : [];
+  renderGroupChoices(st);
   const [bt, bm] = sideTotal(bids), [at, am] = sideTotal(asks);
   const maxSize = Math.max(bm, am), maxTotal = Math.max(bt, at);
   const dummy = { pdp: st ? st.pdp : 0, sdp: st ? st.sdp : 0 };
@@ -431,7 +462,32 @@ function renderBook(st) {
     setText($("spread-mid"), "—");
     setText($("spread-val"), st && !st.hasBook ? "waiting for a snapshot" : "—");
   }
+  setText($("bid-notional"), bids.length ? fmtCompact(notional(bids)) : "—");
+  setText($("ask-notional"), asks.length ? fmtCompact(notional(asks)) : "—");
   drawDepth(st, bids, asks);
+}
+
+// groupOf is the price increment the symbol's ladder and depth chart are grouped by: the one chosen for
+// it, while its book offers it, else the tick.
+function groupOf(st) {
+  const steps = groupSteps(st.pdp);
+  return steps.includes(st.group) ? st.group : steps[0];
+}
+
+let groupKey = "";
+function renderGroupChoices(st) {
+  const sel = $("group");
+  const steps = st ? groupSteps(st.pdp) : [];
+  const key = steps.join(",") + "/" + (st ? groupOf(st) : "");
+  if (key === groupKey) return;
+  groupKey = key;
+  sel.replaceChildren(...steps.map((v, i) => {
+    const o = document.createElement("option");
+    o.value = v;
+    o.textContent = i === 0 ? v + " (tick)" : v;
+    return o;
+  }));
+  if (st) sel.value = groupOf(st);
 }
 
 function renderTrades(st) {
@@ -467,23 +523,27 @@ function renderMarkets() {
       tbody.appendChild(tr);
       r = { tr, dot: tr.children[0].children[0], name: tr.children[0].children[1], td: tr.children };
       r.name.textContent = st.sym;
+      r.td[2].className = "ops";
       marketRows.set(st.sym, r);
     }
     const cls = st.status === "live" && st.hasBook ? "live" : st.status === "stale" ? "stale" : "";
     const dotCls = "dot " + cls;
     if (r.dot.className !== dotCls) r.dot.className = dotCls;
     r.tr.classList.toggle("sel", st.sym === selected);
+    r.tr.hidden = !!filter && !st.sym.toLowerCase().includes(filter);
     const mo = midOf(st);
     setText(r.td[1], mo ? mo.mid.toFixed(Math.min(st.pdp + 1, 10)) : "—");
     setText(r.td[2], String(st.seq || st.serverSeq || 0));
     setText(r.td[3], String(st.rate));
     setText(r.td[4], st.mismatches ? st.verified + "/" + st.mismatches + "✗" : String(st.verified));
-    r.td[4].className = st.mismatches ? "neg" : "";
+    r.td[4].className = st.mismatches ? "ops neg" : "ops";
   }
 }
 
 function renderHeader(st) {
   setText($("sym-title"), selected || "—");
+  // Mid, spread and last are dimmed while the book is stale or not yet (re)built: they may be old.
+  $("instrument").classList.toggle("stale", !!st && (st.status === "stale" || !st.hasBook));
   const mo = st && midOf(st);
   setText($("mid"), mo ? mo.mid.toFixed(Math.min(st.pdp + 1, 10)) : "—");
   setText($("spread"), mo ? mo.spread.toFixed(st.pdp) : "—");
@@ -500,11 +560,16 @@ function renderHeader(st) {
   if (pill.dataset.state !== connState) pill.dataset.state = connState;
   setText(pill, connState + (connDetail ? " " + connDetail : ""));
   setText($("last-error"), lastError);
-  if (latency.length) {
-    const sorted = latency.slice().sort((a, b) => a - b);
-    const p95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))];
-    setText($("latency"), Math.round(latency[latency.length - 1]) + " ms · p95 " + Math.round(p95));
+  if (feedLatency.length) {
+    setText($("latency-feed"), fmtMs(feedLatency[feedLatency.length - 1]) + " · p95 " + fmtMs(percentile(feedLatency, 0.95)));
   }
+  if (renderLatency.length) {
+    setText($("latency-render"), fmtMs(renderLatency[renderLatency.length - 1]) + " · p95 " + fmtMs(percentile(renderLatency, 0.95)));
+  }
+}
+
+function fmtMs(v) {
+  return (v < 10 ? v.toFixed(1) : String(Math.round(v))) + " ms";
 }
 
 const closeRows = new Map();
@@ -538,18 +603,16 @@ function renderStats() {
     setText(tr.children[2], fmtInt(c.count));
   }
 }
-const drawDepth = depthChart($("depth-canvas"), () => markDirty("book"));
+const drawDepth = depthChart($("depth-canvas"), () => markDirty("book"), (text) => setText($("depth-readout"), text));
 
 function render() {
   frameQueued = false;
   const st = selected ? symbols.get(selected) : null;
   if (pendingLatency.length) {
     const now = Date.now();
-    for (const t of pendingLatency) {
-      if (!isNaN(t)) latency.push(Math.max(0, now - t));
-    }
+    for (const t of pendingLatency) renderLatency.push(Math.max(0, now - t));
     pendingLatency = [];
-    if (latency.length > 500) latency.splice(0, latency.length - 500);
+    if (renderLatency.length > LATENCY_SAMPLES) renderLatency.splice(0, renderLatency.length - LATENCY_SAMPLES);
     dirty.header = true;
   }
   if (dirty.book) {
@@ -593,6 +656,44 @@ setInterval(flushResyncs, RESYNC_TICK_MS);
 setInterval(loadSymbols, 5000);
 setInterval(loadStats, 2000);
 window.addEventListener("hashchange", () => select(decodeURIComponent(location.hash.slice(1))));
+
+// ---- controls: symbol search, grouping, tabs (phone width), ops panels ----
+let filter = "";
+$("sym-search").addEventListener("input", (ev) => {
+  filter = ev.target.value.trim().toLowerCase();
+  markDirty("markets");
+});
+$("sym-search").addEventListener("keydown", (ev) => {
+  if (ev.key !== "Enter") return;
+  const hit = [...symbols.keys()].find((s) => s.toLowerCase().includes(filter));
+  if (hit) select(hit);
+});
+$("group").addEventListener("change", (ev) => {
+  const st = selected && symbols.get(selected);
+  if (!st) return;
+  st.group = ev.target.value;
+  markDirty("book");
+});
+for (const b of document.querySelectorAll("#tabs button")) {
+  b.addEventListener("click", () => {
+    document.body.dataset.tab = b.dataset.tab;
+    for (const o of document.querySelectorAll("#tabs button")) o.setAttribute("aria-selected", String(o === b));
+    markDirty("book");
+  });
+}
+function setOps(shown) {
+  document.body.classList.toggle("ops-hidden", !shown);
+  $("ops-toggle").setAttribute("aria-pressed", String(shown));
+  $("ops-toggle").textContent = shown ? "Hide ops" : "Show ops";
+  try { localStorage.setItem("depthcast.ops", shown ? "1" : "0"); } catch (e) { /* storage off */ }
+  markDirty("book");
+}
+$("ops-toggle").addEventListener("click", () => setOps(document.body.classList.contains("ops-hidden")));
+{
+  let saved = null;
+  try { saved = localStorage.getItem("depthcast.ops"); } catch (e) { /* storage off */ }
+  setOps(saved !== "0");
+}
 
 loadSymbols().then(connect);
 loadStats();
