@@ -8,8 +8,16 @@ from typing import Any
 
 import pytest
 
-from depthcast import Book, BookError, ChecksumError, DecimalError, GapError, canonical
-from depthcast import checksum_string, crc32
+from depthcast import (
+    Book,
+    BookError,
+    ChecksumError,
+    DecimalError,
+    GapError,
+    canonical,
+    checksum_string,
+    crc32,
+)
 
 VECTORS = Path(__file__).resolve().parents[3] / "testdata" / "vectors"
 

@@ -6,6 +6,16 @@ See clients/python/README.md. Decimals are decimal.Decimal in the API and intege
 from ._decimal import DecimalError, canonical, decimal_to_ticks, format_ticks, parse_ticks
 from .book import Book, Level
 from .checksum import checksum_levels, checksum_string, crc32
+from .client import (
+    BookEvent,
+    Client,
+    Event,
+    Options,
+    ReconnectEvent,
+    ResyncEvent,
+    StatusEvent,
+    TradeEvent,
+)
 from .errors import (
     BookError,
     ChecksumError,
@@ -18,8 +28,20 @@ from .errors import (
     RequestError,
     TryAgainLater,
 )
+from .replay import replay_frame, replay_rows, replay_rows_async
 
 __all__ = [
+    "BookEvent",
+    "Client",
+    "Event",
+    "Options",
+    "ReconnectEvent",
+    "ResyncEvent",
+    "StatusEvent",
+    "TradeEvent",
+    "replay_frame",
+    "replay_rows",
+    "replay_rows_async",
     "Book",
     "BookError",
     "ChecksumError",

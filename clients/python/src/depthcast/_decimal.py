@@ -60,7 +60,7 @@ def parse_ticks(text: str) -> int:
         e = 0
     if mantissa > _INT64_MAX or mantissa < _INT64_MIN:
         raise DecimalError(text, "overflow")
-    return mantissa * 10 ** (SCALE + e)
+    return mantissa * int(10 ** (SCALE + e))
 
 
 def format_ticks(ticks: int) -> str:

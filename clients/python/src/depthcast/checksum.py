@@ -18,9 +18,7 @@ def checksum_levels(depth: int) -> int:
     return min(CHECKSUM_LEVELS, depth)
 
 
-def checksum_string(
-    bids: Iterable[tuple[str, str]], asks: Iterable[tuple[str, str]], depth: int = 0
-) -> str:
+def checksum_string(bids: Iterable[tuple[str, str]], asks: Iterable[tuple[str, str]], depth: int = 0) -> str:
     """checksum_string builds the checksum input from levels best first (canonicalising each decimal)."""
     n = checksum_levels(depth)
     parts: list[str] = []
