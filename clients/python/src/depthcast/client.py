@@ -221,6 +221,11 @@ class Client:
         if self._ws is not None:
             await self._ws.close()
 
+    async def reconnect(self) -> None:
+        """reconnect drops the connection; the client reconnects and resumes as after a network fault."""
+        if self._ws is not None:
+            await self._ws.close()
+
     def _id(self) -> int:
         i = self._next_id
         self._next_id += 1
