@@ -12,7 +12,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV" || { apt-get install -y python3-venv >/dev/null && "$PY" -m venv "$VENV"; }
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,pandas]'
-"$VENV/bin/ruff" check src tests
-"$VENV/bin/black" --check -q src tests
-"$VENV/bin/mypy" --strict src tests
+"$VENV/bin/ruff" check src tests examples
+"$VENV/bin/black" --check -q src tests examples
+"$VENV/bin/mypy" --strict src tests examples
 "$VENV/bin/pytest" -q -s -p no:cacheprovider tests

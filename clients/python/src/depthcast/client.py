@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ._decimal import DecimalError, parse_ticks, ticks_to_decimal
 from .book import Book
@@ -290,7 +290,7 @@ class Client:
                 if e.status != 429 and e.status < 500:
                     raise
                 err = e
-            except (OSError, asyncio.TimeoutError) as e:
+            except (OSError, asyncio.TimeoutError, InvalidHandshake) as e:
                 err = e
             else:
                 self._ws = ws
@@ -335,8 +335,8 @@ class Client:
             if kind in ("snapshot", "update"):
                 sym = msg.get("symbol")
                 book = self.books.get(sym) if isinstance(sym, str) else None
-                if book is None:
-                    continue
+                if book is None or (kind == "update" and book.seq is None):
+                    continue  # not ours, or in flight before the snapshot of a resubscribe
                 try:
                     book.apply(msg)
                 except BookError as e:
