@@ -50,10 +50,11 @@ async def test_gap_resubscribes_symbol() -> None:
                 await ws.send(msgs[0])  # the fresh snapshot of the resubscribe
 
     async def body(url: str) -> None:
-        client = Client(url)
+        client = Client(url, Options(heartbeat_timeout=120))  # a reconnect would not be a resubscribe
         client.subscribe_book([seq["symbol"]], depth=seq["depth"])
         events: list[Any] = []
         async for ev in client:
+            assert not isinstance(ev, ReconnectEvent), ev
             events.append(ev)
             if isinstance(ev, BookEvent) and any(isinstance(e, ResyncEvent) for e in events):
                 break
