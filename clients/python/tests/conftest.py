@@ -95,14 +95,52 @@ def strict_node(binary: Path) -> Iterator[Node]:
     yield from _start(binary, "demo", "--rate", "100", "--ops-per-second", "1")
 
 
-@pytest.fixture
-def replay_node(binary: Path, node: Node) -> Iterator[Node]:
-    """replay_node serves what ``node`` has recorded so far (`depthcast replay`, with /replay)."""
+def _wait_recorded(node: Node) -> None:
+    """_wait_recorded waits until ``node`` has recorded some history (blocks are flushed every 200ms)."""
     assert node.recording is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        # A block is readable once flushed (every 200ms) and segments are sealed; wait for some history.
         if sum(f.stat().st_size for f in node.recording.rglob("*") if f.is_file()) > 200_000:
-            break
+            return
         time.sleep(0.2)
+    raise RuntimeError("the demo node recorded nothing")
+
+
+@pytest.fixture
+def replay_node(binary: Path, node: Node) -> Iterator[Node]:
+    """replay_node serves what ``node`` has recorded so far (`depthcast replay`, with /replay)."""
+    _wait_recorded(node)
     yield from _start(binary, "replay", "--in", str(node.recording), "--speed", "0")
+
+
+@dataclass
+class AuthNode:
+    node: Node
+    key: str
+
+
+@pytest.fixture
+def auth_node(binary: Path, node: Node, tmp_path: Path) -> Iterator[AuthNode]:
+    """auth_node replays ``node``'s recording with API keys on: one key that may see BTC-USD only."""
+    out = subprocess.run(
+        [str(binary), "keygen", "--name", "py", "--symbols", "BTC-USD"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    key = next(line for line in out if line.startswith("dck_"))
+    keys = tmp_path / "keys"
+    keys.write_text(next(line for line in out if line.startswith("sha256:")) + "\n")
+    _wait_recorded(node)
+    assert node.recording is not None
+    for n in _start(binary, "replay", "--in", str(node.recording), "--speed", "0", "--auth-keys", str(keys)):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the replayed feed knows BTC-USD once it has played its events
+            req = urllib.request.Request(n.http + "/v1/symbols", headers={"Authorization": f"Bearer {key}"})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                if b'"BTC-USD"' in r.read():
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the replay node never knew BTC-USD")
+        yield AuthNode(n, key)

@@ -13,14 +13,16 @@ import pytest
 from depthcast import (
     BookEvent,
     Client,
+    HandshakeError,
     Options,
     PolicyViolation,
     ReconnectEvent,
+    RequestError,
     ResyncEvent,
     replay_rows_async,
 )
 
-from .conftest import Node
+from .conftest import AuthNode, Node
 
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD"]
 Levels = tuple[list[tuple[str, str]], list[tuple[str, str]]]
@@ -153,3 +155,28 @@ def test_blocking_iterator(node: Node) -> None:
             if client.verified >= 20:
                 break
     assert client.verified >= 20
+
+
+@pytest.mark.parametrize("in_query", [False, True], ids=["header", "query"])
+async def test_token(auth_node: AuthNode, in_query: bool) -> None:
+    url = auth_node.node.url
+    client = Client(url, Options(token=auth_node.key, token_in_query=in_query))
+    client.subscribe_book(["BTC-USD"], depth=5)
+    async for ev in client:
+        assert not isinstance(ev, ReconnectEvent), ev
+        if isinstance(ev, BookEvent):
+            break
+    await client.close()
+    # A symbol the key may not see is refused by the feed; a bad token by the handshake.
+    other = Client(url, Options(token=auth_node.key, token_in_query=in_query))
+    other.subscribe_book(["ETH-USD"])
+    with pytest.raises(RequestError) as e:
+        async for _ in other:
+            pass
+    assert e.value.code == "unauthorized"
+    bad = Client(url, Options(token="dck_wrong", token_in_query=in_query))
+    bad.subscribe_trades(["BTC-USD"])
+    with pytest.raises(HandshakeError) as h:
+        async for _ in bad:
+            pass
+    assert h.value.status == 401
