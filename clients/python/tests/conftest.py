@@ -144,3 +144,11 @@ def auth_node(binary: Path, node: Node, tmp_path: Path) -> Iterator[AuthNode]:
         else:
             raise RuntimeError("the replay node never knew BTC-USD")
         yield AuthNode(n, key)
+
+
+@pytest.fixture(scope="session")
+def small_queue_node(binary: Path) -> Iterator[Node]:
+    """small_queue_node closes a connection with 1013 once 16 KiB are queued for it."""
+    yield from _start(
+        binary, "demo", "--rate", "3000", "--send-queue-bytes", "16384", "--write-timeout", "2s"
+    )

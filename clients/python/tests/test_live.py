@@ -19,6 +19,7 @@ from depthcast import (
     ReconnectEvent,
     RequestError,
     ResyncEvent,
+    TryAgainLater,
     replay_rows_async,
 )
 
@@ -180,3 +181,39 @@ async def test_token(auth_node: AuthNode, in_query: bool) -> None:
         async for _ in bad:
             pass
     assert h.value.status == 401
+
+
+def slow_consumers(node: Node) -> int:
+    with urllib.request.urlopen(node.http + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("depthcast_feed_slow_consumers")
+    )
+
+
+async def test_slow_consumer_gets_1013_and_reconnects(small_queue_node: Node) -> None:
+    node = small_queue_node
+    before = slow_consumers(node)
+    client = Client(node.url, Options(backoff_initial=0.05, try_again_min=0.1))
+    client.subscribe_book(["BTC-USD", "ETH-USD", "SOL-USD"])
+    events = client.events()
+    first = await anext(events)
+    assert isinstance(first, BookEvent)
+    # Stop reading until the node has closed this connection as a slow consumer.
+    deadline = time.monotonic() + 120
+    while slow_consumers(node) == before:
+        assert time.monotonic() < deadline, "no slow-consumer close"
+        await asyncio.sleep(0.2)
+    async for ev in events:
+        if isinstance(ev, ReconnectEvent):
+            assert isinstance(ev.error, TryAgainLater), ev.error
+            assert ev.error.code == 1013 and ev.delay >= 0.1
+            print(f"1013 surfaced as TryAgainLater: {ev.error.reason!r}; reconnecting")
+            break
+    async for ev in events:
+        if isinstance(ev, BookEvent):
+            break
+    await events.aclose()
+    await client.close()
