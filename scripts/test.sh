@@ -20,6 +20,9 @@ fi
 echo "== go test -race"
 go test -race -count=1 -timeout 12m ./...
 
+echo "== Python client (clients/python: vectors, then against live demo nodes)"
+bash clients/python/test.sh
+
 echo "== fuzz (short pass per decoder)"
 fuzz() { # package target
   go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-10s}" "$1"

@@ -1,0 +1,65 @@
+"""depthcast: a client for the depthcast market data feed that keeps verified order books.
+
+See clients/python/README.md. Decimals are decimal.Decimal in the API and integer ticks inside.
+"""
+
+from ._decimal import DecimalError, canonical, decimal_to_ticks, format_ticks, parse_ticks
+from .book import Book, Level
+from .checksum import checksum_levels, checksum_string, crc32
+from .client import (
+    BookEvent,
+    Client,
+    Event,
+    Options,
+    ReconnectEvent,
+    ResyncEvent,
+    StatusEvent,
+    TradeEvent,
+)
+from .errors import (
+    BookError,
+    ChecksumError,
+    ClosedError,
+    DepthcastError,
+    GapError,
+    HandshakeError,
+    MessageError,
+    PolicyViolation,
+    RequestError,
+    TryAgainLater,
+)
+from .replay import replay_frame, replay_rows, replay_rows_async
+
+__all__ = [
+    "BookEvent",
+    "Client",
+    "Event",
+    "Options",
+    "ReconnectEvent",
+    "ResyncEvent",
+    "StatusEvent",
+    "TradeEvent",
+    "replay_frame",
+    "replay_rows",
+    "replay_rows_async",
+    "Book",
+    "BookError",
+    "ChecksumError",
+    "ClosedError",
+    "DecimalError",
+    "DepthcastError",
+    "GapError",
+    "HandshakeError",
+    "Level",
+    "MessageError",
+    "PolicyViolation",
+    "RequestError",
+    "TryAgainLater",
+    "canonical",
+    "checksum_levels",
+    "checksum_string",
+    "crc32",
+    "decimal_to_ticks",
+    "format_ticks",
+    "parse_ticks",
+]

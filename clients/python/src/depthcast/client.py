@@ -1,0 +1,380 @@
+"""Client: a WebSocket connection to a depthcast node that keeps verified books (docs/protocol.md §2).
+
+A Client is used from one asyncio task at a time: iterate ``events()`` (or the client itself with
+``async for``), or iterate it with a plain ``for`` from a script, which runs its own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from ._decimal import DecimalError, parse_ticks, ticks_to_decimal
+from .book import Book
+from .errors import (
+    BookError,
+    ClosedError,
+    HandshakeError,
+    MessageError,
+    PolicyViolation,
+    RequestError,
+    TryAgainLater,
+)
+
+
+@dataclass(frozen=True)
+class BookEvent:
+    """BookEvent: ``book`` applied a snapshot or update with seq ``seq``; its checksum was verified."""
+
+    symbol: str
+    kind: Literal["snapshot", "update"]
+    seq: int
+    book: Book
+
+
+@dataclass(frozen=True)
+class TradeEvent:
+    """TradeEvent is one trade of ``symbol``."""
+
+    symbol: str
+    seq: int
+    time: str
+    price: Decimal
+    size: Decimal
+    side: str
+    trade_id: str
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """StatusEvent: the feed marked ``symbol`` ``stale`` or ``live``."""
+
+    symbol: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ResyncEvent:
+    """ResyncEvent: ``symbol``'s book had a gap or a checksum mismatch (``error``) and was resubscribed."""
+
+    symbol: str
+    error: BookError
+
+
+@dataclass(frozen=True)
+class ReconnectEvent:
+    """ReconnectEvent: the connection ended (``error``); the client reconnects after ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    error: Exception
+
+
+Event = BookEvent | TradeEvent | StatusEvent | ResyncEvent | ReconnectEvent
+"""Event is what the client's iterators yield."""
+
+
+@dataclass
+class _BookSub:
+    depth: int
+    interval_ms: int
+
+
+@dataclass
+class Options:
+    """Options of a Client; every field has a default.
+
+    - ``token``: API key or JWT; sent as ``Authorization: Bearer`` unless ``token_in_query``.
+    - ``heartbeat_timeout``: seconds without any message before the connection is dropped (default 15;
+      the feed sends a heartbeat at least every 5 s).
+    - ``backoff_initial`` / ``backoff_max``: reconnect delay bounds in seconds (0.25, 30); the delay
+      doubles per failed attempt with full jitter in [delay/2, delay].
+    - ``try_again_min``: the least delay after a 1013 close (2 s).
+    - ``max_attempts``: failed connection attempts in a row before giving up (None: never).
+    """
+
+    token: str | None = None
+    token_in_query: bool = False
+    heartbeat_timeout: float = 15.0
+    backoff_initial: float = 0.25
+    backoff_max: float = 30.0
+    try_again_min: float = 2.0
+    max_attempts: int | None = None
+    open_timeout: float = 10.0
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def _ws_url(url: str, path: str, token: str | None, in_query: bool) -> str:
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    p = parts.path if parts.path not in ("", "/") else path
+    query = parts.query
+    if token is not None and in_query:
+        query = (query + "&" if query else "") + "token=" + quote(token, safe="")
+    return urlunsplit((scheme, parts.netloc, p, query, ""))
+
+
+async def open_connection(url: str, path: str, opts: Options) -> ClientConnection:
+    """open_connection opens a WebSocket to ``path`` of ``url`` with the token of ``opts``."""
+    headers = dict(opts.extra_headers)
+    if opts.token is not None and not opts.token_in_query:
+        headers["Authorization"] = f"Bearer {opts.token}"
+    try:
+        return await connect(
+            _ws_url(url, path, opts.token, opts.token_in_query),
+            additional_headers=headers,
+            open_timeout=opts.open_timeout,
+            max_size=64 << 20,
+            ping_interval=None,
+        )
+    except InvalidStatus as e:
+        body = e.response.body.decode("utf-8", "replace") if e.response.body else ""
+        raise HandshakeError(e.response.status_code, body.strip()) from e
+
+
+def closed_error(e: ConnectionClosed) -> ClosedError:
+    """closed_error maps a websockets close to a typed error by its code (docs/protocol.md §6)."""
+    code, reason = (e.rcvd.code, e.rcvd.reason) if e.rcvd is not None else (1006, "no close frame")
+    if code == 1013:
+        return TryAgainLater(code, reason)
+    if code == 1008:
+        return PolicyViolation(code, reason)
+    return ClosedError(code, reason)
+
+
+def _decimal(msg: dict[str, Any], name: str) -> Decimal:
+    v = msg.get(name)
+    if not isinstance(v, str):
+        raise MessageError(f"{msg.get('symbol')}: {name} is not a decimal string")
+    try:
+        return ticks_to_decimal(parse_ticks(v))
+    except DecimalError as e:
+        raise MessageError(f"{msg.get('symbol')}: {name}: {e}") from e
+
+
+def trade_event(msg: dict[str, Any]) -> TradeEvent:
+    """trade_event decodes a ``trade`` message."""
+    seq = msg.get("seq")
+    if not isinstance(seq, int):
+        raise MessageError("trade without an integer seq")
+    return TradeEvent(
+        symbol=str(msg.get("symbol", "")),
+        seq=seq,
+        time=str(msg.get("time", "")),
+        price=_decimal(msg, "price"),
+        size=_decimal(msg, "size"),
+        side=str(msg.get("side", "")),
+        trade_id=str(msg.get("trade_id", "")),
+    )
+
+
+class Client:
+    """Client keeps verified books and forwards trades over one connection that it keeps open.
+
+    On a gap or checksum mismatch it resubscribes that symbol alone. When the connection ends (1001,
+    1006, a heartbeat timeout, 1013 and others) it reconnects with exponential backoff and jitter and
+    resubscribes each unconflated book with ``resume`` at the seq it holds. A 1008 close or a refused
+    handshake (401, 403) raises and stops; so does an ``error`` reply to one of its requests.
+    """
+
+    def __init__(self, url: str, options: Options | None = None) -> None:
+        self.url = url
+        self.options = options or Options()
+        self.books: dict[str, Book] = {}
+        self.messages = 0
+        self.verified = 0
+        self._book_subs: dict[str, _BookSub] = {}
+        self._trades: list[str] = []
+        self._next_id = 1
+        self._ws: ClientConnection | None = None
+        self._closed = False
+
+    def subscribe_book(self, symbols: list[str], depth: int = 0, interval_ms: int = 0) -> Client:
+        """subscribe_book adds book subscriptions; call before iterating (or while, taking effect on
+        the next connection)."""
+        for s in symbols:
+            self._book_subs[s] = _BookSub(depth, interval_ms)
+            self.books[s] = Book(s, depth)
+        return self
+
+    def subscribe_trades(self, symbols: list[str]) -> Client:
+        """subscribe_trades adds trade subscriptions."""
+        self._trades.extend(s for s in symbols if s not in self._trades)
+        return self
+
+    def book(self, symbol: str) -> Book:
+        """book returns the local book of ``symbol`` (KeyError if not subscribed)."""
+        return self.books[symbol]
+
+    async def close(self) -> None:
+        """close ends the connection; iteration stops."""
+        self._closed = True
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def reconnect(self) -> None:
+        """reconnect drops the connection; the client reconnects and resumes as after a network fault."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    def _id(self) -> int:
+        i = self._next_id
+        self._next_id += 1
+        return i
+
+    async def _send(self, ws: ClientConnection, req: dict[str, Any]) -> None:
+        req["id"] = self._id()
+        await ws.send(json.dumps(req, separators=(",", ":")))
+
+    async def _subscribe_all(self, ws: ClientConnection) -> None:
+        groups: dict[tuple[int, int], list[str]] = {}
+        for sym, sub in self._book_subs.items():
+            groups.setdefault((sub.depth, sub.interval_ms), []).append(sym)
+        for (depth, interval), syms in groups.items():
+            req: dict[str, Any] = {
+                "op": "subscribe",
+                "channel": "book",
+                "symbols": syms,
+                "depth": depth,
+                "interval_ms": interval,
+            }
+            resume = {s: b.seq for s in syms if (b := self.books[s]).seq is not None}
+            if resume and interval == 0:
+                req["resume"] = resume
+            else:
+                for s in syms:
+                    self.books[s].reset()
+            await self._send(ws, req)
+        if self._trades:
+            await self._send(ws, {"op": "subscribe", "channel": "trades", "symbols": self._trades})
+
+    async def _resubscribe(self, ws: ClientConnection, symbol: str) -> None:
+        sub = self._book_subs[symbol]
+        self.books[symbol].reset()
+        await self._send(
+            ws,
+            {
+                "op": "subscribe",
+                "channel": "book",
+                "symbols": [symbol],
+                "depth": sub.depth,
+                "interval_ms": sub.interval_ms,
+            },
+        )
+
+    def _delay(self, attempt: int, err: Exception) -> float:
+        o = self.options
+        d = min(o.backoff_max, o.backoff_initial * (2 ** min(attempt, 30)))
+        d = random.uniform(d / 2, d)
+        if isinstance(err, TryAgainLater | HandshakeError):
+            d = max(d, o.try_again_min)
+        return d
+
+    async def events(self) -> AsyncGenerator[Event, None]:
+        """events yields the client's events until close, a 1008, or a refused handshake."""
+        attempt = 0
+        while not self._closed:
+            err: Exception
+            try:
+                ws = await open_connection(self.url, "/ws", self.options)
+            except HandshakeError as e:
+                if e.status != 429 and e.status < 500:
+                    raise
+                err = e
+            except (OSError, asyncio.TimeoutError, InvalidHandshake) as e:
+                err = e
+            else:
+                self._ws = ws
+                try:
+                    await self._subscribe_all(ws)
+                    async for ev in self._read(ws):
+                        attempt = 0
+                        yield ev
+                    if self._closed:
+                        return
+                    err = ClosedError(1006, "heartbeat timeout")
+                except ConnectionClosed as e:
+                    if self._closed:
+                        return
+                    err = closed_error(e)
+                    if isinstance(err, PolicyViolation) or err.code in (1002, 1003, 1007, 1009):
+                        raise err from e
+                finally:
+                    self._ws = None
+                    await ws.close()
+            attempt += 1
+            if self.options.max_attempts is not None and attempt > self.options.max_attempts:
+                raise err
+            delay = self._delay(attempt - 1, err)
+            yield ReconnectEvent(attempt, delay, err)
+            await asyncio.sleep(delay)
+
+    async def _read(self, ws: ClientConnection) -> AsyncIterator[Event]:
+        while True:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), self.options.heartbeat_timeout)
+            except asyncio.TimeoutError:
+                return
+            self.messages += 1
+            try:
+                msg = json.loads(raw)
+            except ValueError as e:
+                raise MessageError(f"a message that is not JSON: {e}") from e
+            if not isinstance(msg, dict):
+                raise MessageError("a message that is not a JSON object")
+            kind = msg.get("type")
+            if kind in ("snapshot", "update"):
+                sym = msg.get("symbol")
+                book = self.books.get(sym) if isinstance(sym, str) else None
+                if book is None or (kind == "update" and book.seq is None):
+                    continue  # not ours, or in flight before the snapshot of a resubscribe
+                try:
+                    book.apply(msg)
+                except BookError as e:
+                    await self._resubscribe(ws, book.symbol)
+                    yield ResyncEvent(book.symbol, e)
+                    continue
+                self.verified += 1
+                assert book.seq is not None
+                yield BookEvent(book.symbol, kind, book.seq, book)
+            elif kind == "trade":
+                yield trade_event(msg)
+            elif kind == "status":
+                sym = msg.get("symbol")
+                if isinstance(sym, str) and sym in self.books:
+                    self.books[sym].apply(msg)
+                yield StatusEvent(str(sym), str(msg.get("status")))
+            elif kind == "error":
+                rid = msg.get("id")
+                raise RequestError(
+                    str(msg.get("code")),
+                    str(msg.get("message")),
+                    rid if isinstance(rid, int) else None,
+                )
+            # subscribed, unsubscribed, heartbeat, pong: nothing to do beyond resetting the timeout
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self.events()
+
+    def __iter__(self) -> Iterator[Event]:
+        """__iter__ is the blocking iterator for scripts: it runs the client on its own event loop."""
+        loop = asyncio.new_event_loop()
+        agen = self.events()
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop.run_until_complete(agen.aclose())
+            loop.close()
