@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,13 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 	decoders.Put(d)
 	if err != nil {
 		p.reject(ctx, rec, "", schema.ReasonOf(err), err)
+		return nil
+	}
+	if len(rec.Key) > 0 && string(rec.Key) != ev.Symbol {
+		// A record keyed for one symbol's partition must not move another symbol's book.
+		err := &schema.EventError{Reason: schema.ReasonKeyMismatch,
+			Msg: fmt.Sprintf("key %.70q is not the symbol %q", rec.Key, ev.Symbol)}
+		p.reject(ctx, rec, ev.Symbol, schema.ReasonKeyMismatch, err)
 		return nil
 	}
 	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type]...)

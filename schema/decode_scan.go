@@ -54,6 +54,9 @@ func (d *Decoder) scanObject(data []byte) (int, bool) {
 	if i < len(data) && data[i] == '}' {
 		return i + 1, i+1 == len(data)
 	}
+	// named holds 1<<f for each field of the schema named so far: a second name of the same field, in
+	// any letter case, is refused, so that a record cannot mean two things.
+	var named uint16
 	for {
 		if i >= len(data) || data[i] != '"' {
 			return i, false
@@ -63,6 +66,12 @@ func (d *Decoder) scanObject(data []byte) (int, bool) {
 			return end, false
 		}
 		f := d.fieldOf(data[i+1:end-1], esc)
+		if f != fUnknown {
+			if named&(1<<f) != 0 {
+				return i, false
+			}
+			named |= 1 << f
+		}
 		if i = skipWS(data, end); i >= len(data) || data[i] != ':' {
 			return i, false
 		}

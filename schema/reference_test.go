@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,9 @@ func decodeEventReference(data []byte) (Event, error) {
 	var w refWireEvent
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Event{}, invalid(ReasonJSON, "%v", err)
+	}
+	if name, dup := refDuplicateField(data); dup {
+		return Event{}, invalid(ReasonJSON, "field %q named twice", name)
 	}
 	var ev Event
 	if w.Type == nil {
@@ -188,4 +192,39 @@ func refCheckSnapshot(bids, asks []Level) error {
 		return invalid(ReasonCrossed, "best bid %s is not below best ask %s", bb, ba)
 	}
 	return nil
+}
+
+// refFieldNames are the keys of refWireEvent.
+var refFieldNames = []string{"type", "symbol", "seq", "time", "bids", "asks", "price", "size", "side", "trade_id"}
+
+// refDuplicateField reports a field of refWireEvent that the object data (valid JSON) names twice, matched
+// as encoding/json matches keys (exactly, else with Unicode simple case folding). It was added to the
+// reference with the rule that such records are refused.
+func refDuplicateField(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // '{'
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		key, _ := tok.(string)
+		for _, name := range refFieldNames {
+			if key == name || strings.EqualFold(key, name) {
+				if seen[name] {
+					return name, true
+				}
+				seen[name] = true
+				break
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
