@@ -169,6 +169,9 @@ func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range duplicateFieldRecords {
 		f.Add([]byte(s))
 	}
+	for _, tc := range laxRecords {
+		f.Add([]byte(tc.rec))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := DecodeEvent(data)
 		if err != nil {

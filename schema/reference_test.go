@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -39,6 +40,9 @@ func decodeEventReference(data []byte) (Event, error) {
 	}
 	if name, dup := refDuplicateField(data); dup {
 		return Event{}, invalid(ReasonJSON, "field %q named twice", name)
+	}
+	if err := refCheckLevelArity(data); err != nil {
+		return Event{}, err
 	}
 	var ev Event
 	if w.Type == nil {
@@ -125,6 +129,9 @@ func refParsePositive(s *string, r Reason, name string) (Decimal, error) {
 	if s == nil {
 		return Decimal{}, invalid(r, "missing %s", name)
 	}
+	if !refStrict.MatchString(*s) {
+		return Decimal{}, invalid(r, "%s %.40q %s", name, *s, notStrict)
+	}
 	d, err := ParseDecimal(*s)
 	if err != nil {
 		return Decimal{}, invalid(r, "%s: %v", name, err)
@@ -141,12 +148,18 @@ func refParseLevels(raw [][2]string, side string, snapshot bool) ([]Level, error
 	}
 	out := make([]Level, len(raw))
 	for i, l := range raw {
+		if !refStrict.MatchString(l[0]) {
+			return nil, invalid(ReasonPrice, "%s[%d] price %.40q %s", side, i, l[0], notStrict)
+		}
 		p, err := ParseDecimal(l[0])
 		if err != nil {
 			return nil, invalid(ReasonPrice, "%s[%d] price: %v", side, i, err)
 		}
 		if p.Sign() <= 0 {
 			return nil, invalid(ReasonPrice, "%s[%d] price %.40q is not positive", side, i, l[0])
+		}
+		if !refStrict.MatchString(l[1]) {
+			return nil, invalid(ReasonSize, "%s[%d] size %.40q %s", side, i, l[1], notStrict)
 		}
 		s, err := ParseDecimal(l[1])
 		if err != nil {
@@ -227,4 +240,29 @@ func refDuplicateField(data []byte) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// refStrict is the upstream form of a decimal, added to the reference with that rule.
+var refStrict = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+// refCheckLevelArity refuses, as bad_json, a level (an array element of bids or asks) that is not null and
+// does not have exactly two elements. data is valid JSON without duplicate fields.
+func refCheckLevelArity(data []byte) error {
+	var w struct {
+		Bids []json.RawMessage `json:"bids"`
+		Asks []json.RawMessage `json:"asks"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil
+	}
+	for _, l := range append(w.Bids, w.Asks...) {
+		if string(l) == "null" {
+			continue
+		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal(l, &elems); err != nil || len(elems) != 2 {
+			return invalid(ReasonJSON, "level %s is not [price, size]", l)
+		}
+	}
+	return nil
 }

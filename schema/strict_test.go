@@ -40,3 +40,52 @@ func TestDecodeEventRefusesDuplicateFields(t *testing.T) {
 		}
 	}
 }
+
+func TestStrictDecimal(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"0", true}, {"1", true}, {"43000.25", true}, {"0.001", true}, {"0042999", true}, {"2.000", true},
+		{"123456789012345678901234567890", true}, // digits: range is ParseDecimal's concern
+		{"", false}, {".", false}, {".5", false}, {"98.", false}, {"+98", false}, {"-0", false}, {"-1", false},
+		{"1e2", false}, {"1E2", false}, {"1.5e-3", false}, {" 1", false}, {"1 ", false}, {"1..2", false},
+		{"1.2.3", false}, {"0x10", false}, {"Inf", false}, {"NaN", false}, {"１", false}, {"1_000", false},
+	} {
+		if got := strictDecimal([]byte(tc.in)); got != tc.ok {
+			t.Errorf("strictDecimal(%q) = %v, want %v", tc.in, got, tc.ok)
+		}
+	}
+}
+
+// laxRecords are records with decimals or levels outside the upstream contract, and their reasons.
+var laxRecords = []struct {
+	rec    string
+	reason Reason
+}{
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["1e2","1"]]}`, ReasonPrice},
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["+98","1"]]}`, ReasonPrice},
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","asks":[[".5","1"]]}`, ReasonPrice},
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","asks":[["98.","1"]]}`, ReasonPrice},
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["98","-0"]]}`, ReasonSize},
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["98","1e0"]]}`, ReasonSize},
+	{`{"type":"trade","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","price":"1e2","size":"1","side":"buy"}`, ReasonPrice},
+	{`{"type":"trade","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","price":"1","size":".5","side":"buy"}`, ReasonSize},
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["98","1","x"]]}`, ReasonJSON},
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["98"]]}`, ReasonJSON},
+	{`{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":[[]]}`, ReasonJSON},
+}
+
+func TestDecodeEventStrictDecimalsAndLevels(t *testing.T) {
+	for _, tc := range laxRecords {
+		_, err := DecodeEvent([]byte(tc.rec))
+		var ee *EventError
+		if !errors.As(err, &ee) || ee.Reason != tc.reason {
+			t.Errorf("DecodeEvent(%s) = %v; want a %s rejection", tc.rec, err, tc.reason)
+		}
+	}
+	ok := `{"type":"delta","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["0043000.10","0"],["1","2.50"]]}`
+	if _, err := DecodeEvent([]byte(ok)); err != nil {
+		t.Errorf("DecodeEvent(%s) = %v; want it accepted", ok, err)
+	}
+}
