@@ -90,6 +90,9 @@ const (
 	// ReasonKeyMismatch is a record whose non-empty Kafka key is not its symbol. The decoder never returns
 	// it (it sees only the value): the ingest pipeline, which has the key, does.
 	ReasonKeyMismatch Reason = "key_mismatch"
+	// ReasonTooManyLevels is an event that would leave a side of its book over the book's level limit;
+	// the book refuses it (the ingest pipeline reports it) and goes stale until a snapshot.
+	ReasonTooManyLevels Reason = "too_many_levels"
 )
 
 // ErrInvalid is wrapped by every *EventError, for callers that only need to know a record was bad.
