@@ -41,6 +41,9 @@ func (b *Book) ApplySnapshot(seq uint64, time string, bids, asks []schema.Level)
 	}
 	for s, ls := range [2][]schema.Level{bids, asks} {
 		b.spare[s] = buildSide(Side(s), ls, pe, se, b.spare[s][:0])
+		if n := len(b.spare[s]); n > b.maxLevels {
+			return fmt.Errorf("book %s: snapshot seq %d: %d %s, limit %d: %w", b.symbol, seq, n, Side(s), b.maxLevels, ErrTooManyLevels)
+		}
 	}
 	if crossedSides(b.spare[Bids], b.spare[Asks]) {
 		bb, ba := b.spare[Bids][len(b.spare[Bids])-1].Price, -b.spare[Asks][len(b.spare[Asks])-1].Price
@@ -139,17 +142,25 @@ func (b *Book) ApplyDelta(seq uint64, time string, bids, asks []schema.Level) er
 	// edit logged. Any other is undone (the book is as before) and goes the general way below.
 	pe, se := b.pexp, b.sexp
 	b.log = b.log[:0]
-	if !b.applyInScale(bids, asks) {
+	b.bulk = false
+	// A delta of many levels is merged whole (see mergeSide): level by level, each insert would move the
+	// levels below it, a cost that grows with the size of the book.
+	if len(bids)+len(asks) > maxTracked || !b.applyInScale(bids, asks) {
 		b.rollback()
 		if err := b.applyGeneral(seq, bids, asks); err != nil {
 			return err
 		}
 	}
+	if nb, na := len(b.sides[Bids]), len(b.sides[Asks]); (nb > b.maxLevels || na > b.maxLevels) && b.grew(nb, na) {
+		err := fmt.Errorf("book %s: delta seq %d: %d bids and %d asks, limit %d a side: %w", b.symbol, seq, nb, na, b.maxLevels, ErrTooManyLevels)
+		b.undo(pe, se)
+		return err
+	}
 	if b.crossed() {
 		return b.undoCrossed(seq, pe, se)
 	}
 	b.seq, b.time = seq, time
-	if log := b.log; len(log) == 2 && (log[0].side != log[1].side || log[0].key != log[1].key) {
+	if log := b.log; len(log) == 2 && !b.bulk && (log[0].side != log[1].side || log[0].key != log[1].key) {
 		b.twoChanges(&log[0], &log[1]) // the usual delta: without buildChanges' frame
 	} else {
 		b.buildChanges()
@@ -164,12 +175,30 @@ func (b *Book) undoCrossed(seq uint64, pe, se uint8) error {
 	bb, ba := b.sides[Bids][len(b.sides[Bids])-1].Price, -b.sides[Asks][len(b.sides[Asks])-1].Price
 	err := fmt.Errorf("book %s: delta seq %d: best bid %s >= best ask %s: %w", b.symbol, seq,
 		schema.AppendDecimal(nil, bb, b.pexp), schema.AppendDecimal(nil, ba, b.pexp), ErrCrossed)
+	b.undo(pe, se)
+	return err
+}
+
+// undo undoes the delta being applied, the book's scales having been pe and se before it.
+func (b *Book) undo(pe, se uint8) {
 	b.rollback()
 	if dp, ds := b.pexp-pe, b.sexp-se; dp != 0 || ds != 0 {
 		b.rescale(dp, ds, false)
 		b.pexp, b.sexp = pe, se
 	}
-	return err
+}
+
+// grew reports whether the delta just applied, leaving nb bids and na asks, added levels to a side over the
+// limit (a side already over a lowered limit may still shrink or change in place).
+func (b *Book) grew(nb, na int) bool {
+	if !b.bulk {
+		var d [2]int
+		for _, e := range b.log {
+			d[e.side&1] += b2i(e.old == 0) - b2i(e.new == 0)
+		}
+		return (nb > b.maxLevels && d[Bids] > 0) || (na > b.maxLevels && d[Asks] > 0)
+	}
+	return (nb > b.maxLevels && nb > len(b.spare[Bids])) || (na > b.maxLevels && na > len(b.spare[Asks]))
 }
 
 // applyGeneral applies a delta that does not fit the book's scales or has a level to refuse, with the log
@@ -202,10 +231,62 @@ func (b *Book) applyGeneral(seq uint64, bids, asks []schema.Level) error {
 		b.rescale(dp, ds, true)
 		b.pexp, b.sexp = pe, se
 	}
+	if len(b.in) > maxTracked {
+		nb := 0
+		for nb < len(b.in) && b.in[nb].side == Bids {
+			nb++
+		}
+		b.bulk = true
+		b.mergeSide(Bids, b.in[:nb])
+		b.mergeSide(Asks, b.in[nb:])
+		return nil
+	}
 	for _, in := range b.in {
 		b.set(in.side, in.key, in.size)
 	}
 	return nil
+}
+
+// mergeSide applies the converted levels ins of side s at once: sorted by key (the last of a repeated key
+// counts, as applied in order), then merged with the side into b.spare[s], which becomes the side while the
+// old side is kept in b.spare[s] for rollback. The log gets one edit per changed level (above is found
+// again by buildChanges). Its cost is O(n + k log k) for n levels and k inputs, where inserting one by one
+// is O(n·k).
+func (b *Book) mergeSide(s Side, ins []input) {
+	old := b.sides[s]
+	out := b.spare[s][:0]
+	if len(ins) == 0 {
+		out = append(out, old...)
+		b.sides[s], b.spare[s] = out, old
+		return
+	}
+	slices.SortStableFunc(ins, func(x, y input) int { return cmp.Compare(x.key, y.key) })
+	i := 0
+	for k := 0; k < len(ins); {
+		key := ins[k].key
+		for k+1 < len(ins) && ins[k+1].key == key {
+			k++
+		}
+		size := ins[k].size
+		k++
+		for i < len(old) && old[i].Price < key {
+			out = append(out, old[i])
+			i++
+		}
+		var was int64
+		if i < len(old) && old[i].Price == key {
+			was = old[i].Size
+			i++
+		}
+		if size != 0 {
+			out = append(out, Level{Price: key, Size: size})
+		}
+		if was != size {
+			b.log = append(b.log, edit{place{s, 0}, key, was, size})
+		}
+	}
+	out = append(out, old[i:]...)
+	b.sides[s], b.spare[s] = out, old
 }
 
 // applyInScale checks, converts and applies the levels of the delta, bids then asks, as convert and set
@@ -383,6 +464,12 @@ func put(a []Level, i int, found bool, key, size int64) []Level {
 
 // rollback undoes the edits in b.log, last first.
 func (b *Book) rollback() {
+	if b.bulk {
+		b.sides, b.spare = b.spare, b.sides
+		b.bulk = false
+		b.log = b.log[:0]
+		return
+	}
 	for j := len(b.log) - 1; j >= 0; j-- {
 		e := b.log[j]
 		a := b.sides[e.side]
@@ -401,7 +488,7 @@ const maxTracked = 32
 // ApplyDelta calls twoChanges instead for the usual two edits at different levels.
 func (b *Book) buildChanges() {
 	log := b.log
-	tracked := len(log) <= maxTracked
+	tracked := len(log) <= maxTracked && !b.bulk
 	if tracked {
 		// A later edit better than e on its side moves e down (an insert) or up (a delete) by one.
 		for i := range log {

@@ -48,7 +48,14 @@ var (
 	// ErrInvalid: a level with a price that is not positive or a negative size. The schema decoder refuses
 	// these already; the book checks again so that its invariants never depend on the caller.
 	ErrInvalid = errors.New("invalid level")
+	// ErrTooManyLevels: the snapshot, or the book after the delta, would hold more levels on a side than
+	// the book's limit (see SetMaxLevels).
+	ErrTooManyLevels = errors.New("too many levels")
 )
+
+// DefaultMaxLevels is the limit of levels per side of a new book: more than real venues publish, far fewer
+// than a hostile source could add.
+const DefaultMaxLevels = 10000
 
 // Book is the L2 order book of one symbol. The zero value is not usable; call New.
 // Book is not safe for concurrent use; one writer per symbol.
@@ -58,6 +65,8 @@ type Book struct {
 	seq        uint64
 	time       string
 	pexp, sexp uint8
+	maxLevels  int  // the limit of levels per side (see SetMaxLevels)
+	bulk       bool // the last delta was merged whole (see mergeSide): rollback restores spare
 
 	// sides[s] is sorted ascending by key (see key), so the best level is last.
 	// Level.Price holds the key: the price for bids, the negated price for asks.
@@ -111,7 +120,20 @@ type place struct {
 }
 
 // New returns an empty book for symbol that is not live: it accepts deltas only after a snapshot.
-func New(symbol string) *Book { return &Book{symbol: symbol} }
+func New(symbol string) *Book { return &Book{symbol: symbol, maxLevels: DefaultMaxLevels} }
+
+// SetMaxLevels sets the limit of levels per side (n <= 0: DefaultMaxLevels). A snapshot or delta that would
+// pass it is refused with ErrTooManyLevels and leaves the book unchanged. It does not trim a book already
+// over a lower new limit; the next event that adds a level to such a side is refused.
+func (b *Book) SetMaxLevels(n int) {
+	if n <= 0 {
+		n = DefaultMaxLevels
+	}
+	b.maxLevels = n
+}
+
+// MaxLevels returns the limit of levels per side.
+func (b *Book) MaxLevels() int { return b.maxLevels }
 
 // Symbol returns the book's symbol.
 func (b *Book) Symbol() string { return b.symbol }

@@ -22,6 +22,13 @@
 // binary searches. Internally an ask's price is stored negated, so both sides are ascending by one key and
 // share one code path; the public API always uses real prices.
 //
+// A side holds at most MaxLevels levels (DefaultMaxLevels unless SetMaxLevels says otherwise): a snapshot
+// or delta that would pass it is refused with ErrTooManyLevels and the book is unchanged.
+//
+// A delta of more than a few dozen levels is not applied level by level, where each insert moves the
+// levels below it and the cost grows with the size of the book: its levels are sorted and merged with the
+// side in one pass, the old side kept for undo.
+//
 // ApplyDelta edits the slices while writing an undo log. The usual delta, valid and within the book's
 // scales, is checked, converted and applied level by level in one pass; at the first level that is not,
 // the log is replayed backwards and the delta goes the general way: validated and converted whole first,

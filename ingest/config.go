@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/schema"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -26,6 +27,8 @@ const (
 	DefaultStallTimeout     = 30 * time.Second
 	DefaultDeadLetterBuffer = 1024
 	DefaultOutageTimeout    = 15 * time.Second
+	// DefaultMaxBookLevels is the default limit of levels per side of a book.
+	DefaultMaxBookLevels = book.DefaultMaxLevels
 )
 
 // Start positions accepted by Config.Start besides an RFC 3339 time.
@@ -55,6 +58,10 @@ type Config struct {
 	// QueueSize bounds each shard's hand-off queue (events). When a queue is full the partition readers
 	// feeding it block, so a slow book step slows Kafka reads instead of growing memory. Default 4096.
 	QueueSize int
+	// MaxBookLevels is the most levels a side of one book may hold. A snapshot or delta that would pass it is
+	// refused (reason too_many_levels) and the book goes stale until a snapshot within the limit. Default
+	// 10000.
+	MaxBookLevels int
 
 	// MaxWait is how long a fetch waits for MinBytes to be available. Default 500ms.
 	MaxWait time.Duration
@@ -109,6 +116,7 @@ func (c Config) WithDefaults() Config {
 	// The writers' settings default as a Pipeline's do.
 	pc := c.pipelineConfig().WithDefaults()
 	c.Shards, c.QueueSize, c.Logger, c.Meter = pc.Shards, pc.QueueSize, pc.Logger, pc.Meter
+	c.MaxBookLevels = pc.MaxBookLevels
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultMaxWait
 	}
@@ -187,7 +195,7 @@ func (c Config) startPosition() (kind string, at time.Time, err error) {
 
 func (c Config) pipelineConfig() PipelineConfig {
 	return PipelineConfig{Shards: c.Shards, QueueSize: c.QueueSize, Logger: c.Logger, Meter: c.Meter,
-		TracerProvider: c.TracerProvider}
+		TracerProvider: c.TracerProvider, MaxBookLevels: c.MaxBookLevels}
 }
 
 // PipelineConfig configures a Pipeline on its own (without Kafka).
@@ -196,6 +204,9 @@ type PipelineConfig struct {
 	Shards int
 	// QueueSize bounds each shard's hand-off queue. Default 4096.
 	QueueSize int
+	// MaxBookLevels is the most levels a side of one book may hold; past it the record is refused
+	// (too_many_levels) and the book goes stale until a snapshot within the limit. Default 10000.
+	MaxBookLevels int
 	// Logger for rejected records (rate-limited). Default slog.Default().
 	Logger *slog.Logger
 	// Meter for the ingest metrics. Default no-op.
@@ -215,6 +226,9 @@ func (c PipelineConfig) WithDefaults() PipelineConfig {
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize
 	}
+	if c.MaxBookLevels == 0 {
+		c.MaxBookLevels = DefaultMaxBookLevels
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -232,6 +246,9 @@ func (c PipelineConfig) Validate() error {
 	}
 	if c.QueueSize < 1 {
 		return fmt.Errorf("ingest: queue size %d below 1", c.QueueSize)
+	}
+	if c.MaxBookLevels < 1 || c.MaxBookLevels > 10_000_000 {
+		return fmt.Errorf("ingest: max book levels %d out of 1..10000000", c.MaxBookLevels)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,13 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 	decoders.Put(d)
 	if err != nil {
 		p.reject(ctx, rec, "", schema.ReasonOf(err), err)
+		return nil
+	}
+	if len(rec.Key) > 0 && string(rec.Key) != ev.Symbol {
+		// A record keyed for one symbol's partition must not move another symbol's book.
+		err := &schema.EventError{Reason: schema.ReasonKeyMismatch,
+			Msg: fmt.Sprintf("key %.70q is not the symbol %q", rec.Key, ev.Symbol)}
+		p.reject(ctx, rec, ev.Symbol, schema.ReasonKeyMismatch, err)
 		return nil
 	}
 	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type]...)
@@ -387,6 +395,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 	st := s.syms[ev.Symbol]
 	if st == nil {
 		st = &symState{b: book.New(ev.Symbol)}
+		st.b.SetMaxLevels(p.cfg.MaxBookLevels)
 		s.syms[ev.Symbol] = st
 		p.nSymbols.Add(1)
 		p.pub.PublishStatus(st.b)
@@ -415,8 +424,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 	switch ev.Type {
 	case schema.EventSnapshot:
 		if err := st.b.ApplySnapshot(ev.Seq, ev.Time, ev.Bids, ev.Asks); err != nil {
-			s.syncLive(st)
-			p.reject(s.logContext(), *rec, ev.Symbol, schema.ReasonBook, err)
+			s.bookRefused(st, rec, ev, err)
 			return
 		}
 		st.last = ev.Seq
@@ -429,8 +437,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 			return
 		}
 		if err := st.b.ApplyDelta(ev.Seq, ev.Time, ev.Bids, ev.Asks); err != nil {
-			s.syncLive(st)
-			p.reject(s.logContext(), *rec, ev.Symbol, schema.ReasonBook, err)
+			s.bookRefused(st, rec, ev, err)
 			return
 		}
 		st.last = ev.Seq
@@ -440,6 +447,22 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 		st.last = ev.Seq
 		p.pub.PublishTrade(st.b, ev)
 	}
+}
+
+// bookRefused reports an event the book refused. Past the level limit the book cannot follow its source
+// any more: it goes stale until a snapshot within the limit.
+func (s *shard) bookRefused(st *symState, rec *Record, ev *schema.Event, err error) {
+	reason := schema.ReasonBook
+	if errors.Is(err, book.ErrTooManyLevels) {
+		reason = schema.ReasonTooManyLevels
+		if st.b.Live() {
+			st.b.MarkStale()
+			s.syncLive(st)
+			s.p.pub.PublishStatus(st.b)
+		}
+	}
+	s.syncLive(st)
+	s.p.reject(s.logContext(), *rec, ev.Symbol, reason, err)
 }
 
 // syncLive keeps the live-book count in step with the book.

@@ -34,7 +34,7 @@ func newTestPipeline(t *testing.T, cfg PipelineConfig, pub Publisher) *Pipeline 
 func submitAll(t *testing.T, p *Pipeline, values ...string) {
 	t.Helper()
 	for i, v := range values {
-		if err := p.Submit(context.Background(), Record{Partition: 0, Offset: int64(i), Key: []byte("k"), Value: []byte(v)}); err != nil {
+		if err := p.Submit(context.Background(), Record{Partition: 0, Offset: int64(i), Value: []byte(v)}); err != nil {
 			t.Fatalf("submit %d: %v", i, err)
 		}
 	}

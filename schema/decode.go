@@ -282,6 +282,9 @@ func (d *Decoder) positive(data []byte, f int, r Reason, name string) (Decimal, 
 		return Decimal{}, invalid(r, "missing %s", name)
 	}
 	s := d.str(data, f)
+	if !strictDecimal(s) {
+		return Decimal{}, invalid(r, "%s %.40q %s", name, string(s), notStrict)
+	}
 	v, err := parseDecimal(s)
 	if err != nil {
 		return Decimal{}, invalid(r, "%s: %v", name, err)
@@ -303,6 +306,9 @@ func (d *Decoder) levels(data []byte, raw *rawSide, side string, snapshot bool, 
 	}
 	for i, l := range raw.store[:raw.n] {
 		ps := d.unquote(data, l[0])
+		if !strictDecimal(ps) {
+			return out, invalid(ReasonPrice, "%s[%d] price %.40q %s", side, i, string(ps), notStrict)
+		}
 		p, err := parseDecimal(ps)
 		if err != nil {
 			return out, invalid(ReasonPrice, "%s[%d] price: %v", side, i, err)
@@ -311,6 +317,9 @@ func (d *Decoder) levels(data []byte, raw *rawSide, side string, snapshot bool, 
 			return out, invalid(ReasonPrice, "%s[%d] price %.40q is not positive", side, i, string(ps))
 		}
 		ss := d.unquote(data, l[1])
+		if !strictDecimal(ss) {
+			return out, invalid(ReasonSize, "%s[%d] size %.40q %s", side, i, string(ss), notStrict)
+		}
 		s, err := parseDecimal(ss)
 		if err != nil {
 			return out, invalid(ReasonSize, "%s[%d] size: %v", side, i, err)

@@ -54,6 +54,9 @@ func (d *Decoder) scanObject(data []byte) (int, bool) {
 	if i < len(data) && data[i] == '}' {
 		return i + 1, i+1 == len(data)
 	}
+	// named holds 1<<f for each field of the schema named so far: a second name of the same field, in
+	// any letter case, is refused, so that a record cannot mean two things.
+	var named uint16
 	for {
 		if i >= len(data) || data[i] != '"' {
 			return i, false
@@ -63,6 +66,12 @@ func (d *Decoder) scanObject(data []byte) (int, bool) {
 			return end, false
 		}
 		f := d.fieldOf(data[i+1:end-1], esc)
+		if f != fUnknown {
+			if named&(1<<f) != 0 {
+				return i, false
+			}
+			named |= 1 << f
+		}
 		if i = skipWS(data, end); i >= len(data) || data[i] != ':' {
 			return i, false
 		}
@@ -243,13 +252,10 @@ func (d *Decoder) scanSide(data []byte, i int, s *rawSide) (int, bool) {
 	}
 }
 
-// scanLevel scans one level, data[i] == '[', into l as encoding/json decodes a [2]string: a null element
-// leaves its string as it was, elements past the second are skipped, missing ones are set to "".
+// scanLevel scans one level, data[i] == '[', into l as encoding/json decodes a [2]string, a null element
+// leaving its string as it was; a level must have exactly two elements (price and size).
 func (d *Decoder) scanLevel(data []byte, i int, l *[2]strRef) (int, bool) {
-	if i = skipWS(data, i+1); i < len(data) && data[i] == ']' {
-		*l = [2]strRef{}
-		return i + 1, true
-	}
+	i = skipWS(data, i+1)
 	j := 0
 	for {
 		if i >= len(data) {
@@ -257,10 +263,7 @@ func (d *Decoder) scanLevel(data []byte, i int, l *[2]strRef) (int, bool) {
 		}
 		switch {
 		case j >= 2:
-			var ok bool
-			if i, ok = d.skipValue(data, i, 3); !ok {
-				return i, false
-			}
+			return i, false
 		case data[i] == '"':
 			end, esc, ok := scanString(data, i)
 			if !ok {
@@ -281,10 +284,7 @@ func (d *Decoder) scanLevel(data []byte, i int, l *[2]strRef) (int, bool) {
 		case ',':
 			i = skipWS(data, i+1)
 		case ']':
-			for ; j < 2; j++ {
-				l[j] = strRef{}
-			}
-			return i + 1, true
+			return i + 1, j == 2
 		default:
 			return i, false
 		}

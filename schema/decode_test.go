@@ -172,6 +172,12 @@ func FuzzDecoderMatchesReference(f *testing.F) {
 	for _, q := range quirks {
 		f.Add([]byte(q))
 	}
+	for _, q := range duplicateFieldRecords {
+		f.Add([]byte(q))
+	}
+	for _, tc := range laxRecords {
+		f.Add([]byte(tc.rec))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		compareWithReference(t, data)
 	})

@@ -87,6 +87,12 @@ const (
 	ReasonCrossed Reason = "crossed"     // best bid at or above best ask
 	ReasonTooBig  Reason = "too_big"     // record or level count over the limits
 	ReasonBook    Reason = "book_reject" // the book refused the event (scale overflow, crossed after a delta)
+	// ReasonKeyMismatch is a record whose non-empty Kafka key is not its symbol. The decoder never returns
+	// it (it sees only the value): the ingest pipeline, which has the key, does.
+	ReasonKeyMismatch Reason = "key_mismatch"
+	// ReasonTooManyLevels is an event that would leave a side of its book over the book's level limit;
+	// the book refuses it (the ingest pipeline reports it) and goes stale until a snapshot.
+	ReasonTooManyLevels Reason = "too_many_levels"
 )
 
 // ErrInvalid is wrapped by every *EventError, for callers that only need to know a record was bad.

@@ -166,6 +166,12 @@ func FuzzDecodeEvent(f *testing.F) {
 	for _, b := range fixtures(f) {
 		f.Add(b)
 	}
+	for _, s := range duplicateFieldRecords {
+		f.Add([]byte(s))
+	}
+	for _, tc := range laxRecords {
+		f.Add([]byte(tc.rec))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := DecodeEvent(data)
 		if err != nil {

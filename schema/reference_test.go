@@ -3,6 +3,8 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -35,6 +37,12 @@ func decodeEventReference(data []byte) (Event, error) {
 	var w refWireEvent
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Event{}, invalid(ReasonJSON, "%v", err)
+	}
+	if name, dup := refDuplicateField(data); dup {
+		return Event{}, invalid(ReasonJSON, "field %q named twice", name)
+	}
+	if err := refCheckLevelArity(data); err != nil {
+		return Event{}, err
 	}
 	var ev Event
 	if w.Type == nil {
@@ -121,6 +129,9 @@ func refParsePositive(s *string, r Reason, name string) (Decimal, error) {
 	if s == nil {
 		return Decimal{}, invalid(r, "missing %s", name)
 	}
+	if !refStrict.MatchString(*s) {
+		return Decimal{}, invalid(r, "%s %.40q %s", name, *s, notStrict)
+	}
 	d, err := ParseDecimal(*s)
 	if err != nil {
 		return Decimal{}, invalid(r, "%s: %v", name, err)
@@ -137,12 +148,18 @@ func refParseLevels(raw [][2]string, side string, snapshot bool) ([]Level, error
 	}
 	out := make([]Level, len(raw))
 	for i, l := range raw {
+		if !refStrict.MatchString(l[0]) {
+			return nil, invalid(ReasonPrice, "%s[%d] price %.40q %s", side, i, l[0], notStrict)
+		}
 		p, err := ParseDecimal(l[0])
 		if err != nil {
 			return nil, invalid(ReasonPrice, "%s[%d] price: %v", side, i, err)
 		}
 		if p.Sign() <= 0 {
 			return nil, invalid(ReasonPrice, "%s[%d] price %.40q is not positive", side, i, l[0])
+		}
+		if !refStrict.MatchString(l[1]) {
+			return nil, invalid(ReasonSize, "%s[%d] size %.40q %s", side, i, l[1], notStrict)
 		}
 		s, err := ParseDecimal(l[1])
 		if err != nil {
@@ -186,6 +203,66 @@ func refCheckSnapshot(bids, asks []Level) error {
 	ba, okA := best(asks, false)
 	if okB && okA && bb.Cmp(ba) >= 0 {
 		return invalid(ReasonCrossed, "best bid %s is not below best ask %s", bb, ba)
+	}
+	return nil
+}
+
+// refFieldNames are the keys of refWireEvent.
+var refFieldNames = []string{"type", "symbol", "seq", "time", "bids", "asks", "price", "size", "side", "trade_id"}
+
+// refDuplicateField reports a field of refWireEvent that the object data (valid JSON) names twice, matched
+// as encoding/json matches keys (exactly, else with Unicode simple case folding). It was added to the
+// reference with the rule that such records are refused.
+func refDuplicateField(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // '{'
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		key, _ := tok.(string)
+		for _, name := range refFieldNames {
+			if key == name || strings.EqualFold(key, name) {
+				if seen[name] {
+					return name, true
+				}
+				seen[name] = true
+				break
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// refStrict is the upstream form of a decimal, added to the reference with that rule.
+var refStrict = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+// refCheckLevelArity refuses, as bad_json, a level (an array element of bids or asks) that is not null and
+// does not have exactly two elements. data is valid JSON without duplicate fields.
+func refCheckLevelArity(data []byte) error {
+	var w struct {
+		Bids []json.RawMessage `json:"bids"`
+		Asks []json.RawMessage `json:"asks"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil
+	}
+	for _, l := range append(w.Bids, w.Asks...) {
+		if string(l) == "null" {
+			continue
+		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal(l, &elems); err != nil || len(elems) != 2 {
+			return invalid(ReasonJSON, "level %s is not [price, size]", l)
+		}
 	}
 	return nil
 }

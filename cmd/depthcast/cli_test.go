@@ -52,6 +52,10 @@ func TestRunUsage(t *testing.T) {
 			env: map[string]string{"DEPTHCAST_SEND_QUEUE_BYTES": "lots"}, wantCode: 2, wantStderr: "DEPTHCAST_SEND_QUEUE_BYTES"},
 		{name: "feed config out of range", args: []string{"serve", "--brokers", "127.0.0.1:9", "--send-queue-bytes", "10"}, wantCode: 2,
 			wantStderr: "SendQueueBytes"},
+		{name: "help serve lists the level limit", args: []string{"help", "serve"}, wantCode: 0, wantStdout: "--max-book-levels"},
+		{name: "help demo lists the level limit", args: []string{"help", "demo"}, wantCode: 0, wantStdout: "--max-book-levels"},
+		{name: "bad level limit", args: []string{"serve", "--brokers", "127.0.0.1:9", "--max-book-levels", "-1"}, wantCode: 2,
+			wantStderr: "max book levels -1"},
 		{name: "bad start", args: []string{"serve", "--brokers", "127.0.0.1:9", "--start", "yesterday"}, wantCode: 2,
 			wantStderr: "depthcast serve:"},
 	} {

@@ -31,6 +31,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	gf.register(fs)
 	topic := fs.String("topic", ingest.DefaultTopic, "topic inside the embedded broker")
 	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
+	var maxLevels int
+	registerMaxBookLevels(fs, &maxLevels)
 	recordDir := fs.String("record", "", "also record the stream the node reads into this directory (see depthcast record)")
 	var rf recorderFlags
 	rf.register(fs)
@@ -67,7 +69,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}
 	fcfg := ff.config()
 	fcfg.Guard = gf.config()
-	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest}
+	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest, MaxBookLevels: maxLevels}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if *recordDir != "" {

@@ -149,6 +149,13 @@ type ingestFlags struct {
 	shards     int
 	deadLetter string
 	outage     time.Duration
+	maxLevels  int
+}
+
+// registerMaxBookLevels adds --max-book-levels, which maps onto ingest.Config.MaxBookLevels.
+func registerMaxBookLevels(fs *flag.FlagSet, n *int) {
+	fs.IntVar(n, "max-book-levels", ingest.DefaultMaxBookLevels,
+		"most levels a side of one book may hold; a record past it is refused (too_many_levels) and the book goes stale until a snapshot")
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet, withBrokers bool) {
@@ -165,7 +172,7 @@ func (f *ingestFlags) register(fs *flag.FlagSet, withBrokers bool) {
 
 func (f *ingestFlags) config() (ingest.Config, error) {
 	c := ingest.Config{Brokers: f.brokers, Topic: f.topic, Start: f.start, Shards: f.shards, DeadLetterTopic: f.deadLetter,
-		OutageTimeout: f.outage}
+		OutageTimeout: f.outage, MaxBookLevels: f.maxLevels}
 	if f.partitions != "" {
 		for _, p := range strings.Split(f.partitions, ",") {
 			var n int

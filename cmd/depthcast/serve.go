@@ -18,6 +18,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	lf.register(fs)
 	ff.register(fs, "127.0.0.1:8080")
 	inf.register(fs, true)
+	registerMaxBookLevels(fs, &inf.maxLevels)
 	sf.register(fs)
 	var rf replayFlags
 	rf.register(fs)
