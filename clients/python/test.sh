@@ -9,7 +9,7 @@ PY="${PYTHON:-python3}"
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python >= 3.10 needed" >&2; exit 1; }
 VENV="${DEPTHCAST_PY_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
-  "$PY" -m venv "$VENV" || { apt-get install -y python3-venv >/dev/null && "$PY" -m venv "$VENV"; }
+  "$PY" -m venv "$VENV" || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && "$PY" -m venv "$VENV"; }
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,pandas]'
 "$VENV/bin/ruff" check src tests examples
