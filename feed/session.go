@@ -318,3 +318,18 @@ func (s *session) recordDisconnect(r CloseReason) {
 	s.srv.metrics.disconnects.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("reason", r.String()), attribute.Int("code", int(r.Code()))))
 }
+
+// refuse closes the session at once from its read goroutine, for bytes the client sent that the read side
+// refuses: what is queued is dropped and the close frame goes out now, after any frame already on its way.
+func (s *session) refuse(r CloseReason, text string) {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		s.reason, s.closeText = r, closeText(text)
+		s.dropQueue()
+	}
+	code, reason := s.reason.Code(), s.closeText
+	s.mu.Unlock()
+	_ = s.nc.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	_ = s.ws.WriteClose(code, []byte(reason))
+}
