@@ -31,4 +31,6 @@ fuzz ./client FuzzHandle
 # Segment inputs are kilobytes: cap the minimization of each new input, or it takes the whole pass.
 go test -run '^$' -fuzz '^FuzzSegmentReader$' -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 200x ./replay
 fuzz ./auth FuzzParseKeys
+# Raw client frames against the real WebSocket server path (handshake, then arbitrary bytes).
+fuzz ./feed FuzzRawFrames
 echo "== all tests passed"
