@@ -348,3 +348,22 @@ func TestWebSocketKeyRefused(t *testing.T) {
 	}
 	assertServes(t, addr, false)
 }
+
+// TestRawFramesRefusedOnReplay: /replay reads client frames through the same checks as /ws.
+func TestRawFramesRefusedOnReplay(t *testing.T) {
+	f := newReplayFeed(t, simRecording(t, 100, 1), feed.Config{})
+	addr := f.ts.Listener.Addr().String()
+	for _, deflate := range []bool{false, true} {
+		rc, resp := rawDial(t, addr, "/replay", "dGhlIHNhbXBsZSBub25jZQ==", deflate)
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("/replay handshake: HTTP %d, want 101", resp.StatusCode)
+		}
+		if err := rc.write(hugeLength(0x81, 1<<63), false); err != nil {
+			t.Fatal(err)
+		}
+		if code, text, err := rc.readClose(); err != nil || code != 1002 {
+			t.Fatalf("/replay: close %d %q (%v), want 1002", code, text, err)
+		}
+		assertServes(t, addr, deflate)
+	}
+}
