@@ -22,6 +22,8 @@ const (
 	ReasonWriteTimeout                    // 1013: a write to the client did not complete within the write timeout
 	ReasonTokenExpired                    // 1008: the client's token expired while it was connected
 	ReasonIdle                            // 1008: nothing received (not even a pong) within the idle timeout
+	ReasonInvalidData                     // 1007: a compressed client message that does not inflate
+	ReasonPanic                           // 1002: the connection's read loop panicked on the client's bytes
 )
 
 var closeReasons = [...]struct {
@@ -44,6 +46,8 @@ var closeReasons = [...]struct {
 	ReasonWriteTimeout: {1013, "write_timeout"},
 	ReasonTokenExpired: {1008, "token_expired"},
 	ReasonIdle:         {1008, "idle_timeout"},
+	ReasonInvalidData:  {1007, "invalid_data"},
+	ReasonPanic:        {1002, "panic"},
 }
 
 // Code returns the WebSocket close code of r.
@@ -69,6 +73,8 @@ func reasonForCode(code uint16) CloseReason {
 		return ReasonProtocol
 	case 1003:
 		return ReasonBinary
+	case 1007:
+		return ReasonInvalidData
 	case 1009:
 		return ReasonTooBig
 	case 1011:

@@ -16,7 +16,9 @@
 // connection once per round without blocking; what a full socket leaves, and every write on other
 // connections (TLS), goes through the connection's own write loop, started when needed and ended when
 // the queue drains. A connection whose queue passes its limit is closed with 1013; its close frame follows
-// the data already on its way, with WriteTimeout to go out.
+// the data already on its way, with WriteTimeout to go out. A write that does not complete within
+// WriteTimeout closes the connection with 1013 too: the frame it cut is finished first, so that the close
+// frame starts at a frame boundary. Both count as slow consumers.
 //
 // Beside the WebSocket endpoint the Server serves the dashboard at / (HTML, CSS and JavaScript embedded
 // from web/, no external assets) and its health at GET /v1/stats (Server.Stats), answered from atomic

@@ -3,9 +3,13 @@ package feed
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -130,6 +134,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			adm.release()
 		}
 	}()
+	if !validWebSocketKey(r.Header.Get("Sec-WebSocket-Key")) {
+		http.Error(w, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes", http.StatusBadRequest)
+		return
+	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "connection cannot be upgraded", http.StatusInternalServerError)
@@ -143,11 +151,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	nc := newNetConn(raw, s.cfg.Linger)
 	// Client messages are small: unless the client already pipelined bytes into the HTTP server's 4 KiB
 	// reader, read through a small one and let that one go (it is most of an idle connection's memory).
-	br := brw.Reader
-	if br.Buffered() == 0 {
-		br = bufio.NewReaderSize(raw, readBufferSize)
+	var src io.Reader = brw.Reader
+	if brw.Reader.Buffered() == 0 {
+		src = bufio.NewReaderSize(raw, readBufferSize)
 	}
-	ws, err := s.up.UpgradeFromConn(nc, br, r)
+	// Every frame header passes frameGuard before gws reads it; gws's own reader in front of the guard
+	// is the smallest bufio allows (payload reads bypass it).
+	guard := &frameGuard{src: src, max: s.cfg.MaxMessageBytes,
+		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
+	ws, err := s.up.UpgradeFromConn(nc, bufio.NewReaderSize(guard, 16), r)
 	if err != nil {
 		nc.abort()
 		s.log.Debug("websocket handshake refused", "remote", r.RemoteAddr, "err", err)
@@ -158,7 +170,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = tc.SetNoDelay(true)
 	}
 	sess := &session{srv: s, ws: ws, nc: nc, remote: r.RemoteAddr, subs: map[subKey]*subscription{},
-		deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
+		deflate: guard.deflate}
+	guard.sess = sess
 	sess.adm, sess.ident = adm, adm.identity()
 	if sess.raw = rawConnOf(raw); sess.raw != nil {
 		sess.fl = s.flushShardFor()
@@ -177,5 +190,27 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	adm.onExpiry(func() { sess.close(ReasonTokenExpired, "token expired") })
 	s.metrics.connects.Add(context.Background(), 1)
 	s.metrics.count.opened.Add(1)
-	go ws.ReadLoop()
+	go s.readLoop(sess)
+}
+
+// readLoop runs gws's read loop of sess. A panic on the client's bytes ends that connection alone: it is
+// closed with 1002, logged and counted (reason "panic"), and its slots are released as on any close.
+func (s *Server) readLoop(sess *session) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		s.log.Error("connection read loop panicked", "remote", sess.remote, "panic", fmt.Sprint(v),
+			"stack", string(debug.Stack()))
+		sess.refuse(ReasonPanic, "protocol error")
+		(&handler{srv: s}).OnClose(sess.ws, errFrameRefused)
+	}()
+	sess.ws.ReadLoop()
+}
+
+// validWebSocketKey reports whether key is the base64 encoding of 16 bytes (RFC 6455 §4.2.1).
+func validWebSocketKey(key string) bool {
+	b, err := base64.StdEncoding.DecodeString(key)
+	return err == nil && len(b) == 16
 }

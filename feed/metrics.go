@@ -37,7 +37,7 @@ func newMetrics(m metric.Meter, s *Server) (*metrics, error) {
 	counter(&out.connects, "depthcast.feed.connections.opened", "WebSocket connections accepted.", "{connection}")
 	counter(&out.refused, "depthcast.feed.connections.refused", "WebSocket handshakes refused: the connection limit, or at the door (by reason).", "{connection}")
 	counter(&out.disconnects, "depthcast.feed.disconnects", "Connections closed, by close reason and code.", "{connection}")
-	counter(&out.slowConsumers, "depthcast.feed.slow_consumers", "Connections closed because their send queue passed its limit.", "{connection}")
+	counter(&out.slowConsumers, "depthcast.feed.slow_consumers", "Connections closed because their send queue passed its limit or a write to them timed out.", "{connection}")
 	counter(&out.messagesOut, "depthcast.feed.messages.sent", "Messages written to clients.", "{message}")
 	counter(&out.bytesOut, "depthcast.feed.bytes.sent", "Bytes written to clients, frames included.", "By")
 	counter(&out.badRequests, "depthcast.feed.requests.malformed", "Malformed client messages.", "{message}")

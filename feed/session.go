@@ -44,6 +44,7 @@ type session struct {
 	rest        restBatch   // a batch the flusher hands to the write loop
 	deadline    time.Time   // write deadline in force; refreshed when less than 3/4 of WriteTimeout is left
 	closing     bool
+	midFrame    bool // a write stopped inside a frame: no close frame can follow; write loop only
 	reason      CloseReason
 	closeText   string
 
@@ -146,14 +147,17 @@ func (s *session) writeLoop(rest *restBatch) {
 		if !closing {
 			deadline = s.writeDeadline()
 		}
-		var err error
+		var (
+			n   int64
+			err error
+		)
 		if rest.locked {
-			_, err = s.nc.writeFramesLocked(bufs, deadline)
+			n, err = s.nc.writeFramesLocked(bufs, deadline)
 			s.nc.wmu.Unlock()
 		} else {
-			_, err = s.nc.writeFrames(bufs, deadline)
+			n, err = s.nc.writeFrames(bufs, deadline)
 		}
-		s.wrote(rest.batch, rest.size, rest.wire, err)
+		s.wrote(rest.batch, rest.size, rest.wire, int64(rest.off)+n, err)
 		*rest = restBatch{}
 	}
 	yielded := false
@@ -200,8 +204,8 @@ func (s *session) writeLoop(rest *restBatch) {
 		if !closing {
 			deadline = s.writeDeadline()
 		}
-		_, err := s.nc.writeFrames(bufs, deadline)
-		s.wrote(batch, size, wire, err)
+		n, err := s.nc.writeFrames(bufs, deadline)
+		s.wrote(batch, size, wire, n, err)
 	}
 }
 
@@ -215,15 +219,28 @@ func (s *session) doneLocked(batch []*message, size int) {
 	}
 }
 
-// wrote accounts for a batch the write loop wrote (err nil) or failed to write.
-func (s *session) wrote(batch []*message, size, wire int, err error) {
+// wrote accounts for a batch the write loop wrote (err nil) or failed to write after written of its wire
+// bytes. A write that timed out in the middle of a frame is closed with 1013 at the next frame boundary:
+// the rest of the cut frame goes out first, within the WriteTimeout the close gives, so that the client
+// reads the close frame rather than a truncated stream. If even that does not go out, the connection ends
+// without a close frame (midFrame).
+func (s *session) wrote(batch []*message, size, wire int, written int64, err error) {
 	n := len(batch)
+	var cut []byte
+	if err != nil {
+		cut = s.cutFrame(batch, written)
+	}
 	s.mu.Lock()
 	s.doneLocked(batch, size)
 	s.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			s.close(ReasonWriteTimeout, "write timeout")
+			if cut != nil {
+				if _, err := s.nc.writeFrames(net.Buffers{cut}, time.Time{}); err != nil {
+					s.midFrame = true
+				}
+			}
 		} else {
 			s.close(ReasonPeer, "")
 		}
@@ -236,6 +253,22 @@ func (s *session) wrote(batch []*message, size, wire int, err error) {
 	s.srv.metrics.bytesOut.Add(context.Background(), int64(wire))
 	s.srv.metrics.count.messagesOut.Add(int64(n))
 	s.srv.metrics.count.bytesOut.Add(int64(wire))
+}
+
+// cutFrame returns the unwritten rest of the frame of batch that a write ending after written wire bytes
+// cut, or nil when the write ended at a frame boundary.
+func (s *session) cutFrame(batch []*message, written int64) []byte {
+	for _, m := range batch {
+		f := m.frameFor(s.deflate, s.srv.cfg.CompressThreshold)
+		if written < int64(len(f)) {
+			if written == 0 {
+				return nil
+			}
+			return f[written:]
+		}
+		written -= int64(len(f))
+	}
+	return nil
 }
 
 // close decides to close the session with reason r: nothing more is queued, and the close frame follows
@@ -259,7 +292,7 @@ func (s *session) close(r CloseReason, text string) {
 	s.writing = true
 	s.mu.Unlock()
 	_ = s.nc.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-	if r == ReasonSlowConsumer {
+	if r == ReasonSlowConsumer || r == ReasonWriteTimeout {
 		s.srv.metrics.slowConsumers.Add(context.Background(), 1)
 		s.srv.metrics.count.slowConsumers.Add(1)
 	}
@@ -289,7 +322,7 @@ func dropsQueue(r CloseReason) bool {
 // finishClose runs on the write loop once the close is decided: it writes the close frame (unless the peer
 // is gone), then shuts the write side; the read loop ends when the client answers or Linger passes.
 func (s *session) finishClose() {
-	if s.reason == ReasonPeer {
+	if s.reason == ReasonPeer || s.midFrame {
 		s.nc.shutWrite()
 		return
 	}
@@ -317,4 +350,19 @@ func (s *session) recordDisconnect(r CloseReason) {
 	s.srv.metrics.count.recordClose(r)
 	s.srv.metrics.disconnects.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("reason", r.String()), attribute.Int("code", int(r.Code()))))
+}
+
+// refuse closes the session at once from its read goroutine, for bytes the client sent that the read side
+// refuses: what is queued is dropped and the close frame goes out now, after any frame already on its way.
+func (s *session) refuse(r CloseReason, text string) {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		s.reason, s.closeText = r, closeText(text)
+		s.dropQueue()
+	}
+	code, reason := s.reason.Code(), s.closeText
+	s.mu.Unlock()
+	_ = s.nc.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	_ = s.ws.WriteClose(code, []byte(reason))
 }

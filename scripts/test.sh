@@ -41,4 +41,7 @@ fuzz ./client FuzzHandle 30000
 # Segment inputs are kilobytes: cap the minimization of each new input, or it takes the whole pass.
 fuzz ./replay FuzzSegmentReader 20000 -fuzzminimizetime 200x
 fuzz ./auth FuzzParseKeys 200000
+# Raw client frames against the real WebSocket server path (handshake, then arbitrary bytes): about 100
+# inputs a second, each new one minimized for a bounded number of runs.
+fuzz ./feed FuzzRawFrames 1000 -fuzzminimizetime 50x
 echo "== all tests passed"

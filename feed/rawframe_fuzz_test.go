@@ -1,0 +1,80 @@
+package feed_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+)
+
+// startRawFeed starts a feed on a real TCP listener for tb and returns its address; it stops when tb ends.
+func startRawFeed(tb testing.TB) string {
+	tb.Helper()
+	books := &ingest.LateBooks{}
+	srv, err := feed.New(feed.Config{Logger: quietLogger(),
+		// The fuzzer connects twice per input from one address, far faster than a client may.
+		Guard: feed.GuardConfig{MaxConnectionsPerIP: 1 << 20, ConnectRatePerIP: 1e9, ConnectBurstPerIP: 1 << 30}}, books)
+	if err != nil {
+		tb.Fatalf("feed.New: %v", err)
+	}
+	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
+	if err != nil {
+		tb.Fatalf("ingest.NewPipeline: %v", err)
+	}
+	books.Set(pipe)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		_ = srv.Run(ctx)
+	}()
+	ts := httptest.NewServer(srv)
+	tb.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+		cancel()
+		<-runDone
+		ts.Close()
+		pipe.Close()
+	})
+	return ts.Listener.Addr().String()
+}
+
+// FuzzRawFrames drives the real server path with arbitrary bytes after a valid handshake (the first byte's
+// low bit asks for permessage-deflate): whatever the bytes, the process stays up and a fresh client is
+// still served.
+func FuzzRawFrames(f *testing.F) {
+	for _, p := range rawProbes(f) {
+		if len(p.bytes) > 4096 {
+			continue // the deflate bomb: the fuzzer mutates better from the small seeds
+		}
+		flag := byte(0)
+		if p.deflate {
+			flag = 1
+		}
+		f.Add(append([]byte{flag}, p.bytes...))
+	}
+	f.Add(append([]byte{1}, maskedFrame(0xc1, compress(f, []byte(`{"op":"ping","id":1}`)))...))
+	f.Add(append([]byte{0}, maskedFrame(0x81, []byte(`{"op":"subscribe","id":1,"channel":"book","symbols":["BTC-USD"]}`))...))
+	addr := startRawFeed(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		deflate := data[0]&1 != 0
+		rc := rawUpgrade(t, addr, deflate)
+		_ = rc.c.SetDeadline(time.Now().Add(300 * time.Millisecond))
+		_ = rc.write(data[1:], false)
+		for {
+			if _, _, err := rc.readFrame(); err != nil {
+				break // closed by the server, or nothing more within the deadline
+			}
+		}
+		_ = rc.c.Close()
+		assertServes(t, addr, deflate)
+	})
+}
