@@ -1,0 +1,202 @@
+package main
+
+// The real-Kafka suite: the node against Apache Kafka in KRaft mode (scripts/kafka.sh), every book checked
+// through the wire contract by a WebSocket client (prev_seq chain, checksum of the top levels, whole book
+// against the simulated exchange). It runs when DEPTHCAST_KAFKA_BROKERS (one node) names a cluster, and
+// the failover scenarios when DEPTHCAST_KAFKA_BROKERS3 names a three-node one; with CI=true a missing
+// cluster is a failure. scripts/test.sh starts both.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/sim"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// realKafka returns the bootstrap brokers named by env, or skips (fails with CI=true) without them.
+func realKafka(t *testing.T, env string) []string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set: the real-Kafka suite must run in CI (scripts/test.sh starts the cluster)", env)
+		}
+		t.Skipf("%s not set: start a cluster with scripts/kafka.sh start and export it", env)
+	}
+	return strings.Split(v, ",")
+}
+
+var topicCounter atomic.Int64
+
+// realTopic returns a topic name no other test run uses; the broker creates it on first use with the
+// cluster's default of 3 partitions.
+func realTopic(t *testing.T) string {
+	return fmt.Sprintf("depthcast.%s.%d.%d", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano(), topicCounter.Add(1))
+}
+
+// realProducer returns a franz-go producer writing to topic with acks=all, keyed with Kafka's murmur2.
+func realProducer(t *testing.T, brokers []string, topic string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	base := []kgo.Opt{
+		kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProduceRequestTimeout(20 * time.Second), kgo.RecordDeliveryTimeout(2 * time.Minute),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("kgo: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// realProduce writes records keyed by symbol and waits for the broker's acks.
+func realProduce(t *testing.T, cl *kgo.Client, keys []string, values [][]byte) {
+	t.Helper()
+	recs := make([]*kgo.Record, len(values))
+	for i := range values {
+		recs[i] = &kgo.Record{Key: []byte(keys[i]), Value: values[i]}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// realNode starts a node reading topic from brokers.
+func realNode(t *testing.T, brokers []string, topic, start string) (*Main, func()) {
+	t.Helper()
+	return startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: start}})
+}
+
+func waitReady(t *testing.T, m *Main) {
+	t.Helper()
+	testkit.WaitFor(t, 2*time.Minute, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
+}
+
+func subscribeBooks(t *testing.T, m *Main, syms []string) *wsClient {
+	t.Helper()
+	c := dialWS(t, m.Addr())
+	c.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))
+	return c
+}
+
+func newExchange(t *testing.T, symbols int, seed int64) *sim.Exchange {
+	t.Helper()
+	x, err := sim.New(sim.Config{Symbols: symbols, Levels: 20, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// kafkaScript returns the path of scripts/kafka.sh.
+func kafkaScript(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "scripts", "kafka.sh")
+}
+
+// Every codec, every partition, no consumer group: five producers, one per codec (none, gzip, snappy, lz4,
+// zstd), each writing its own symbols keyed with murmur2 into a 3-partition topic; a node started at
+// earliest turns ready at the start high watermarks and its client's books equal the exchange's, through
+// history and live flow.
+func TestKafkaCodecsAndPartitions(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	codecs := []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()}
+	x := newExchange(t, 2*len(codecs), 21)
+	syms := x.Symbols()
+	prods := map[string]*kgo.Client{}
+	for i, s := range syms {
+		prods[s] = realProducer(t, brokers, topic, kgo.ProducerBatchCompression(codecs[i%len(codecs)]), kgo.ProducerLinger(5*time.Millisecond))
+	}
+	write := func(n int) {
+		by := map[string][][]byte{}
+		keys, values := events(x, n)
+		for i, k := range keys {
+			by[k] = append(by[k], values[i])
+		}
+		for sym, vs := range by {
+			ks := make([]string, len(vs))
+			for i := range ks {
+				ks[i] = sym
+			}
+			realProduce(t, prods[sym], ks, vs)
+		}
+	}
+	write(2000)
+	m, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m)
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+	write(2000)
+	waitBooks(t, c, x)
+	if len(c.stale) != 0 {
+		t.Errorf("stale for %v", c.stale)
+	}
+}
+
+// Records from the Java producer (kafka-console-producer from the Kafka jars, keyed by symbol, lz4) and
+// from librdkafka (kcat, zstd) are read like franz-go's: both clients hash keys with murmur2.
+func TestKafkaJavaAndKcatProducers(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	x := newExchange(t, 4, 22)
+	syms := x.Symbols()
+	keys, values := events(x, 1500)
+	var in bytes.Buffer
+	for i := range keys {
+		in.WriteString(keys[i] + "\t" + string(values[i]) + "\n")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", kafkaScript(t), "class", "org.apache.kafka.tools.ConsoleProducer",
+		"--bootstrap-server", strings.Join(brokers, ","), "--topic", topic, "--compression-codec", "lz4",
+		"--property", "parse.key=true", "--property", "key.separator=\t", "--producer-property", "acks=all")
+	cmd.Stdin = &in
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kafka-console-producer: %v\n%s", err, out)
+	}
+	m, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m)
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kcat not installed (scripts/test.sh installs it)")
+		}
+		t.Skip("kcat not installed: apt-get install -y kcat")
+	}
+	keys, values = events(x, 1500)
+	in.Reset()
+	for i := range keys {
+		in.WriteString(keys[i] + "\t" + string(values[i]) + "\n")
+	}
+	cmd = exec.CommandContext(ctx, kcat, "-P", "-b", strings.Join(brokers, ","), "-t", topic, "-K", "\t",
+		"-z", "zstd", "-X", "partitioner=murmur2_random", "-X", "acks=all")
+	cmd.Stdin = &in
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	waitBooks(t, c, x)
+	if len(c.stale) != 0 {
+		t.Errorf("stale for %v: a producer's partitioning broke a symbol's order", c.stale)
+	}
+}
