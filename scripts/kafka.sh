@@ -7,6 +7,7 @@
 #                                          (127.0.0.1:PORT[,...]) as its last line; the cluster keeps running.
 #   scripts/kafka.sh stop [--name NAME]    stops what start started (by PID)
 #   scripts/kafka.sh class CLASS ARGS...   runs a class from the Kafka jars (console producer, delete-records)
+#   scripts/kafka.sh restart-node --name NAME ID   starts one stopped node of a cluster again
 #   scripts/kafka.sh classpath             prints the classpath of the jars
 #
 # --name NAME (default: the broker count) lets several clusters run at once: "start --brokers 3 --name c3".
@@ -209,5 +210,10 @@ case "$cmd" in
   stop) stop "$@";;
   class) java_class "$@";;
   classpath) fetch; classpath;;
+  restart-node) # --name NAME ID: starts node ID of a cluster again (after a kill) and waits until all answer
+    [ "${1:-}" = "--name" ] || die "restart-node --name NAME ID"
+    d="$RUN/$2"; nd="$d/node$3"; [ -f "$nd/server.properties" ] || die "no node $3 in $2"
+    if ! { [ -f "$nd/pid" ] && kill -0 "$(cat "$nd/pid")" 2>/dev/null; }; then start_node "$nd"; fi
+    wait_ready "$d" "$(cat "$d/bootstrap")" "$(ls -d "$d"/node* | wc -l)";;
   *) die "usage: kafka.sh fetch | start [--brokers 1|3] [--name N] | stop [--name N] | class CLASS ARGS... | classpath";;
 esac

@@ -200,3 +200,135 @@ func TestKafkaJavaAndKcatProducers(t *testing.T) {
 		t.Errorf("stale for %v: a producer's partitioning broke a symbol's order", c.stale)
 	}
 }
+
+// --start latest reads nothing written before the node started; --start <RFC 3339 time> starts each
+// partition at the broker's ListOffsets answer for that time. Each node turns ready at once (nothing to
+// catch up) and its books are those of the flow written after the start point only: a record from before it
+// would hold a higher seq of the same symbol and the later snapshot would be skipped as a redelivery.
+func TestKafkaStartPositions(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	for _, mode := range []string{"latest", "time"} {
+		t.Run(mode, func(t *testing.T) {
+			topic := realTopic(t)
+			prod := realProducer(t, brokers, topic)
+			old := newExchange(t, 3, 31)
+			produceEvents(t, prod, old, 1500)
+			start := "latest"
+			if mode == "time" {
+				at := time.Now()
+				time.Sleep(20 * time.Millisecond) // a clock boundary between the two flows, not a wait for a condition
+				start = at.UTC().Format(time.RFC3339Nano)
+			}
+			x := newExchange(t, 3, 32)
+			if mode == "time" {
+				produceEvents(t, prod, x, 800)
+			}
+			m, _ := realNode(t, brokers, topic, start)
+			waitReady(t, m)
+			if mode == "latest" {
+				if got := symbolsStatus(t, m.Addr()); len(got) != 0 {
+					t.Fatalf("--start latest: symbols %v before any new record", got)
+				}
+				produceEvents(t, prod, x, 800)
+			}
+			waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(x.Symbols()) })
+			c := subscribeBooks(t, m, x.Symbols())
+			waitBooks(t, c, x)
+			produceEvents(t, prod, x, 500)
+			waitBooks(t, c, x)
+		})
+	}
+}
+
+// produceEvents writes the next n events of x.
+func produceEvents(t *testing.T, cl *kgo.Client, x *sim.Exchange, n int) {
+	t.Helper()
+	keys, values := events(x, n)
+	realProduce(t, cl, keys, values)
+}
+
+// A transactional producer commits some transactions and aborts others; the aborted ones hold records that
+// would take the seq of the next real event of a symbol with a level of size 999 at price 1. Aborted
+// records never reach a book (the books equal the exchange's, which never has that level) and the control
+// markers of the transactions are skipped without a rejection or a gap.
+func TestKafkaTransactions(t *testing.T) {
+	if os.Getenv("DEPTHCAST_KAFKA_TX") != "1" {
+		t.Skip("needs aborted-transaction filtering in ingest (set DEPTHCAST_KAFKA_TX=1 to run it)")
+	}
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	x := newExchange(t, 3, 41)
+	syms := x.Symbols()
+	tx := realProducer(t, brokers, topic, kgo.TransactionalID(topic+".tx"), kgo.TransactionTimeout(30*time.Second))
+	var all [][]byte
+	for i := range 8 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if err := tx.BeginTransaction(); err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+		var keys []string
+		var values [][]byte
+		commit := i%2 == 0
+		if commit {
+			keys, values = events(x, 300)
+			all = append(all, values...)
+		} else {
+			for _, s := range syms {
+				keys = append(keys, s)
+				values = append(values, fmt.Appendf(nil, `{"type":"delta","symbol":%q,"seq":%d,"time":"2026-11-24T10:00:00Z","bids":[["1","999"]],"asks":[]}`, s, nextSeq(all, s)))
+			}
+		}
+		for i := range values {
+			if err := tx.ProduceSync(ctx, &kgo.Record{Key: []byte(keys[i]), Value: values[i]}).FirstErr(); err != nil {
+				t.Fatalf("produce in a transaction: %v", err)
+			}
+		}
+		if err := tx.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end transaction: %v", err)
+		}
+		cancel()
+	}
+	m, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m)
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+	for _, s := range syms {
+		if _, ok := c.books[s].bids["1"]; ok {
+			t.Errorf("%s: the aborted level 1:999 is in the book", s)
+		}
+	}
+	if len(c.stale) != 0 {
+		t.Errorf("stale for %v: control markers or aborted records made a gap", c.stale)
+	}
+}
+
+// Two nodes on the same cluster and topic send the same seqs and checksums for the same records: their
+// clients' books agree symbol by symbol, seq and top levels. Then node 1 stops; its client dials node 2
+// and its books carry on with an intact chain from a fresh snapshot.
+func TestKafkaTwoNodes(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	prod := realProducer(t, brokers, topic)
+	x := newExchange(t, 4, 51)
+	syms := x.Symbols()
+	produceEvents(t, prod, x, 1500)
+	m1, stop1 := realNode(t, brokers, topic, "earliest")
+	m2, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m1)
+	waitReady(t, m2)
+	c1, c2 := subscribeBooks(t, m1, syms), subscribeBooks(t, m2, syms)
+	produceEvents(t, prod, x, 1000)
+	waitBooks(t, c1, x)
+	waitBooks(t, c2, x)
+	for _, s := range syms {
+		b1, b2 := c1.books[s], c2.books[s]
+		if b1.seq != b2.seq || b1.top(10) != b2.top(10) {
+			t.Errorf("%s: node 1 at seq %d %s, node 2 at seq %d %s", s, b1.seq, b1.top(10), b2.seq, b2.top(10))
+		}
+	}
+	stop1()
+	c3 := subscribeBooks(t, m2, syms)
+	produceEvents(t, prod, x, 1000)
+	waitBooks(t, c3, x)
+	waitBooks(t, c2, x)
+}
