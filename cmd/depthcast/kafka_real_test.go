@@ -15,8 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // realKafka returns the bootstrap brokers named by env, or skips (fails with CI=true) without them.
@@ -331,4 +334,106 @@ func TestKafkaTwoNodes(t *testing.T) {
 	produceEvents(t, prod, x, 1000)
 	waitBooks(t, c3, x)
 	waitBooks(t, c2, x)
+}
+
+// kafkaRunDir is where scripts/kafka.sh keeps the state of cluster name (data, logs, PIDs).
+func kafkaRunDir(name string) string {
+	if d := os.Getenv("DEPTHCAST_KAFKA_RUN"); d != "" {
+		return filepath.Join(d, name)
+	}
+	return filepath.Join(os.TempDir(), "depthcast-kafka", name)
+}
+
+// partitionLeader returns the node id leading partition p of topic.
+func partitionLeader(t *testing.T, cl *kgo.Client, topic string, p int32) int32 {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	for _, tp := range resp.Topics {
+		for _, pp := range tp.Partitions {
+			if pp.Partition == p {
+				return pp.Leader
+			}
+		}
+	}
+	t.Fatalf("no partition %d of %s in metadata", p, topic)
+	return -1
+}
+
+// signalNode sends sig to node id of the three-node cluster and waits until the process is gone.
+func signalNode(t *testing.T, id int32, sig syscall.Signal) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(kafkaRunDir("c3"), fmt.Sprintf("node%d", id), "pid"))
+	if err != nil {
+		t.Fatalf("pid of broker %d: %v", id, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid of broker %d: %v", id, err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("signal broker %d: %v", id, err)
+	}
+	testkit.WaitFor(t, 2*time.Minute, fmt.Sprintf("broker %d to exit", id), func() bool { return syscall.Kill(pid, 0) != nil })
+}
+
+// restartNode starts node id of the three-node cluster again and waits until every node answers.
+func restartNode(t *testing.T, id int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "bash", kafkaScript(t), "restart-node", "--name", "c3", strconv.Itoa(int(id))).CombinedOutput()
+	if err != nil {
+		t.Fatalf("restart broker %d: %v\n%s", id, err, out)
+	}
+}
+
+// Leader failover on three nodes with replication factor 3 and acks=all: the leader of a partition is
+// killed (SIGKILL) while records flow, then another leader is stopped by a controlled shutdown (SIGTERM).
+// The producer keeps writing through each election; every client book stays equal to the exchange's with
+// an intact prev_seq chain (a record applied twice breaks the chain), no symbol turns stale, and the node
+// stays ready.
+func TestKafkaLeaderFailover(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS3")
+	topic := realTopic(t)
+	prod := realProducer(t, brokers, topic)
+	x := newExchange(t, 6, 61)
+	syms := x.Symbols()
+	produceEvents(t, prod, x, 1500)
+	m, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m)
+	waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(syms) })
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+	for i, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		leader := partitionLeader(t, prod, topic, int32(i))
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			signalNode(t, leader, sig)
+		}()
+		produceEvents(t, prod, x, 1000) // through the election
+		<-done
+		produceEvents(t, prod, x, 500)
+		waitBooks(t, c, x)
+		t.Logf("%v to broker %d (leader of partition %d): books equal the exchange's %v later", sig, leader, i, time.Since(start).Round(time.Millisecond))
+		if code, body := httpGet(t, m.Addr(), "/readyz"); code != http.StatusOK {
+			t.Errorf("/readyz after the failover: %d %s", code, body)
+		}
+		restartNode(t, leader)
+	}
+	produceEvents(t, prod, x, 500)
+	waitBooks(t, c, x)
+	if len(c.stale) != 0 {
+		t.Errorf("stale for %v during a leader failover", c.stale)
+	}
 }
