@@ -371,7 +371,7 @@ func partitionLeader(t *testing.T, cl *kgo.Client, topic string, p int32) int32 
 // signalNode sends sig to node id of the three-node cluster and waits until the process is gone.
 func signalNode(t *testing.T, id int32, sig syscall.Signal) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(kafkaRunDir("c3"), fmt.Sprintf("node%d", id), "pid"))
+	b, err := os.ReadFile(filepath.Join(kafkaRunDir(clusterOf(id)), fmt.Sprintf("node%d", nodeOf(id)), "pid"))
 	if err != nil {
 		t.Fatalf("pid of broker %d: %v", id, err)
 	}
@@ -390,7 +390,7 @@ func restartNode(t *testing.T, id int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "bash", kafkaScript(t), "restart-node", "--name", "c3", strconv.Itoa(int(id))).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "bash", kafkaScript(t), "restart-node", "--name", clusterOf(id), strconv.Itoa(int(nodeOf(id)))).CombinedOutput()
 	if err != nil {
 		t.Fatalf("restart broker %d: %v\n%s", id, err, out)
 	}
@@ -436,4 +436,80 @@ func TestKafkaLeaderFailover(t *testing.T) {
 	if len(c.stale) != 0 {
 		t.Errorf("stale for %v during a leader failover", c.stale)
 	}
+}
+
+// singleNode names node 1 of the one-node cluster for signalNode and restartNode; ids 1..3 are the nodes of
+// the three-node cluster.
+const singleNode int32 = 101
+
+func clusterOf(id int32) string {
+	if id == singleNode {
+		return "c1"
+	}
+	return "c3"
+}
+
+func nodeOf(id int32) int32 {
+	if id == singleNode {
+		return 1
+	}
+	return id
+}
+
+// The whole cluster restarts (the one node of DEPTHCAST_KAFKA_BROKERS stops cleanly and starts again) while
+// the node serves: the node rides through the outage, then the flow written after it resumes without a
+// gap and every book equals the exchange's.
+func TestKafkaClusterRestart(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	prod := realProducer(t, brokers, topic)
+	x := newExchange(t, 3, 71)
+	syms := x.Symbols()
+	produceEvents(t, prod, x, 1000)
+	m, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m)
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+	start := time.Now()
+	signalNode(t, singleNode, syscall.SIGTERM)
+	restartNode(t, singleNode)
+	produceEvents(t, prod, x, 1000)
+	waitBooks(t, c, x)
+	t.Logf("cluster restarted and books caught up in %v", time.Since(start).Round(time.Millisecond))
+	if len(c.stale) != 0 {
+		t.Errorf("stale for %v after a clean cluster restart", c.stale)
+	}
+}
+
+// Partitions added to the topic while a node serves are read without a restart: after the topic grows from
+// 3 to 6 partitions, a new producer's records for symbols whose keys now hash to a new partition reach
+// the books.
+func TestKafkaPartitionsAdded(t *testing.T) {
+	if os.Getenv("DEPTHCAST_KAFKA_PARTITIONS") != "1" {
+		t.Skip("needs partitions added while serving to be picked up by ingest (set DEPTHCAST_KAFKA_PARTITIONS=1 to run it)")
+	}
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	prod := realProducer(t, brokers, topic)
+	x := newExchange(t, 8, 81)
+	syms := x.Symbols()
+	produceEvents(t, prod, x, 1000)
+	m, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m)
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = topic, 6
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 30000
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, prod)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create partitions: %v %+v", err, resp)
+	}
+	grown := realProducer(t, brokers, topic)
+	produceEvents(t, grown, x, 2000)
+	waitBooks(t, c, x)
 }
