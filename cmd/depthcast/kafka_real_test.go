@@ -513,3 +513,89 @@ func TestKafkaPartitionsAdded(t *testing.T) {
 	produceEvents(t, grown, x, 2000)
 	waitBooks(t, c, x)
 }
+
+// The broker unreachable for longer than --outage-timeout: the node's live books turn stale (clients get
+// status stale) and /readyz answers 503; when the broker is back the books are republished and follow the
+// flow again, all live, /readyz 200.
+func TestKafkaOutage(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	prod := realProducer(t, brokers, topic)
+	x := newExchange(t, 3, 91)
+	syms := x.Symbols()
+	produceEvents(t, prod, x, 1000)
+	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+		Brokers: brokers, Topic: topic, OutageTimeout: 3 * time.Second, PollInterval: 500 * time.Millisecond,
+	}})
+	waitReady(t, m)
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+	start := time.Now()
+	signalNode(t, singleNode, syscall.SIGKILL)
+	c.readUntil("status stale for every symbol", func() bool { return len(c.stale) >= len(syms) })
+	t.Logf("every book stale %v after the broker died", time.Since(start).Round(time.Millisecond))
+	if code, _ := httpGet(t, m.Addr(), "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz in an outage: %d, want 503", code)
+	}
+	restartNode(t, singleNode)
+	back := time.Now()
+	produceEvents(t, prod, x, 1500)
+	waitBooks(t, c, x)
+	testkit.WaitFor(t, 2*time.Minute, "/readyz 200 and every symbol live", func() bool {
+		code, _ := httpGet(t, m.Addr(), "/readyz")
+		if code != http.StatusOK {
+			return false
+		}
+		for _, s := range symbolsStatus(t, m.Addr()) {
+			if !strings.HasSuffix(s, ":live") {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("live and ready %v after the broker was back", time.Since(back).Round(time.Millisecond))
+}
+
+// Retention: every record written so far deleted (DeleteRecords up to the high watermark, as
+// kafka-delete-records does) before a node starts at earliest leaves it a stream that starts mid-book. No book is served live from a delta
+// without its snapshot: each symbol goes live at its next snapshot and then equals the exchange's.
+func TestKafkaRetention(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	prod := realProducer(t, brokers, topic)
+	x, err := sim.New(sim.Config{Symbols: 3, Levels: 20, Seed: 95, ResnapshotEvery: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms := x.Symbols()
+	produceEvents(t, prod, x, 1500)
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topic
+	for p := range int32(3) {
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = p, -1 // everything written so far
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 30000
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, prod)
+	if err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+	for _, tp := range resp.Topics {
+		for _, pp := range tp.Partitions {
+			if pp.ErrorCode != 0 {
+				t.Fatalf("delete records of partition %d: error %d, low watermark %d", pp.Partition, pp.ErrorCode, pp.LowWatermark)
+			}
+		}
+	}
+	m, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m)
+	produceEvents(t, prod, x, 3000)
+	waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(syms) })
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+}
