@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,13 +19,16 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/client"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/schema"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -598,4 +603,111 @@ func TestKafkaRetention(t *testing.T) {
 	waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(syms) })
 	c := subscribeBooks(t, m, syms)
 	waitBooks(t, c, x)
+}
+
+// switchProxy forwards TCP connections to the address in to, read at each accept: a load balancer in
+// front of two nodes.
+func switchProxy(t *testing.T, to *atomic.Value) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", to.Load().(string))
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			wg.Add(2)
+			pipe := func(dst, src net.Conn) {
+				defer wg.Done()
+				_, _ = io.Copy(dst, src)
+				_ = dst.Close()
+				_ = src.Close()
+			}
+			go pipe(in, out)
+			go pipe(out, in)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A client of the client package connected to node 1 (through a balancer) moves to node 2 when node 1
+// stops: it redials on 1001, node 2 continues each book from the seq the client holds, and the books keep
+// an intact chain (no gap, no checksum mismatch) and end equal to the exchange's.
+func TestKafkaClientMovesNodes(t *testing.T) {
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	prod := realProducer(t, brokers, topic)
+	x := newExchange(t, 3, 52)
+	syms := x.Symbols()
+	produceEvents(t, prod, x, 1000)
+	m1, stop1 := realNode(t, brokers, topic, "earliest")
+	m2, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m1)
+	waitReady(t, m2)
+	var to atomic.Value
+	to.Store(m1.Addr())
+	addr := switchProxy(t, &to)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.Dial(ctx, "ws://"+addr+"/ws", client.Config{ViewDepth: 0, MinBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer cl.Close()
+	go func() {
+		for range cl.Events() {
+		}
+	}()
+	if err := cl.SubscribeBook(ctx, client.BookOptions{}, syms...); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	equal := func() bool {
+		for _, s := range syms {
+			v, ok := cl.Book(s, 0)
+			if !ok || !v.ChecksumOK {
+				return false
+			}
+			bids, asks := x.Book(s)
+			if viewBook(v) != exchangeBook(bids, asks) {
+				return false
+			}
+		}
+		return true
+	}
+	testkit.WaitFor(t, 2*time.Minute, "the client's books on node 1", equal)
+	to.Store(m2.Addr())
+	stop1()
+	produceEvents(t, prod, x, 1000)
+	testkit.WaitFor(t, 2*time.Minute, "the client's books on node 2", equal)
+	st := cl.Stats()
+	t.Logf("client stats: %+v", st)
+	if st.Connects < 2 || st.Gaps != 0 || st.Checksums != 0 {
+		t.Errorf("stats %+v: want a reconnect and no gap or checksum mismatch", st)
+	}
+}
+
+// viewBook renders a client book view like exchangeBook.
+func viewBook(v client.BookView) string {
+	var sb strings.Builder
+	for i, side := range [][]schema.Level{v.Bids, v.Asks} {
+		if i == 1 {
+			sb.WriteByte('|')
+		}
+		for _, l := range side {
+			sb.WriteString(l.Price.String() + ":" + l.Size.String() + ";")
+		}
+	}
+	return sb.String()
 }
