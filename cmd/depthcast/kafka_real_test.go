@@ -711,3 +711,44 @@ func viewBook(v client.BookView) string {
 	}
 	return sb.String()
 }
+
+// A topic deleted and re-created while a node serves is a gap: the node reads the new topic from its start
+// (offsets begin again at 0), the books turn stale, and they are live again at the new flow's snapshots.
+func TestKafkaTopicRecreated(t *testing.T) {
+	if os.Getenv("DEPTHCAST_KAFKA_RECREATE") != "1" {
+		t.Skip("needs a deleted and re-created topic detected by ingest (set DEPTHCAST_KAFKA_RECREATE=1 to run it)")
+	}
+	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
+	topic := realTopic(t)
+	prod := realProducer(t, brokers, topic)
+	x := newExchange(t, 3, 97)
+	syms := x.Symbols()
+	produceEvents(t, prod, x, 1000)
+	m, _ := realNode(t, brokers, topic, "earliest")
+	waitReady(t, m)
+	c := subscribeBooks(t, m, syms)
+	waitBooks(t, c, x)
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	req.TopicNames = []string{topic}
+	req.TimeoutMillis = 30000
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if resp, err := req.RequestWith(ctx, prod); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete topic: %v %+v", err, resp)
+	}
+	// The new topic's flow starts from seq 1 again: a new exchange with the same symbols.
+	x2 := newExchange(t, 3, 98)
+	fresh := realProducer(t, brokers, topic)
+	keys, values := events(x2, 1) // the first record, written again until the new topic takes it
+	testkit.WaitFor(t, 2*time.Minute, "the topic to be re-created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return fresh.ProduceSync(ctx, &kgo.Record{Key: []byte(keys[0]), Value: values[0]}).FirstErr() == nil
+	})
+	produceEvents(t, fresh, x2, 1000)
+	c.readUntil("status stale for every symbol", func() bool { return len(c.stale) >= len(syms) })
+	waitBooks(t, c, x2)
+}
