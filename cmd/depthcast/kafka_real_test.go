@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,8 +151,18 @@ func TestKafkaCodecsAndPartitions(t *testing.T) {
 	write(2000)
 	m, _ := realNode(t, brokers, topic, "earliest")
 	waitReady(t, m)
+	// Ready means caught up with the start high watermarks: every symbol is already known and live, and
+	// the first snapshots a client gets are the exchange's books.
+	if got := symbolsStatus(t, m.Addr()); len(got) != len(syms) || slices.ContainsFunc(got, func(s string) bool { return !strings.HasSuffix(s, ":live") }) {
+		t.Fatalf("/readyz 200 with symbols %v, want all %d live", got, len(syms))
+	}
 	c := subscribeBooks(t, m, syms)
-	waitBooks(t, c, x)
+	c.readUntil("a snapshot of every symbol", func() bool { return len(c.books) == len(syms) })
+	for _, s := range syms {
+		if got, want := c.books[s].top(0), exchangeBook(x.Book(s)); got != want {
+			t.Errorf("%s at /readyz: %s, want %s", s, got, want)
+		}
+	}
 	write(2000)
 	waitBooks(t, c, x)
 	if len(c.stale) != 0 {
