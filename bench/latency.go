@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,8 @@ import (
 // producer's clock when the record was made (the record timestamp is the same instant, cut to ms by
 // Kafka); a client subtracts it from the time its read returned.
 
-const latTopic = "md.events"
+// latTopic is the topic of a latency trial: md.events on kfake, a fresh topic on a real cluster.
+var latTopic = "md.events"
 
 // latLayout is one latency configuration: rate updates/s spread evenly over symbols, clients subscribed
 // to one symbol each (clients/symbols per symbol), so perSymbol×rate messages/s reach the clients.
@@ -34,7 +36,8 @@ type latLayout struct {
 	rate    float64
 	symbols int
 	clients int
-	target  bool // the row the targets apply to
+	target  bool     // the row the targets apply to
+	real    []string // a real Apache Kafka cluster instead of kfake (the -kafka flag)
 }
 
 func (l latLayout) perSymbol() int      { return l.clients / l.symbols }
@@ -53,15 +56,15 @@ var latLayouts = []latLayout{
 
 // kafkaFeed is depthcast reading a kfake broker.
 type kafkaFeed struct {
-	cluster *kfake.Cluster
-	prod    *kgo.Client
-	srv     *feed.Server
-	cons    *ingest.Consumer
-	hs      *http.Server
-	ln      net.Listener
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	failed  atomic.Int64 // produce errors
+	closeBroker func() // the kfake cluster's Close, or the real cluster's topic deletion
+	prod        *kgo.Client
+	srv         *feed.Server
+	cons        *ingest.Consumer
+	hs          *http.Server
+	ln          net.Listener
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	failed      atomic.Int64 // produce errors
 	// gen carries each symbol's seq from one trial to the next: a generator started afresh would repeat
 	// seqs the books have applied, and the pipeline would skip every delta as a duplicate.
 	gen *deltaGen
@@ -105,16 +108,26 @@ func (t *legTap) take() []int64 {
 	return out
 }
 
-func startKafkaFeed(syms []string) (*kafkaFeed, error) {
+func startKafkaFeed(syms []string, real []string) (*kafkaFeed, error) {
 	k := &kafkaFeed{}
-	var err error
-	if k.cluster, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, latTopic)); err != nil {
-		return nil, err
+	var addrs []string
+	if len(real) > 0 {
+		name, drop, err := realTopic(real, "latency")
+		if err != nil {
+			return nil, err
+		}
+		latTopic, addrs, k.closeBroker = name, real, drop
+	} else {
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "md.events"))
+		if err != nil {
+			return nil, err
+		}
+		latTopic, addrs, k.closeBroker = "md.events", kc.ListenAddrs(), kc.Close
 	}
-	addrs := k.cluster.ListenAddrs()
+	var err error
 	if k.prod, err = kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(latTopic), kgo.ProducerLinger(0),
 		kgo.RecordPartitioner(kgo.ManualPartitioner())); err != nil {
-		k.cluster.Close()
+		k.closeBroker()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -171,7 +184,7 @@ func (k *kafkaFeed) close() {
 	if k.prod != nil {
 		k.prod.Close()
 	}
-	k.cluster.Close()
+	k.closeBroker()
 }
 
 // produceAt produces deltas at rate records/s until stop is closed; it returns how many it produced.
@@ -273,8 +286,8 @@ func (k *kafkaFeed) latencyTrial(clients []*wsClient, sink *latencySink, syms []
 }
 
 // latencyRig is a fresh broker, feed and n clients, the i-th subscribed to syms[i%len(syms)].
-func latencyRig(syms []string, n int) (*kafkaFeed, []*wsClient, *latencySink, error) {
-	k, err := startKafkaFeed(syms)
+func latencyRig(syms []string, n int, real []string) (*kafkaFeed, []*wsClient, *latencySink, error) {
+	k, err := startKafkaFeed(syms, real)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -298,13 +311,23 @@ func latencyRig(syms []string, n int) (*kafkaFeed, []*wsClient, *latencySink, er
 func runLatency(o *options, rep *report) error {
 	warm, dur := o.scale(300*time.Millisecond, 2*time.Second), o.scale(time.Second, 10*time.Second)
 	type acc struct{ p50, p99, p999, max, rate, cores, leg50, leg99, ack50, ack99 []float64 }
+	latLayouts := latLayouts
+	if len(o.kafka) > 0 {
+		for _, l := range latLayouts {
+			if l.name == "latency/5k" {
+				l.name, l.real, l.target = l.name+" (Apache Kafka "+kafkaVersion+")", o.kafka, false
+				latLayouts = append(slices.Clip(latLayouts), l)
+				break
+			}
+		}
+	}
 	res := make([]acc, len(latLayouts))
 	// A fresh broker, feed and clients for every trial: a trial that falls behind leaves a backlog that
 	// must not leak into the next one.
 	for r := 0; r < o.rounds; r++ {
 		for i, l := range latLayouts {
 			syms := symbolNames(l.symbols)
-			k, clients, sink, err := latencyRig(syms, l.clients)
+			k, clients, sink, err := latencyRig(syms, l.clients, l.real)
 			if err != nil {
 				return err
 			}
@@ -348,7 +371,7 @@ func runLatency(o *options, rep *report) error {
 	if o.profile {
 		l := latLayouts[0]
 		syms := symbolNames(l.symbols)
-		k, clients, sink, err := latencyRig(syms, l.clients)
+		k, clients, sink, err := latencyRig(syms, l.clients, nil)
 		if err != nil {
 			return err
 		}

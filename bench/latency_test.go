@@ -13,7 +13,7 @@ func TestLatencyRigReuse(t *testing.T) {
 		t.Skip("1k clients and a broker: a few seconds")
 	}
 	syms := symbolNames(250)
-	k, clients, sink, err := latencyRig(syms, 1000)
+	k, clients, sink, err := latencyRig(syms, 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

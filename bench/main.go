@@ -25,6 +25,9 @@ type options struct {
 	rounds  int    // A/B rounds per scenario
 	outDir  string // where latest.json, latest.md and profiles go
 	profile bool   // take CPU profiles of extra depthcast trials (fanout, latency)
+	// kafka, when set (-kafka), names a real Apache Kafka cluster: ingest and latency/5k also run against
+	// it, reported beside the kfake figures.
+	kafka []string
 }
 
 // scale picks the quick or the full value.
@@ -72,7 +75,10 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", false, "also run a profiled depthcast trial of fanout/1k, latency/50k and ingest and write CPU profiles")
 	flag.StringVar(&role, "role", "", "internal: 'server' runs one server in this process for the memory scenario")
 	flag.StringVar(&serverKind, "server", "depthcast", "internal: with -role server, depthcast or gorilla")
+	var kafkaBrokers string
+	flag.StringVar(&kafkaBrokers, "kafka", "", "bootstrap brokers of a real Apache Kafka cluster (scripts/kafka.sh start): ingest and latency/5k also run against it")
 	flag.Parse()
+	o.kafka = splitBrokers(kafkaBrokers)
 
 	raiseFDLimit()
 	if role == "server" {

@@ -17,6 +17,19 @@ if ! bash scripts/install-chromium.sh; then
   echo "Chromium could not be installed: the browser tests will skip"
 fi
 
+echo "== real Apache Kafka (scripts/kafka.sh): clusters for the real-Kafka suite of cmd/depthcast"
+if ! command -v kcat >/dev/null; then
+  apt-get install -y kcat >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y kcat >/dev/null) || true
+fi
+trap 'bash scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+if DEPTHCAST_KAFKA_BROKERS="$(bash scripts/kafka.sh start --brokers 1 | tail -n 1)" &&
+  DEPTHCAST_KAFKA_BROKERS3="$(bash scripts/kafka.sh start --brokers 3 | tail -n 1)"; then
+  export DEPTHCAST_KAFKA_BROKERS DEPTHCAST_KAFKA_BROKERS3
+else
+  if [ "${CI:-}" = "true" ]; then echo "Apache Kafka did not start" >&2; exit 1; fi
+  echo "Apache Kafka did not start: the real-Kafka suite will skip"
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 12m ./...
 
