@@ -271,9 +271,6 @@ func produceEvents(t *testing.T, cl *kgo.Client, x *sim.Exchange, n int) {
 // records never reach a book (the books equal the exchange's, which never has that level) and the control
 // markers of the transactions are skipped without a rejection or a gap.
 func TestKafkaTransactions(t *testing.T) {
-	if os.Getenv("DEPTHCAST_KAFKA_TX") != "1" {
-		t.Skip("needs aborted-transaction filtering in ingest (set DEPTHCAST_KAFKA_TX=1 to run it)")
-	}
 	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
 	topic := realTopic(t)
 	x := newExchange(t, 3, 41)
@@ -501,9 +498,6 @@ func TestKafkaClusterRestart(t *testing.T) {
 // 3 to 6 partitions, a new producer's records for symbols whose keys now hash to a new partition reach
 // the books.
 func TestKafkaPartitionsAdded(t *testing.T) {
-	if os.Getenv("DEPTHCAST_KAFKA_PARTITIONS") != "1" {
-		t.Skip("needs partitions added while serving to be picked up by ingest (set DEPTHCAST_KAFKA_PARTITIONS=1 to run it)")
-	}
 	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
 	topic := realTopic(t)
 	prod := realProducer(t, brokers, topic)
@@ -726,9 +720,6 @@ func viewBook(v client.BookView) string {
 // A topic deleted and re-created while a node serves is a gap: the node reads the new topic from its start
 // (offsets begin again at 0), the books turn stale, and they are live again at the new flow's snapshots.
 func TestKafkaTopicRecreated(t *testing.T) {
-	if os.Getenv("DEPTHCAST_KAFKA_RECREATE") != "1" {
-		t.Skip("needs a deleted and re-created topic detected by ingest (set DEPTHCAST_KAFKA_RECREATE=1 to run it)")
-	}
 	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
 	topic := realTopic(t)
 	prod := realProducer(t, brokers, topic)
