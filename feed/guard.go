@@ -44,6 +44,18 @@ func (id *Identity) Allows(symbol string) bool {
 	return ok
 }
 
+// Denied returns the symbols of syms the identity may not see, nil when it may see them all. Every route
+// that yields data (/ws subscribe, /replay, /v1/book/{symbol}) decides through it.
+func (id *Identity) Denied(syms ...string) []string {
+	var denied []string
+	for _, sym := range syms {
+		if !id.Allows(sym) {
+			denied = append(denied, sym)
+		}
+	}
+	return denied
+}
+
 // Authenticator verifies the token a client presents at the handshake. The depthcast command wires the
 // auth package's API keys and JWTs into it. Authenticate must be safe for concurrent use; an error refuses
 // the handshake with HTTP 401, its text (short, without secrets) in the body.
@@ -550,7 +562,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) bool {
 		s.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0})
 		return false
 	}
-	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && !id.Allows(sym) {
+	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && id.Denied(sym) != nil {
 		s.refuse(w, r, &refusal{http.StatusForbidden, CodeUnauthorized, "symbol", "this token may not see " + closeText(sym), 0})
 		return false
 	}

@@ -114,6 +114,9 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		s.reply(rc.sess, id, CodeLimitExceeded, fmt.Sprintf("%d symbols in one request, limit %d", len(req.Symbols), s.cfg.MaxSymbolsPerRequest))
 		return
 	}
+	if !s.authorizeSymbols(rc.sess, id, req.Symbols) {
+		return
+	}
 	channels := req.Channels
 	if len(channels) == 0 {
 		channels = []string{schema.ChannelBook, schema.ChannelTrades}
