@@ -44,8 +44,8 @@ type MainConfig struct {
 	// for the feed's Guard.MaxConnectionsPerIP. Default DefaultMaxHTTPConnectionsPerIP; -1: no cap.
 	MaxHTTPConnectionsPerIP int
 	Ingest                  ingest.Config
-	Feed            feed.Config
-	Logger          *slog.Logger
+	Feed                    feed.Config
+	Logger                  *slog.Logger
 	// TLS, when set, makes the listener TLS: https:// and wss://. Default: plain TCP.
 	TLS *tls.Config
 	// Input, when set, replaces the Kafka consumer (and Ingest is not used): it returns what feeds the
