@@ -25,7 +25,7 @@ func (idleInput) Do(context.Context, string, func(*book.Book)) error {
 }
 func (idleInput) Ready() bool { return true }
 
-// get sends one keep-alive GET /healthz on c and reads its response.
+// getOn sends one keep-alive GET /healthz on c and reads its response.
 func getOn(t *testing.T, c net.Conn, br *bufio.Reader) error {
 	t.Helper()
 	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
