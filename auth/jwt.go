@@ -76,7 +76,7 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.PublicKey != nil {
 		methods = append(methods, jwt.SigningMethodRS256.Alg())
 	}
-	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(cfg.Leeway)}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(cfg.Leeway), jwt.WithIssuedAt()}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
@@ -104,7 +104,8 @@ func (v *JWTVerifier) key(t *jwt.Token) (any, error) {
 	return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
 }
 
-// Verify checks a token's signature and claims and returns its grant: Name from "sub", Expires from "exp",
+// Verify checks a token's signature and claims ("exp", "nbf", and "iat", which may not be later than now
+// plus the leeway) and returns its grant: Name from "sub", Expires from "exp",
 // the limits from "max_connections" and "max_subscriptions", Symbols from "symbols".
 func (v *JWTVerifier) Verify(token string) (Grant, error) {
 	if token == "" {

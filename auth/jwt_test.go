@@ -63,6 +63,7 @@ func TestJWTVerify(t *testing.T) {
 	hsOnly, _ := auth.NewJWTVerifier(auth.JWTConfig{Secret: secret})
 	rsOnly, _ := auth.NewJWTVerifier(auth.JWTConfig{PublicKey: pub})
 	strict, _ := auth.NewJWTVerifier(auth.JWTConfig{Secret: secret, Issuer: "https://issuer.example", Audience: "depthcast"})
+	lenient, _ := auth.NewJWTVerifier(auth.JWTConfig{Secret: secret, Leeway: 2 * time.Minute})
 	exp := time.Now().Add(time.Hour).Truncate(time.Second)
 	full := jwt.MapClaims{"sub": "alice", "exp": exp.Unix(), "max_connections": 3, "max_subscriptions": 50, "symbols": []string{"ETH-USD", "BTC-USD"}}
 	pubDER := x509.MarshalPKCS1PublicKey(pub)
@@ -86,6 +87,11 @@ func TestJWTVerify(t *testing.T) {
 		{"alg none", both, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, full), auth.ErrInvalidToken},
 		{"expired", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(-time.Minute).Unix()}), auth.ErrExpired},
 		{"not before", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "nbf": exp.Unix()}), auth.ErrInvalidToken},
+		{"issued in the future", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "iat": time.Now().Add(time.Hour).Unix()}), auth.ErrInvalidToken},
+		{"issued in the future, within the leeway", lenient, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "iat": time.Now().Add(time.Minute).Unix()}), nil},
+		{"issued in the future, past the leeway", lenient, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "iat": time.Now().Add(3 * time.Minute).Unix()}), auth.ErrInvalidToken},
+		{"issued in the past", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "iat": time.Now().Add(-time.Hour).Unix()}), nil},
+		{"iat not a number", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "iat": "soon"}), auth.ErrInvalidToken},
 		{"no exp", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a"}), nil},
 		{"negative limit", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"max_connections": -1}), auth.ErrInvalidToken},
 		{"limit not a number", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"max_connections": "3"}), auth.ErrInvalidToken},

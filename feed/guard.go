@@ -44,6 +44,18 @@ func (id *Identity) Allows(symbol string) bool {
 	return ok
 }
 
+// Denied returns the symbols of syms the identity may not see, nil when it may see them all. Every route
+// that yields data (/ws subscribe, /replay, /v1/book/{symbol}) decides through it.
+func (id *Identity) Denied(syms ...string) []string {
+	var denied []string
+	for _, sym := range syms {
+		if !id.Allows(sym) {
+			denied = append(denied, sym)
+		}
+	}
+	return denied
+}
+
 // Authenticator verifies the token a client presents at the handshake. The depthcast command wires the
 // auth package's API keys and JWTs into it. Authenticate must be safe for concurrent use; an error refuses
 // the handshake with HTTP 401, its text (short, without secrets) in the body.
@@ -130,9 +142,8 @@ func (c GuardConfig) Validate() error {
 		if o == "*" {
 			continue
 		}
-		u, err := url.Parse(o)
-		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return fmt.Errorf("Guard.AllowOrigins: %q is not an origin like https://app.example.com", o)
+		if _, ok := parseOrigin(o, true); !ok {
+			return fmt.Errorf("Guard.AllowOrigins: %q is not an origin like https://app.example.com or https://*.example.com", o)
 		}
 	}
 	return nil
@@ -141,7 +152,7 @@ func (c GuardConfig) Validate() error {
 // guard keeps the per-IP and per-name counts of a Server.
 type guard struct {
 	cfg     GuardConfig
-	origins []string // lower case, without a trailing slash
+	origins []origin
 	anyOrig bool
 	proxies []netip.Prefix
 
@@ -163,27 +174,84 @@ func newGuard(cfg GuardConfig) *guard {
 	for _, o := range g.cfg.AllowOrigins {
 		if o == "*" {
 			g.anyOrig = true
+			continue
 		}
-		g.origins = append(g.origins, strings.TrimSuffix(strings.ToLower(o), "/"))
+		if po, ok := parseOrigin(o, true); ok { // Validate has refused bad ones
+			g.origins = append(g.origins, po)
+		}
 	}
 	return g
 }
 
-// originAllowed applies AllowOrigins to a request's Origin header.
-func (g *guard) originAllowed(origin string) bool {
-	if len(g.origins) == 0 || g.anyOrig || origin == "" {
+// origin is a parsed, normalised origin: scheme and host in lower case, the port always explicit (the
+// scheme's default when the origin gives none). A pattern's wildcard host "*.example.com" is kept as
+// wildcard true and host "example.com".
+type origin struct {
+	scheme, host, port string
+	wildcard           bool
+}
+
+// defaultPorts are the ports an origin without one means.
+var defaultPorts = map[string]string{"http": "80", "https": "443", "ws": "80", "wss": "443"}
+
+// parseOrigin parses s as an origin (scheme://host[:port], nothing after but an optional "/"). With pattern,
+// the host may be "*." followed by a domain, which matches that domain's subdomains only.
+func parseOrigin(s string, pattern bool) (origin, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.Opaque != "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return origin{}, false
+	}
+	o := origin{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Hostname()), port: u.Port()}
+	if o.host == "" {
+		return origin{}, false
+	}
+	if o.port == "" {
+		if o.port = defaultPorts[o.scheme]; o.port == "" {
+			return origin{}, false
+		}
+	}
+	n, err := strconv.Atoi(o.port)
+	if err != nil || n < 1 || n > 65535 {
+		return origin{}, false
+	}
+	o.port = strconv.Itoa(n) // "0443" is 443
+	if rest, ok := strings.CutPrefix(o.host, "*."); ok && pattern {
+		o.wildcard, o.host = true, rest
+	}
+	if o.host == "" || strings.ContainsAny(o.host, "*/\\@") || strings.HasPrefix(o.host, ".") || strings.HasSuffix(o.host, ".") ||
+		strings.Contains(o.host, "..") {
+		return origin{}, false
+	}
+	return o, true
+}
+
+// matches reports whether the origin req (never a pattern) is allowed by the pattern o.
+func (o origin) matches(req origin) bool {
+	if o.scheme != req.scheme || o.port != req.port {
+		return false
+	}
+	if !o.wildcard {
+		return o.host == req.host
+	}
+	sub, ok := strings.CutSuffix(req.host, "."+o.host)
+	return ok && sub != ""
+}
+
+// originAllowed applies AllowOrigins to a request's Origin header. The header is parsed as a URL and
+// compared by scheme, host and port (a default port equals no port); anything that is not a plain origin,
+// such as "null" or one with a path, is refused.
+func (g *guard) originAllowed(header string) bool {
+	if len(g.cfg.AllowOrigins) == 0 || g.anyOrig || header == "" {
 		return true
 	}
-	origin = strings.ToLower(origin)
+	req, ok := parseOrigin(header, false)
+	if !ok {
+		return false
+	}
 	for _, o := range g.origins {
-		if o == origin {
+		if o.matches(req) {
 			return true
-		}
-		// https://*.example.com matches https://a.example.com and https://a.b.example.com.
-		if scheme, host, ok := strings.Cut(o, "://*."); ok {
-			if rest, ok := strings.CutPrefix(origin, scheme+"://"); ok && strings.HasSuffix(rest, "."+host) {
-				return true
-			}
 		}
 	}
 	return false
@@ -550,7 +618,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) bool {
 		s.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0})
 		return false
 	}
-	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && !id.Allows(sym) {
+	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && id.Denied(sym) != nil {
 		s.refuse(w, r, &refusal{http.StatusForbidden, CodeUnauthorized, "symbol", "this token may not see " + closeText(sym), 0})
 		return false
 	}

@@ -22,17 +22,10 @@ func (s *session) maxSubscriptions(server int) int {
 }
 
 // authorizeSymbols answers "unauthorized" and reports false when the session's token may not see one of
-// syms; nothing of the request is then subscribed. The connection stays open.
+// syms; nothing of the request is then subscribed or replayed. The connection stays open. Subscribe on /ws
+// and replay on /replay both decide through it.
 func (s *Server) authorizeSymbols(sess *session, id int64, syms []string) bool {
-	if sess.ident == nil {
-		return true
-	}
-	var denied []string
-	for _, sym := range syms {
-		if !sess.ident.Allows(sym) {
-			denied = append(denied, sym)
-		}
-	}
+	denied := sess.ident.Denied(syms...)
 	if len(denied) == 0 {
 		return true
 	}

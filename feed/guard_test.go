@@ -162,7 +162,7 @@ func TestTokenSymbolsAndSubscriptionLimit(t *testing.T) {
 // The Origin allow-list: a listed origin (or a subdomain of a wildcard entry) and a request without
 // Origin pass, any other origin gets 403, whether auth is on or not.
 func TestOriginAllowList(t *testing.T) {
-	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{AllowOrigins: []string{"https://app.example.com", "https://*.trusted.example"}}})
+	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{AllowOrigins: []string{"https://app.example.com", "https://*.trusted.example", "http://localhost:8080", "https://*.ported.example:8443"}}})
 	for _, tc := range []struct {
 		origin string
 		ok     bool
@@ -177,6 +177,28 @@ func TestOriginAllowList(t *testing.T) {
 		{"https://trusted.example.evil", false},
 		{"https://eviltrusted.example", false},
 		{"null", false},
+		// Origins are compared as URLs: scheme, host and port, the default port the same as none.
+		{"https://app.example.com:443", true},
+		{"https://app.example.com/", true},
+		{"https://app.example.com:8443", false},
+		{"http://app.example.com:443", false},
+		{"https://a.trusted.example:443", true},
+		{"https://evil.com/.trusted.example", false},
+		{"https://evil.com/.app.example.com", false},
+		{"https://evil.com?.trusted.example", false},
+		{"https://evil.com#.trusted.example", false},
+		{"https://x@evil.com", false},
+		{"https://trusted.example@a.trusted.example", false},
+		{"https://trusted.example", false},
+		{"https://.trusted.example", false},
+		{"https://app.example.com/path", false},
+		{"http://localhost:8080", true},
+		{"http://localhost", false},
+		{"http://localhost:80", false},
+		{"https://a.ported.example:8443", true},
+		{"https://a.ported.example", false},
+		{"app.example.com", false},
+		{"https://", false},
 	} {
 		var h http.Header
 		if tc.origin != "" {
@@ -372,6 +394,11 @@ func TestGuardConfigValidate(t *testing.T) {
 		{PingInterval: time.Second, IdleTimeout: 500 * time.Millisecond},
 		{AllowOrigins: []string{"app.example.com"}},
 		{AllowOrigins: []string{"https://app.example.com/path"}},
+		{AllowOrigins: []string{"https://*"}},
+		{AllowOrigins: []string{"https://*."}},
+		{AllowOrigins: []string{"https://a.*.example.com"}},
+		{AllowOrigins: []string{"https://user@app.example.com"}},
+		{AllowOrigins: []string{"ftp://app.example.com"}},
 		{TrustedProxies: []string{"10.0.0.0/33"}},
 		{TrustedProxies: []string{"proxy.internal"}},
 	} {

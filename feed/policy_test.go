@@ -434,3 +434,32 @@ func TestUnsubscribeFreesSubscriptionSlots(t *testing.T) {
 		t.Fatalf("got %v, want the SOL-USD trade t-2", msgs)
 	}
 }
+
+// Unsubscribing a known symbol the connection does not hold (never subscribed, subscribed on the other
+// channel only, or already unsubscribed) is not an error: it gets "unsubscribed" with the request's id. A
+// symbol the feed does not know still gets unknown_symbol, and the request is refused whole.
+func TestUnsubscribeWhatYouDoNotHold(t *testing.T) {
+	f := newTestFeed(t, feed.Config{})
+	threeSymbols(f)
+	c := f.dial()
+	c.subscribe(1, "trades", []string{"BTC-USD"}, "")
+	for _, tc := range []struct {
+		req, typ, code string
+		id             int64
+	}{
+		{`{"op":"unsubscribe","id":2,"channel":"book","symbols":["ETH-USD"]}`, "unsubscribed", "", 2},
+		{`{"op":"unsubscribe","id":3,"channel":"book","symbols":["BTC-USD"]}`, "unsubscribed", "", 3},
+		{`{"op":"unsubscribe","id":4,"channel":"trades","symbols":["BTC-USD","SOL-USD"]}`, "unsubscribed", "", 4},
+		{`{"op":"unsubscribe","id":5,"channel":"trades","symbols":["BTC-USD"]}`, "unsubscribed", "", 5},
+		{`{"op":"unsubscribe","id":6,"channel":"trades","symbols":["NOPE"]}`, "error", "unknown_symbol", 6},
+		{`{"op":"unsubscribe","id":7,"channel":"book","symbols":["ETH-USD","NOPE"]}`, "error", "unknown_symbol", 7},
+	} {
+		c.send(tc.req)
+		m := c.next()
+		if m.Type != tc.typ || m.Code != tc.code || m.ID == nil || *m.ID != tc.id {
+			t.Fatalf("%s: got %s, want %s %s with id %d", tc.req, m, tc.typ, tc.code, tc.id)
+		}
+	}
+	c.send(`{"op":"ping","id":8}`)
+	c.expect("pong")
+}

@@ -18,6 +18,9 @@ const (
 	DefaultMaxReplays = 8
 	// MaxReplaySpeed is the largest speed factor a client may ask for.
 	MaxReplaySpeed = 100000
+	// MinReplaySpeed is the smallest speed factor above 0 a client may ask for (0 itself is "as fast as
+	// the client reads"); it is replay.MinSpeed.
+	MinReplaySpeed = 0.001
 )
 
 // ErrReplayRequest is wrapped by a Replayer's errors for requests it cannot play (the client's fault); the
@@ -70,4 +73,7 @@ type ReplayRun interface {
 const (
 	ReplayEndDone  = "done"
 	ReplayEndError = "error"
+	// ReplayEndSuperseded ends a replay or seek that a later one replaced before it started; it carries
+	// the id of the request it answers. The later one goes on.
+	ReplayEndSuperseded = "superseded"
 )

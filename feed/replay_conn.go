@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/depthcast/depthcast/schema"
@@ -51,10 +52,11 @@ type replayConn struct {
 
 // replayPlay is one playback of a replayConn.
 type replayPlay struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	run    ReplayRun // set once prepared
+	cancel     context.CancelFunc
+	done       chan struct{}
+	superseded atomic.Bool // stopped by a later replay or seek, not by the connection closing
+	mu         sync.Mutex
+	run        ReplayRun // set once prepared
 }
 
 var errReplayClosed = errors.New("connection closing")
@@ -96,8 +98,8 @@ func parseReplayTime(field string, v *string) (time.Time, error) {
 }
 
 func checkSpeed(v float64) error {
-	if math.IsNaN(v) || v < 0 || v > MaxReplaySpeed {
-		return fmt.Errorf("speed %v out of range: 0 (as fast as you read) to %d", v, MaxReplaySpeed)
+	if math.IsNaN(v) || v < 0 || v > MaxReplaySpeed || (v > 0 && v < MinReplaySpeed) {
+		return fmt.Errorf("speed %v out of range: 0 (as fast as you read), or %v to %d", v, MinReplaySpeed, MaxReplaySpeed)
 	}
 	return nil
 }
@@ -112,6 +114,9 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 	}
 	if len(req.Symbols) > s.cfg.MaxSymbolsPerRequest {
 		s.reply(rc.sess, id, CodeLimitExceeded, fmt.Sprintf("%d symbols in one request, limit %d", len(req.Symbols), s.cfg.MaxSymbolsPerRequest))
+		return
+	}
+	if !s.authorizeSymbols(rc.sess, id, req.Symbols) {
 		return
 	}
 	channels := req.Channels
@@ -195,7 +200,7 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		return
 	}
 
-	rc.stop()
+	rc.supersede()
 	rc.mu.Lock()
 	if !rc.slot && !s.takeReplaySlot() {
 		rc.mu.Unlock()
@@ -263,7 +268,7 @@ func (rc *replayConn) control(id int64, req *replayRequest) {
 			rc.srv.reply(rc.sess, id, CodeBadRequest, fmt.Sprintf("seek to %s is outside the replay's range %s to %s", schema.FormatTime(to), schema.FormatTime(w.from), schema.FormatTime(w.to)))
 			return
 		}
-		rc.stop()
+		rc.supersede()
 		rc.mu.Lock()
 		if !rc.slot && !rc.srv.takeReplaySlot() {
 			rc.mu.Unlock()
@@ -301,12 +306,19 @@ func (rc *replayConn) launch(id int64, from time.Time) {
 }
 
 // stop cancels the current playback, if any, and waits for it to end. Messages it queued stay queued.
-func (rc *replayConn) stop() {
+func (rc *replayConn) stop() { rc.halt(false) }
+
+// supersede stops the current playback for a later replay or seek: one that had not answered yet with
+// replay_started answers replay_end "superseded" with its own id, so that every request gets a reply.
+func (rc *replayConn) supersede() { rc.halt(true) }
+
+func (rc *replayConn) halt(superseded bool) {
 	rc.mu.Lock()
 	p := rc.play
 	rc.play = nil
 	rc.mu.Unlock()
 	if p != nil {
+		p.superseded.Store(superseded)
 		p.cancel()
 		<-p.done
 	}
@@ -330,8 +342,15 @@ func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant
 	s, sess := rc.srv, rc.sess
 	priv := s.replayHubs()
 	run, err := s.cfg.Replayer.Prepare(ctx, ReplayParams{From: from, To: w.to, Speed: speed, Wait: rc.wait}, priv)
+	if err == nil && ctx.Err() != nil {
+		run.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
+			if p.superseded.Load() {
+				sess.sendBytes(schema.AppendReplayEnd(nil, id, ReplayEndSuperseded, ""))
+			}
 			return
 		}
 		rc.release(p)

@@ -19,6 +19,9 @@ import (
 const (
 	// MaxSpeed is the largest speed factor a Player accepts.
 	MaxSpeed = 100000
+	// MinSpeed is the smallest speed factor above 0 a Player accepts: 1,000 times slower than recorded.
+	// Smaller factors (down to denormals such as 5e-324) would stretch a gap past what a wait can hold.
+	MinSpeed = 0.001
 	// DefaultQueueSize is the default hand-off queue of a Player's pipeline. It is small on purpose: with
 	// flow control, what is in the queue is what a slow client can still receive after its Wait said go.
 	DefaultQueueSize = 64
@@ -39,7 +42,7 @@ type PlayerConfig struct {
 	// To is the time of the last record played (inclusive). Zero: the end of the source.
 	To time.Time
 	// Speed is the factor of recorded time: 1 plays as recorded, 10 ten times faster, 0 as fast as Wait
-	// lets it. 0..MaxSpeed.
+	// lets it. 0, or MinSpeed..MaxSpeed.
 	Speed float64
 	// Publisher receives the books' changes, as from the live stream. Required.
 	Publisher ingest.Publisher
@@ -63,8 +66,8 @@ func (c *PlayerConfig) Validate() error {
 	if c.Publisher == nil {
 		return errors.New("replay: nil Publisher")
 	}
-	if math.IsNaN(c.Speed) || c.Speed < 0 || c.Speed > MaxSpeed {
-		return fmt.Errorf("%w: speed %v out of range 0..%d", ErrBadRequest, c.Speed, MaxSpeed)
+	if err := checkSpeed(c.Speed); err != nil {
+		return err
 	}
 	if !c.From.IsZero() && !c.To.IsZero() && c.From.After(c.To) {
 		return fmt.Errorf("%w: from %s is after to %s", ErrBadRequest, c.From.Format(time.RFC3339Nano), c.To.Format(time.RFC3339Nano))
@@ -185,11 +188,19 @@ func (p *Player) Paused() bool {
 	return p.paused
 }
 
+// checkSpeed returns an ErrBadRequest error for a speed factor other than 0 or MinSpeed..MaxSpeed.
+func checkSpeed(speed float64) error {
+	if math.IsNaN(speed) || speed < 0 || speed > MaxSpeed || (speed > 0 && speed < MinSpeed) {
+		return fmt.Errorf("%w: speed %v out of range: 0, or %v..%d", ErrBadRequest, speed, MinSpeed, MaxSpeed)
+	}
+	return nil
+}
+
 // SetSpeed changes the speed factor from the next record on. It returns an ErrBadRequest error for a factor
-// out of 0..MaxSpeed.
+// other than 0 or MinSpeed..MaxSpeed.
 func (p *Player) SetSpeed(speed float64) error {
-	if math.IsNaN(speed) || speed < 0 || speed > MaxSpeed {
-		return fmt.Errorf("%w: speed %v out of range 0..%d", ErrBadRequest, speed, MaxSpeed)
+	if err := checkSpeed(speed); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	p.speed = speed
@@ -284,6 +295,18 @@ func (p *Player) next(ctx context.Context) (ingest.Record, bool, error) {
 	return rec, true, nil
 }
 
+// maxScaled bounds a gap stretched by a slow speed (about 146 years), so that it never overflows a
+// Duration, which would turn the wait negative and play at once.
+const maxScaled = time.Duration(1 << 62)
+
+// scaled is the gap d of recorded time at speed factor speed (> 0), at most maxScaled.
+func scaled(d time.Duration, speed float64) time.Duration {
+	if f := float64(d) / speed; f < float64(maxScaled) {
+		return time.Duration(f)
+	}
+	return maxScaled
+}
+
 // gate waits until the record at t may go: not paused, the consumer ready (Wait), and its time due at the
 // current speed. A control change wakes it to look again.
 func (p *Player) gate(ctx context.Context, t time.Time) error {
@@ -292,7 +315,7 @@ func (p *Player) gate(ctx context.Context, t time.Time) error {
 		paused, speed := p.paused, p.speed
 		var wait time.Duration
 		if speed > 0 && t.After(p.anchorRec) {
-			wait = time.Until(p.anchorAt.Add(time.Duration(float64(t.Sub(p.anchorRec)) / speed)))
+			wait = time.Until(p.anchorAt.Add(scaled(t.Sub(p.anchorRec), speed)))
 		}
 		p.mu.Unlock()
 		if paused {

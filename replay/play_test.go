@@ -261,10 +261,24 @@ func TestPlayerConfigErrors(t *testing.T) {
 		{Source: src},
 		{Source: src, Publisher: &log{}, Speed: -1},
 		{Source: src, Publisher: &log{}, Speed: replay.MaxSpeed + 1},
+		// Above 0 but below MinSpeed: denormals included, which would otherwise play with no pacing.
+		{Source: src, Publisher: &log{}, Speed: 1e-300},
+		{Source: src, Publisher: &log{}, Speed: 5e-324},
+		{Source: src, Publisher: &log{}, Speed: replay.MinSpeed / 2},
 		{Source: src, Publisher: &log{}, From: now, To: now.Add(-time.Second)},
 	} {
 		if _, err := replay.NewPlayer(context.Background(), c); err == nil {
 			t.Errorf("NewPlayer(%+v) accepted", c)
+		}
+	}
+	p, err := replay.NewPlayer(context.Background(), replay.PlayerConfig{Source: src, Publisher: &log{}, Speed: replay.MinSpeed})
+	if err != nil {
+		t.Fatalf("NewPlayer at MinSpeed: %v", err)
+	}
+	defer p.Close()
+	for _, v := range []float64{1e-300, 5e-324, -5e-324} {
+		if err := p.SetSpeed(v); !errors.Is(err, replay.ErrBadRequest) {
+			t.Errorf("SetSpeed(%v): %v, want ErrBadRequest", v, err)
 		}
 	}
 	if _, err := replay.NewMemory([]ingest.Record{{Time: now}, {Time: now.Add(-1)}}); err == nil {

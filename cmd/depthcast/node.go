@@ -34,9 +34,18 @@ type MainConfig struct {
 	// ShutdownTimeout bounds the graceful part of a stop beyond Feed.DrainTimeout (clients are drained
 	// first, then the HTTP server stops). Default 5 s.
 	ShutdownTimeout time.Duration
-	Ingest          ingest.Config
-	Feed            feed.Config
-	Logger          *slog.Logger
+	// HTTPReadTimeout bounds reading one HTTP request, HTTPWriteTimeout writing its response, and
+	// HTTPIdleTimeout how long a keep-alive connection may wait for its next request. They apply to plain
+	// HTTP only: an upgraded WebSocket has its deadlines cleared and follows the feed's ping and write
+	// timeouts. Defaults DefaultHTTPReadTimeout, DefaultHTTPWriteTimeout, DefaultHTTPIdleTimeout.
+	HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
+	// MaxHTTPConnectionsPerIP caps the open TCP connections from one IP address, whatever they carry;
+	// past it a new connection is closed at once. A connection upgraded to a WebSocket leaves this count
+	// for the feed's Guard.MaxConnectionsPerIP. Default DefaultMaxHTTPConnectionsPerIP; -1: no cap.
+	MaxHTTPConnectionsPerIP int
+	Ingest                  ingest.Config
+	Feed                    feed.Config
+	Logger                  *slog.Logger
 	// TLS, when set, makes the listener TLS: https:// and wss://. Default: plain TCP.
 	TLS *tls.Config
 	// Input, when set, replaces the Kafka consumer (and Ingest is not used): it returns what feeds the
@@ -44,10 +53,24 @@ type MainConfig struct {
 	Input func(pub ingest.Publisher) (Input, error)
 }
 
+// Defaults of MainConfig's HTTP limits.
+const (
+	DefaultHTTPReadTimeout         = 30 * time.Second
+	DefaultHTTPWriteTimeout        = 30 * time.Second
+	DefaultHTTPIdleTimeout         = 60 * time.Second
+	DefaultMaxHTTPConnectionsPerIP = 256
+)
+
 // Validate checks the node's own fields and those of its parts.
 func (c *MainConfig) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		return errors.New("shutdown timeout is negative")
+	}
+	if c.HTTPReadTimeout < 0 || c.HTTPWriteTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		return errors.New("HTTP read, write and idle timeouts may not be negative")
+	}
+	if c.MaxHTTPConnectionsPerIP < -1 {
+		return errors.New("HTTP connections per IP: want -1 (no cap), 0 (the default) or more")
 	}
 	if c.Input == nil {
 		if err := c.Ingest.Validate(); err != nil {
@@ -78,6 +101,17 @@ func NewMain(cfg MainConfig) (*Main, error) {
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&cfg.HTTPReadTimeout, DefaultHTTPReadTimeout}, {&cfg.HTTPWriteTimeout, DefaultHTTPWriteTimeout}, {&cfg.HTTPIdleTimeout, DefaultHTTPIdleTimeout}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.MaxHTTPConnectionsPerIP == 0 {
+		cfg.MaxHTTPConnectionsPerIP = DefaultMaxHTTPConnectionsPerIP
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -165,11 +199,20 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", m.cfg.Listen, err)
 	}
 	m.addr = ln.Addr().String()
+	var capped *perIPListener
+	if m.cfg.MaxHTTPConnectionsPerIP > 0 {
+		capped = newPerIPListener(ln, m.cfg.MaxHTTPConnectionsPerIP)
+		ln = capped
+	}
 	if m.cfg.TLS != nil {
 		ln = tls.NewListener(ln, m.cfg.TLS)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: m.cfg.HTTPReadTimeout, WriteTimeout: m.cfg.HTTPWriteTimeout, IdleTimeout: m.cfg.HTTPIdleTimeout,
 		ErrorLog: slog.NewLogLogger(m.log.With("component", "http").Handler(), slog.LevelDebug)}
+	if capped != nil {
+		hs.ConnState = capped.release
+	}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
