@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -44,11 +45,17 @@ func (h *handler) OnPing(c *gws.Conn, payload []byte) {
 
 func (h *handler) OnPong(c *gws.Conn, payload []byte) { sessionOf(c).hear(time.Now()) }
 
+// onMessageHook, when set (by tests, before the server starts), sees every client message first.
+var onMessageHook atomic.Pointer[func(data []byte)]
+
 func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
 	defer m.Close()
 	s := sessionOf(c)
 	if s == nil || s.isClosing() {
 		return
+	}
+	if hook := onMessageHook.Load(); hook != nil {
+		(*hook)(m.Bytes())
 	}
 	if m.Opcode == gws.OpcodeBinary {
 		s.close(ReasonBinary, "binary frames are not accepted: send JSON text")

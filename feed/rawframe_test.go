@@ -367,3 +367,37 @@ func TestRawFramesRefusedOnReplay(t *testing.T) {
 		assertServes(t, addr, deflate)
 	}
 }
+
+// TestReadLoopPanicIsContained: a panic on one connection's read loop (here forced by a hook, standing for a
+// library bug no probe above reaches any more) closes that connection with 1002, is counted under reason
+// "panic", and the server keeps serving everyone else.
+func TestReadLoopPanicIsContained(t *testing.T) {
+	restore := feed.SetOnMessageHook(func(data []byte) {
+		if string(data) == "boom" {
+			panic("forced by the test")
+		}
+	})
+	defer restore()
+	f := newTestFeed(t, feed.Config{})
+	addr := f.ts.Listener.Addr().String()
+	other := rawUpgrade(t, addr, false) // a bystander on the same server
+	rc := rawUpgrade(t, addr, false)
+	if err := rc.write(maskedFrame(0x81, []byte("boom")), false); err != nil {
+		t.Fatal(err)
+	}
+	if code, text, err := rc.readClose(); err != nil || code != 1002 {
+		t.Fatalf("close %d %q (%v), want 1002", code, text, err)
+	}
+	waitFor(t, "panic counted", func() bool {
+		for _, c := range f.srv.Stats().Closes {
+			if c.Reason == "panic" && c.Code == 1002 && c.Count == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	assertServes(t, addr, false)
+	if err := other.write(maskedFrame(0x81, []byte(`{"op":"ping","id":7}`)), false); err != nil {
+		t.Fatalf("bystander: %v", err)
+	}
+}
