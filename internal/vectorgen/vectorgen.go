@@ -230,7 +230,6 @@ type feedSim struct {
 	last   uint64 // seq of the last book message sent
 	live   bool
 	steps  []step
-	sent   bool // a snapshot was sent since the last stale
 }
 
 func newSim(symbol string, depth int) *feedSim {
