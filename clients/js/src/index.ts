@@ -1,0 +1,3 @@
+export * from "./decimal.js";
+export * from "./checksum.js";
+export * from "./book.js";
