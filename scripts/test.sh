@@ -31,4 +31,7 @@ fuzz ./client FuzzHandle
 # Segment inputs are kilobytes: cap the minimization of each new input, or it takes the whole pass.
 go test -run '^$' -fuzz '^FuzzSegmentReader$' -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 200x ./replay
 fuzz ./auth FuzzParseKeys
+echo "== TypeScript client (clients/js): shared vectors, then against a live demo node"
+(cd clients/js && npm ci && npm run build && npm test)
+
 echo "== all tests passed"
