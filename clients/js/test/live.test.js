@@ -117,9 +117,42 @@ test("slow consumer: 1013 surfaces as TryAgainError and the client backs off and
   await c.connect();
   c.subscribeBook(["BTC-USD", "ETH-USD", "SOL-USD"], { depth: 0 });
   c.subscribeTrades(["BTC-USD", "ETH-USD", "SOL-USD"]);
+  // Stall the reader (the stall is the test's input, not a wait): the node's queue for it overflows,
+  // and the 1013 close waits behind the data already in the socket until the reader resumes.
+  c.ws._socket.pause();
+  await new Promise((r) => setTimeout(r, 2000));
+  c.ws._socket.resume();
   await waitFor("a 1013 close", () => events.length > 0);
   assert.ok(events[0].error instanceof TryAgainError, String(events[0].error));
   assert.ok(events[0].retryInMs >= 200);
   await waitFor("a reconnect", () => c.stats.reconnects > 0);
+  c.close();
+});
+
+test("reconnect resumes the book: the chain continues after the reconnect with no snapshot", async () => {
+  const c = new Client({ url: `ws://${node}/ws`, WebSocket, backoffInitialMs: 50 });
+  const after = [];
+  let reconnected = false;
+  c.on((ev) => {
+    if (ev.type === "open" && c.stats.reconnects > 0) reconnected = true;
+    if (ev.type === "book" && reconnected) after.push(ev.message);
+  });
+  await c.connect();
+  c.subscribeBook(["BTC-USD"], { depth: 10 });
+  await waitFor("book", () => c.stats.verified > 20);
+  c.ws.close(1000, "test drops the connection"); // the client did not ask to stop: it reconnects
+  await waitFor("messages after the reconnect", () => after.length > 20);
+  assert.equal(after[0].type, "update", "resumed with an update, not a snapshot");
+  assert.equal(c.stats.resyncs, 0);
+  c.close();
+});
+
+test("heartbeat timeout: a silent connection is dropped and redialled", async () => {
+  const c = new Client({ url: `ws://${node}/ws`, WebSocket, heartbeatTimeoutMs: 300, backoffInitialMs: 50 });
+  const closes = [];
+  c.on((ev) => ev.type === "close" && closes.push(ev));
+  await c.connect(); // no subscription: only heartbeats (every 5 s) would arrive
+  await waitFor("a reconnect", () => c.stats.reconnects > 0);
+  assert.equal(closes[0].error.code, 4000);
   c.close();
 });
