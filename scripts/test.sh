@@ -36,6 +36,9 @@ go test -race -count=1 -timeout 12m ./...
 echo "== Python client (clients/python: vectors, then against live demo nodes)"
 bash clients/python/test.sh
 
+echo "== TypeScript client (clients/js: shared vectors, then against a live demo node)"
+(cd clients/js && npm ci --no-audit --no-fund && npm run build && npm test)
+
 echo "== fuzz (short pass per decoder)"
 # Budgets are execution counts, not durations: with a -fuzztime duration the Go 1.26 fuzz coordinator can
 # race its own deadline and fail with "context deadline exceeded" and no reproducer (golang/go#75804). A

@@ -260,11 +260,12 @@ func (f *feedSim) one(e upstream) error {
 	f.seq++
 	switch e.kind {
 	case "snapshot":
+		if !f.live && len(f.steps) > 0 {
+			// The client's book at "live" is still the stale one: the snapshot that replaces it follows.
+			f.steps = append(f.steps, step{Message: schema.AppendStatus(nil, f.symbol, schema.StatusLive, false), Expect: f.expect()})
+		}
 		if err := f.src.ApplySnapshot(f.seq, vecTime, toLevels(e.bids), toLevels(e.asks)); err != nil {
 			return err
-		}
-		if !f.live && len(f.steps) > 0 {
-			f.steps = append(f.steps, step{Message: schema.AppendStatus(nil, f.symbol, schema.StatusLive, false), Expect: f.expect()})
 		}
 		f.live = true
 		m := &schema.BookMessage{Type: schema.TypeSnapshot, Symbol: f.symbol, Seq: f.seq, Time: vecTime,

@@ -1,0 +1,374 @@
+/**
+ * Client connects to a depthcast feed (`ws://HOST:PORT/ws`), keeps verified local books and streams
+ * trades. It resubscribes a symbol whose book has a gap or a checksum mismatch, reconnects with
+ * exponential backoff and jitter and resumes each book from its seq, treats a missing heartbeat as a
+ * dead connection, and surfaces close codes as typed errors (1013: back off and retry; 1008: stop).
+ */
+import { Book, BookFaultError, type BookMessage, type StatusMessage } from "./book.js";
+
+/** WebSocketLike is the part of the platform WebSocket the client uses. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** WebSocketConstructor builds a WebSocketLike: the browser's WebSocket, or `ws` on Node. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** ClientOptions configure a Client. Durations are in milliseconds. */
+export interface ClientOptions {
+  /** url of the feed, e.g. ws://127.0.0.1:8080/ws. */
+  url: string;
+  /** token, sent as ?token= at the handshake. */
+  token?: string;
+  /** WebSocket constructor; default globalThis.WebSocket. */
+  WebSocket?: WebSocketConstructor;
+  /** heartbeatTimeoutMs: no message for this long means the connection is dead (default 15000). */
+  heartbeatTimeoutMs?: number;
+  /** backoffInitialMs: first reconnect delay (default 250). */
+  backoffInitialMs?: number;
+  /** backoffMaxMs: largest reconnect delay (default 30000). */
+  backoffMaxMs?: number;
+  /** tryAgainMinMs: least delay after a 1013 close (default 1000). */
+  tryAgainMinMs?: number;
+  /** reconnect: whether to reconnect after a close other than 1008 (default true). */
+  reconnect?: boolean;
+}
+
+/** FeedCloseError is a close of the connection by the feed, with its WebSocket code and reason. */
+export class FeedCloseError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string, message?: string) {
+    super(message ?? `feed closed the connection: ${code} ${reason}`);
+    this.name = "FeedCloseError";
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** TryAgainError is a 1013 close (slow consumer or load shedding): the client backs off and reconnects. */
+export class TryAgainError extends FeedCloseError {
+  constructor(reason: string) {
+    super(1013, reason, `feed asked to try again later (1013): ${reason}`);
+    this.name = "TryAgainError";
+  }
+}
+
+/** PolicyError is a 1008 close (not authorized, over a limit): the client stops and does not retry. */
+export class PolicyError extends FeedCloseError {
+  constructor(reason: string) {
+    super(1008, reason, `feed closed for a policy violation (1008): ${reason}`);
+    this.name = "PolicyError";
+  }
+}
+
+/** FeedError is an `error` reply of the feed to a request (bad_request, unknown_symbol, ...). */
+export class FeedError extends Error {
+  readonly code: string;
+  readonly id: number | undefined;
+  constructor(code: string, message: string, id?: number) {
+    super(`${code}: ${message}`);
+    this.name = "FeedError";
+    this.code = code;
+    this.id = id;
+  }
+}
+
+/** Trade is a feed `trade` message. */
+export interface Trade {
+  type: "trade";
+  symbol: string;
+  seq: number;
+  time: string;
+  price: string;
+  size: string;
+  side: "buy" | "sell";
+  trade_id: string;
+}
+
+/** ClientEvent is what the async iterator and the listeners receive. */
+export type ClientEvent =
+  | { type: "open" }
+  | { type: "book"; symbol: string; book: Book; message: BookMessage }
+  | { type: "trade"; trade: Trade }
+  | { type: "status"; symbol: string; status: "live" | "stale" }
+  | { type: "resync"; symbol: string; error: BookFaultError }
+  | { type: "error"; error: Error }
+  | { type: "close"; error: FeedCloseError; retryInMs: number | undefined };
+
+/** BookSubscription is the depth and conflation interval of a book subscription. */
+export interface BookSubscription {
+  depth?: number;
+  intervalMs?: number;
+}
+
+type Listener = (ev: ClientEvent) => void;
+
+/** Client is a connection to the feed; it is not safe to share between unrelated owners. */
+export class Client {
+  private readonly opts: Required<Omit<ClientOptions, "token" | "WebSocket">> & { token?: string };
+  private readonly WS: WebSocketConstructor;
+  private ws: WebSocketLike | undefined;
+  private readonly books = new Map<string, Book>();
+  private readonly bookSubs = new Map<string, Required<BookSubscription>>();
+  private readonly tradeSubs = new Set<string>();
+  private readonly listeners = new Set<Listener>();
+  private nextId = 1;
+  private attempt = 0;
+  private heartbeat: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+  /** fatal is the error that stopped the client (a 1008), if any. */
+  fatal: Error | undefined;
+  /** counts of messages received and verified. */
+  readonly stats = { messages: 0, verified: 0, resyncs: 0, reconnects: 0 };
+
+  constructor(opts: ClientOptions) {
+    const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WS) throw new Error("no WebSocket: pass the WebSocket option (e.g. the ws package on Node)");
+    this.WS = WS;
+    this.opts = {
+      url: opts.url,
+      heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 15000,
+      backoffInitialMs: opts.backoffInitialMs ?? 250,
+      backoffMaxMs: opts.backoffMaxMs ?? 30000,
+      tryAgainMinMs: opts.tryAgainMinMs ?? 1000,
+      reconnect: opts.reconnect ?? true,
+      ...(opts.token !== undefined ? { token: opts.token } : {}),
+    };
+  }
+
+  /** on adds a listener for every event; it returns a function that removes it. */
+  on(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** book returns the local book of a subscribed symbol. */
+  book(symbol: string): Book | undefined {
+    return this.books.get(symbol);
+  }
+
+  /** connect opens the connection; it resolves once open and rejects on the first close before that. */
+  connect(): Promise<void> {
+    this.stopped = false;
+    return new Promise((resolve, reject) => {
+      const off = this.on((ev) => {
+        if (ev.type === "open") {
+          off();
+          resolve();
+        } else if (ev.type === "close" && (ev.retryInMs === undefined || !this.opts.reconnect)) {
+          off();
+          reject(ev.error);
+        }
+      });
+      this.dial();
+    });
+  }
+
+  /** subscribeBook subscribes symbols' books at a depth (0 = full) and interval (0 = every update). */
+  subscribeBook(symbols: string[], sub: BookSubscription = {}): void {
+    const s = { depth: sub.depth ?? 0, intervalMs: sub.intervalMs ?? 0 };
+    for (const sym of symbols) {
+      this.bookSubs.set(sym, s);
+      this.books.set(sym, new Book(sym, s.depth));
+    }
+    this.sendBookSubscribe(symbols, s, false);
+  }
+
+  /** subscribeTrades subscribes symbols' trades. */
+  subscribeTrades(symbols: string[]): void {
+    for (const sym of symbols) this.tradeSubs.add(sym);
+    this.send({ op: "subscribe", id: this.nextId++, channel: "trades", symbols });
+  }
+
+  /** close closes the connection and stops reconnecting. */
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.heartbeat);
+    this.ws?.close(1000, "client closed");
+  }
+
+  /** events returns an async iterator over the client's events; it ends when the client stops. */
+  async *events(): AsyncGenerator<ClientEvent> {
+    const queue: ClientEvent[] = [];
+    let wake: (() => void) | undefined;
+    const off = this.on((ev) => {
+      queue.push(ev);
+      wake?.();
+    });
+    try {
+      for (;;) {
+        while (queue.length > 0) {
+          const ev = queue.shift()!;
+          yield ev;
+          if (ev.type === "close" && ev.retryInMs === undefined) return;
+        }
+        if (this.stopped) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      off();
+    }
+  }
+
+  private emit(ev: ClientEvent): void {
+    for (const fn of [...this.listeners]) fn(ev);
+  }
+
+  private send(msg: unknown): void {
+    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(msg));
+  }
+
+  private sendBookSubscribe(symbols: string[], s: Required<BookSubscription>, resume: boolean): void {
+    const msg: Record<string, unknown> = {
+      op: "subscribe",
+      id: this.nextId++,
+      channel: "book",
+      symbols,
+      depth: s.depth,
+      interval_ms: s.intervalMs,
+    };
+    if (resume) {
+      const r: Record<string, number> = {};
+      for (const sym of symbols) {
+        const b = this.books.get(sym);
+        if (b?.synced) r[sym] = b.seq;
+      }
+      if (Object.keys(r).length > 0) msg["resume"] = r;
+    }
+    this.send(msg);
+  }
+
+  private dial(): void {
+    let url = this.opts.url;
+    if (this.opts.token !== undefined)
+      url += (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(this.opts.token);
+    const ws = new this.WS(url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.armHeartbeat();
+      // Resubscribe what was subscribed, each book group resuming from its seq.
+      const groups = new Map<string, string[]>();
+      for (const [sym, s] of this.bookSubs) {
+        const k = `${s.depth}/${s.intervalMs}`;
+        groups.set(k, [...(groups.get(k) ?? []), sym]);
+      }
+      for (const syms of groups.values()) this.sendBookSubscribe(syms, this.bookSubs.get(syms[0]!)!, true);
+      if (this.tradeSubs.size > 0)
+        this.send({ op: "subscribe", id: this.nextId++, channel: "trades", symbols: [...this.tradeSubs] });
+      this.emit({ type: "open" });
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this.armHeartbeat();
+      this.handle(String(ev.data));
+    };
+    ws.onerror = () => {};
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      clearTimeout(this.heartbeat);
+      this.closed(ev.code, ev.reason);
+    };
+  }
+
+  private closed(code: number, reason: string): void {
+    let err: FeedCloseError;
+    if (code === 1008) err = new PolicyError(reason);
+    else if (code === 1013) err = new TryAgainError(reason);
+    else err = new FeedCloseError(code, reason);
+    if (this.stopped || code === 1008 || !this.opts.reconnect) {
+      if (code === 1008) this.fatal = err;
+      this.stopped = true;
+      this.emit({ type: "close", error: err, retryInMs: undefined });
+      return;
+    }
+    // Exponential backoff with full jitter; a 1013 waits at least tryAgainMinMs.
+    const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** this.attempt);
+    this.attempt++;
+    let delay = cap / 2 + (Math.random() * cap) / 2;
+    if (code === 1013) delay = Math.max(delay, this.opts.tryAgainMinMs);
+    this.emit({ type: "close", error: err, retryInMs: delay });
+    this.retryTimer = setTimeout(() => {
+      if (this.stopped) return;
+      this.stats.reconnects++;
+      this.dial();
+    }, delay);
+  }
+
+  private armHeartbeat(): void {
+    clearTimeout(this.heartbeat);
+    const ws = this.ws;
+    this.heartbeat = setTimeout(() => {
+      if (this.ws !== ws || !ws) return;
+      this.ws = undefined;
+      ws.close(4000, "heartbeat timeout");
+      this.closed(4000, "heartbeat timeout");
+    }, this.opts.heartbeatTimeoutMs);
+  }
+
+  private handle(data: string): void {
+    let msg: { type?: unknown; [k: string]: unknown };
+    try {
+      msg = JSON.parse(data) as typeof msg;
+    } catch (e) {
+      this.emit({ type: "error", error: new Error(`malformed feed message: ${String(e)}`) });
+      return;
+    }
+    this.stats.messages++;
+    switch (msg.type) {
+      case "snapshot":
+      case "update":
+      case "status":
+        return this.onBook(msg as unknown as BookMessage | StatusMessage);
+      case "trade":
+        return this.emit({ type: "trade", trade: msg as unknown as Trade });
+      case "error":
+        return this.emit({
+          type: "error",
+          error: new FeedError(String(msg["code"]), String(msg["message"]), msg["id"] as number | undefined),
+        });
+      default:
+        return; // subscribed, unsubscribed, heartbeat, pong
+    }
+  }
+
+  private onBook(msg: BookMessage | StatusMessage): void {
+    const book = this.books.get(msg.symbol);
+    if (!book) return;
+    // While a symbol resyncs, its updates are from the abandoned subscription: wait for the snapshot.
+    if (msg.type === "update" && !book.synced) return;
+    try {
+      book.apply(msg);
+    } catch (e) {
+      if (!(e instanceof BookFaultError)) throw e;
+      this.resync(book, e);
+      return;
+    }
+    if (msg.type === "status") {
+      this.emit({ type: "status", symbol: msg.symbol, status: msg.status });
+      return;
+    }
+    this.stats.verified++;
+    this.emit({ type: "book", symbol: msg.symbol, book, message: msg });
+  }
+
+  private resync(book: Book, err: BookFaultError): void {
+    this.stats.resyncs++;
+    book.reset();
+    this.emit({ type: "resync", symbol: book.symbol, error: err });
+    const s = this.bookSubs.get(book.symbol)!;
+    this.send({ op: "unsubscribe", id: this.nextId++, channel: "book", symbols: [book.symbol] });
+    this.sendBookSubscribe([book.symbol], s, false);
+  }
+}
