@@ -5,25 +5,39 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every step has a time limit of its own, so that a step that hangs fails the run with its name instead of
+# holding the machine until an outer limit kills everything. The limits are several times each step's
+# measured duration on two cores (see README "Two commands").
+step() { # SECONDS NAME COMMAND...
+  local limit=$1 name=$2
+  shift 2
+  local rc=0
+  timeout --kill-after=30 "$limit" "$@" || rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    echo "== FAILED: $name did not finish within ${limit}s" >&2
+  fi
+  return "$rc"
+}
+
 echo "== go vet"
-go vet ./...
+step 600 "go vet" go vet ./...
 
 echo "== staticcheck"
-go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+step 900 staticcheck go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== chromium (browser tests)"
-if ! bash scripts/install-chromium.sh; then
+if ! step 600 "chromium install" bash scripts/install-chromium.sh; then
   if [ "${CI:-}" = "true" ]; then exit 1; fi
   echo "Chromium could not be installed: the browser tests will skip"
 fi
 
 echo "== real Apache Kafka (scripts/kafka.sh): clusters for the real-Kafka suite of cmd/depthcast"
 if ! command -v kcat >/dev/null; then
-  apt-get install -y kcat >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y kcat >/dev/null) || true
+  timeout 300 apt-get install -y kcat >/dev/null 2>&1 || (timeout 300 apt-get update >/dev/null && timeout 300 apt-get install -y kcat >/dev/null) || true
 fi
 trap 'bash scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
-if DEPTHCAST_KAFKA_BROKERS="$(bash scripts/kafka.sh start --brokers 1 | tail -n 1)" &&
-  DEPTHCAST_KAFKA_BROKERS3="$(bash scripts/kafka.sh start --brokers 3 | tail -n 1)"; then
+if DEPTHCAST_KAFKA_BROKERS="$(step 900 "Kafka start" bash scripts/kafka.sh start --brokers 1 | tail -n 1)" &&
+  DEPTHCAST_KAFKA_BROKERS3="$(step 600 "Kafka start" bash scripts/kafka.sh start --brokers 3 | tail -n 1)"; then
   export DEPTHCAST_KAFKA_BROKERS DEPTHCAST_KAFKA_BROKERS3
 else
   if [ "${CI:-}" = "true" ]; then echo "Apache Kafka did not start" >&2; exit 1; fi
@@ -31,13 +45,13 @@ else
 fi
 
 echo "== go test -race"
-go test -race -count=1 -timeout 12m ./...
+step 1500 "go test" go test -race -count=1 -timeout 20m ./...
 
 echo "== Python client (clients/python: vectors, then against live demo nodes)"
-bash clients/python/test.sh
+step 900 "Python client" bash clients/python/test.sh
 
 echo "== TypeScript client (clients/js: shared vectors, then against a live demo node)"
-(cd clients/js && npm ci --no-audit --no-fund && npm run build && npm test)
+step 900 "TypeScript client" bash -c 'cd clients/js && npm ci --no-audit --no-fund && npm run build && npm test'
 
 echo "== fuzz (short pass per decoder)"
 # Budgets are execution counts, not durations: with a -fuzztime duration the Go 1.26 fuzz coordinator can
@@ -48,7 +62,7 @@ echo "== fuzz (short pass per decoder)"
 fuzz() { # package target [budget in executions] [extra go test flags...]
   local pkg=$1 target=$2 n=${3:-100000}
   shift 3 2>/dev/null || shift $#
-  go test -run '^$' -fuzz "^$target\$" -fuzztime "$((n * ${FUZZSCALE:-1}))x" "$@" "$pkg"
+  step 600 "fuzz $target" go test -run '^$' -fuzz "^$target\$" -fuzztime "$((n * ${FUZZSCALE:-1}))x" "$@" "$pkg"
 }
 fuzz ./schema FuzzDecodeEvent 500000
 fuzz ./schema FuzzParseDecimal 300000
