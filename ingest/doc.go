@@ -44,8 +44,11 @@
 // At start it reads each partition's high watermark; Ready turns true once every partition has
 // been read and applied up to it. A watchdog polls the high watermarks every PollInterval (for the lag
 // gauge) and restarts a reader whose fetch has hung for StallTimeout while records are waiting. If the log
-// start moved past a reader's position (retention, DeleteRecords, a re-created topic), the reader resumes at
-// the log start: the seq check sees that as a gap.
+// start moved past a reader's position (retention, DeleteRecords), the reader resumes at the log start: the
+// seq check sees that as a gap. A topic deleted and created again (its offsets below the reader's position,
+// or its topic ID changed: checked before a reader's first fetch and before a fetch that comes late, see
+// topicid.go) is read from its start as a new history: its books are stale and forget their seqs until
+// their next snapshot.
 //
 // Outages: a partition that for OutageTimeout has neither delivered a record nor been seen caught up with
 // its high watermark has its live books marked stale by their writers (PublishStatus), and Ready is false
