@@ -730,8 +730,11 @@ func restartNode(t *testing.T, id int32) {
 // Leader failover on three nodes with replication factor 3 and acks=all: the leader of a partition is
 // killed (SIGKILL) while records flow, then another leader is stopped by a controlled shutdown (SIGTERM).
 // The producer keeps writing through each election; every client book stays equal to the exchange's with
-// an intact prev_seq chain (a record applied twice breaks the chain), no symbol turns stale (an election
-// is far shorter than --outage-timeout), the node stays ready, and the lag of every partition returns to 0.
+// an intact prev_seq chain (a record applied twice breaks the chain), no symbol turns stale, the node stays
+// ready, and the lag of every partition returns to 0. After a SIGKILL the controller notices the broker's
+// death only at its session timeout (9 s), and on a loaded machine the partition can be out of reach for
+// longer than the default --outage-timeout (15 s), which would rightly mark its books stale (TestKafkaOutage
+// covers that): the node here has an outage timeout of 2 minutes, so a stale book can only be a gap.
 func TestKafkaLeaderFailover(t *testing.T) {
 	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS3")
 	topic := realTopic(t)
@@ -740,7 +743,7 @@ func TestKafkaLeaderFailover(t *testing.T) {
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1500)
 	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{
-		Brokers: brokers, Topic: topic, Start: "earliest", PollInterval: 500 * time.Millisecond,
+		Brokers: brokers, Topic: topic, Start: "earliest", PollInterval: 500 * time.Millisecond, OutageTimeout: 2 * time.Minute,
 	}})
 	waitReady(t, m)
 	waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(syms) })
@@ -800,8 +803,10 @@ func nodeOf(id int32) int32 {
 }
 
 // The whole cluster restarts (the one node of DEPTHCAST_KAFKA_BROKERS stops cleanly and starts again) while
-// the node serves: the node rides through the outage, then the flow written after it resumes without a
-// gap and every book equals the exchange's.
+// the node serves: the node rides through it, then the flow written after it resumes without a gap and
+// every book equals the exchange's. The restart can take longer than the default --outage-timeout on a
+// loaded machine, which would rightly mark the books stale (TestKafkaOutage covers that): the node here has
+// an outage timeout of 2 minutes, so a stale book can only be a gap.
 func TestKafkaClusterRestart(t *testing.T) {
 	brokers := realKafka(t, "DEPTHCAST_KAFKA_BROKERS")
 	topic := realTopic(t)
@@ -809,7 +814,9 @@ func TestKafkaClusterRestart(t *testing.T) {
 	x := newExchange(t, 3, 71)
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1000)
-	m, _ := realNode(t, brokers, topic, "earliest")
+	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+		Brokers: brokers, Topic: topic, Start: "earliest", OutageTimeout: 2 * time.Minute,
+	}})
 	waitReady(t, m)
 	c := subscribeBooks(t, m, syms)
 	waitBooks(t, c, x)
