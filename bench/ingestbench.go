@@ -10,6 +10,7 @@ import (
 
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -106,7 +107,7 @@ func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
 	if err != nil {
 		return ingestTrial{}, err
 	}
-	cons, err := ingest.New(ingest.Config{Brokers: brokers, Topic: ingestTopic, Start: ingest.StartEarliest, Logger: quietLogger}, srv)
+	cons, err := ingest.New(ingest.Config{Brokers: brokers, Topic: ingestTopic, Start: kafkatopic.Earliest, Logger: quietLogger}, srv)
 	if err != nil {
 		return ingestTrial{}, err
 	}
@@ -130,10 +131,14 @@ func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
 	return ingestTrial{perSec: float64(n) / w.wall.Seconds(), perCPU: float64(n) / w.cpu.Seconds()}, nil
 }
 
+// baselineQueueCapacity is the QueueCapacity of the baseline's kafka-go Reader: large enough that its
+// prefetching never waits on the loop that drains it.
+const baselineQueueCapacity = 4096
+
 func ingestKafkaGo(brokers []string, n int) (ingestTrial, error) {
 	cfg := ingest.Config{}.WithDefaults()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: ingestTopic, Partition: 0, MinBytes: cfg.MinBytes,
-		MaxBytes: cfg.MaxBytes, MaxWait: cfg.MaxWait, QueueCapacity: ingest.ReaderQueueCapacity, ReadLagInterval: -1})
+		MaxBytes: cfg.MaxBytes, MaxWait: cfg.MaxWait, QueueCapacity: baselineQueueCapacity, ReadLagInterval: -1})
 	defer r.Close()
 	if err := r.SetOffset(kafka.FirstOffset); err != nil {
 		return ingestTrial{}, err

@@ -14,8 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -72,7 +74,7 @@ type kafkaFeed struct {
 	leg legTap
 }
 
-// legTap is an ingest.Tap that samples the Kafka leg of the latency: record made → record submitted to
+// legTap is an engine.Tap that samples the Kafka leg of the latency: record made → record submitted to
 // the pipeline by its partition reader (after kafka-go's fetch, before decode and apply).
 type legTap struct {
 	on  atomic.Bool
@@ -81,7 +83,7 @@ type legTap struct {
 	ack []int64 // record made → the broker's produce ack seen by the producer
 }
 
-func (t *legTap) Tap(_ context.Context, rec ingest.Record) error {
+func (t *legTap) Tap(_ context.Context, rec engine.Record) error {
 	if !t.on.Load() {
 		return nil
 	}
@@ -146,7 +148,7 @@ func startKafkaFeed(syms []string, real []string) (*kafkaFeed, error) {
 		k.close()
 		return nil, err
 	}
-	if k.cons, err = ingest.New(ingest.Config{Brokers: addrs, Topic: latTopic, Start: ingest.StartEarliest, Logger: quietLogger, Tap: &k.leg}, k.srv); err != nil {
+	if k.cons, err = ingest.New(ingest.Config{Brokers: addrs, Topic: latTopic, Start: kafkatopic.Earliest, Logger: quietLogger, Books: engine.Config{Tap: &k.leg}}, k.srv); err != nil {
 		k.close()
 		return nil, err
 	}

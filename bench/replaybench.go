@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
@@ -43,7 +43,7 @@ func (r benchReplayer) Prepare(ctx context.Context, p feed.ReplayParams, pub fee
 // noBooks: the replay server serves no live books.
 type noBooks struct{}
 
-func (noBooks) Do(context.Context, string, func(*book.Book)) error { return ingest.ErrClosed }
+func (noBooks) Do(context.Context, string, func(*book.Book)) error { return engine.ErrClosed }
 
 func writeBenchRecording(dir string, n int) ([]string, error) {
 	x, err := sim.New(sim.Config{Symbols: 8, Levels: 50, Seed: 1})
@@ -56,7 +56,7 @@ func writeBenchRecording(dir string, n int) ([]string, error) {
 	}
 	for i := range n {
 		e := x.Next()
-		if err := rec.Write(ingest.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}); err != nil {
+		if err := rec.Write(engine.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}); err != nil {
 			_ = rec.Close()
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/schema"
@@ -34,11 +35,11 @@ type fanServer interface {
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
-// ---- depthcast: the real feed.Server behind net/http, fed by an ingest.Pipeline ----
+// ---- depthcast: the real feed.Server behind net/http, fed by an engine.Pipeline ----
 
 type dcServer struct {
 	srv    *feed.Server
-	pipe   *ingest.Pipeline
+	pipe   *engine.Pipeline
 	hs     *http.Server
 	ln     net.Listener
 	cancel context.CancelFunc
@@ -55,7 +56,7 @@ func startDepthcast(cfg feed.Config, syms []string, levels int) (*dcServer, erro
 	if err != nil {
 		return nil, err
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Logger: quietLogger}, srv)
+	pipe, err := engine.New(engine.Config{Logger: quietLogger}, srv)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func startDepthcast(cfg feed.Config, syms []string, levels int) (*dcServer, erro
 	d := &dcServer{srv: srv, pipe: pipe, cancel: cancel}
 	now := schema.FormatTime(time.Now())
 	for _, s := range syms {
-		if err := pipe.Submit(ctx, ingest.Record{Key: []byte(s), Value: snapshotRecord(s, 1, levels, now)}); err != nil {
+		if err := pipe.Submit(ctx, engine.Record{Key: []byte(s), Value: snapshotRecord(s, 1, levels, now)}); err != nil {
 			cancel()
 			pipe.Close()
 			return nil, err
@@ -99,7 +100,7 @@ func (d *dcServer) slowClosed() int64       { return -1 } // not observable from
 func (d *dcServer) publish(dl *delta) {
 	d.rec = dl.record(d.rec[:0])
 	d.offset++
-	_ = d.pipe.Submit(context.Background(), ingest.Record{Offset: d.offset, Key: []byte(dl.sym), Value: d.rec})
+	_ = d.pipe.Submit(context.Background(), engine.Record{Offset: d.offset, Key: []byte(dl.sym), Value: d.rec})
 }
 
 func (d *dcServer) close() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/depthcast/depthcast/client"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 )
@@ -20,13 +21,13 @@ func exampleFeed() (string, func()) {
 	if err != nil {
 		panic(err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
+	pipe, err := engine.New(engine.Config{Shards: 1, Logger: quietLogger()}, srv)
 	if err != nil {
 		panic(err)
 	}
 	books.Set(pipe)
 	ctx := context.Background()
-	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
+	_ = pipe.Submit(ctx, engine.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
 		`"time":"2026-11-24T10:00:00Z","bids":[["43000.10","2"],["42999","1.5"]],"asks":[["43000.2","1.0"]]}`)})
 	_ = pipe.Flush(ctx)
 	ts := httptest.NewServer(srv)

@@ -1,6 +1,6 @@
 package client_test
 
-// The harness of the client tests: real feed nodes (feed.Server over an ingest.Pipeline, served over TCP on
+// The harness of the client tests: real feed nodes (feed.Server over an engine.Pipeline, served over TCP on
 // a port of their own), fed with the simulated exchange's records, and a small gorilla/websocket server that
 // plays scripted protocol faults.
 
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/client"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
@@ -32,11 +33,11 @@ const waitTimeout = 20 * time.Second
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// node is one feed node: a feed.Server over an ingest.Pipeline, served on its own listener.
+// node is one feed node: a feed.Server over an engine.Pipeline, served on its own listener.
 type node struct {
 	t    *testing.T
 	srv  *feed.Server
-	pipe *ingest.Pipeline
+	pipe *engine.Pipeline
 	addr string
 
 	mu      sync.Mutex
@@ -55,7 +56,7 @@ func newNode(t *testing.T, cfg feed.Config) *node {
 	if err != nil {
 		t.Fatalf("feed.New: %v", err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 2, Logger: quietLogger()}, srv)
+	pipe, err := engine.New(engine.Config{Shards: 2, Logger: quietLogger()}, srv)
 	if err != nil {
 		t.Fatalf("ingest.NewPipeline: %v", err)
 	}
@@ -126,7 +127,7 @@ func (n *node) submit(recs ...sim.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	for _, r := range recs {
-		if err := n.pipe.Submit(ctx, ingest.Record{Key: []byte(r.Key), Value: r.Value}); err != nil {
+		if err := n.pipe.Submit(ctx, engine.Record{Key: []byte(r.Key), Value: r.Value}); err != nil {
 			n.t.Fatalf("Submit: %v", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http/httptest"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 )
@@ -19,7 +20,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
+	pipe, err := engine.New(engine.Config{Shards: 1, Logger: quietLogger()}, srv)
 	if err != nil {
 		panic(err)
 	}
@@ -27,7 +28,7 @@ func ExampleNew() {
 	books.Set(pipe)
 
 	ctx := context.Background()
-	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
+	_ = pipe.Submit(ctx, engine.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
 		`"time":"2026-11-24T10:00:00.000000001Z","bids":[["43000.10","2"],["42999","1.5"]],"asks":[["43000.2","1.0"]]}`)})
 	_ = pipe.Flush(ctx)
 

@@ -1,6 +1,6 @@
 package feed_test
 
-// The harness of the feed tests: a real feed.Server behind httptest (real TCP), an ingest.Pipeline as its
+// The harness of the feed tests: a real feed.Server behind httptest (real TCP), an engine.Pipeline as its
 // book writer (Books and Publisher), upstream records submitted as the JSON of docs/protocol.md §1, and
 // gorilla/websocket clients that keep their own books and check every book message independently of the
 // project's code (their own decimal ordering, their own checksum).
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
@@ -34,7 +35,7 @@ const waitTimeout = 20 * time.Second
 type testFeed struct {
 	t       *testing.T
 	srv     *feed.Server
-	pipe    *ingest.Pipeline
+	pipe    *engine.Pipeline
 	ts      *httptest.Server
 	metrics *sdkmetric.ManualReader
 
@@ -58,7 +59,7 @@ func newTestFeed(t *testing.T, cfg feed.Config) *testFeed {
 	if err != nil {
 		t.Fatalf("feed.New: %v", err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 2, Logger: quietLogger()}, srv)
+	pipe, err := engine.New(engine.Config{Shards: 2, Logger: quietLogger()}, srv)
 	if err != nil {
 		t.Fatalf("ingest.NewPipeline: %v", err)
 	}
@@ -104,7 +105,7 @@ func (f *testFeed) submit(values ...[]byte) {
 	for _, v := range values {
 		var k struct{ Symbol string }
 		_ = json.Unmarshal(v, &k)
-		if err := f.pipe.Submit(ctx, ingest.Record{Key: []byte(k.Symbol), Value: v}); err != nil {
+		if err := f.pipe.Submit(ctx, engine.Record{Key: []byte(k.Symbol), Value: v}); err != nil {
 			f.t.Fatalf("Submit: %v", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 )
@@ -20,7 +21,7 @@ func startRawFeed(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("feed.New: %v", err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
+	pipe, err := engine.New(engine.Config{Shards: 1, Logger: quietLogger()}, srv)
 	if err != nil {
 		tb.Fatalf("ingest.NewPipeline: %v", err)
 	}

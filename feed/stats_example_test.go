@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 )
@@ -15,7 +16,7 @@ func ExampleServer_Stats() {
 	if err != nil {
 		panic(err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
+	pipe, err := engine.New(engine.Config{Shards: 1, Logger: quietLogger()}, srv)
 	if err != nil {
 		panic(err)
 	}
@@ -23,9 +24,9 @@ func ExampleServer_Stats() {
 	books.Set(pipe)
 
 	ctx := context.Background()
-	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":1,` +
+	_ = pipe.Submit(ctx, engine.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":1,` +
 		`"time":"2026-11-24T10:00:00Z","bids":[["43000.1","2"]],"asks":[["43000.2","1"]]}`)})
-	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("ETH-USD"), Value: []byte(`{"type":"delta","symbol":"ETH-USD","seq":7,` +
+	_ = pipe.Submit(ctx, engine.Record{Key: []byte("ETH-USD"), Value: []byte(`{"type":"delta","symbol":"ETH-USD","seq":7,` +
 		`"time":"2026-11-24T10:00:00Z","bids":[["2310","1"]],"asks":[]}`)})
 	_ = pipe.Flush(ctx)
 

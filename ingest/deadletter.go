@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/ratelog"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
@@ -27,7 +29,7 @@ type deadLetter struct {
 	w       *kafka.Writer
 	q       chan kafka.Message
 	log     *slog.Logger
-	logs    *logLimiter
+	logs    *ratelog.Limiter
 	count   metric.Int64Counter
 	written metric.AddOption
 	dropped metric.AddOption
@@ -58,7 +60,7 @@ func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) 
 		},
 		q:       make(chan kafka.Message, cfg.DeadLetterBuffer),
 		log:     cfg.Logger,
-		logs:    newLogLimiter(1, 5),
+		logs:    ratelog.New(1, 5),
 		count:   count,
 		written: opt("written"),
 		dropped: opt("dropped"),
@@ -70,7 +72,7 @@ func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) 
 }
 
 // enqueue is a PipelineConfig.OnReject.
-func (d *deadLetter) enqueue(rec Record, reason schema.Reason, err error) {
+func (d *deadLetter) enqueue(rec engine.Record, reason schema.Reason, err error) {
 	msg := kafka.Message{
 		Key:   rec.Key,
 		Value: rec.Value,
@@ -110,7 +112,7 @@ func (d *deadLetter) run() {
 		cancel()
 		if err != nil {
 			d.count.Add(context.Background(), int64(len(batch)), d.failed)
-			d.logs.warn(d.log, "ingest: dead-letter write failed", slog.String("topic", d.w.Topic),
+			d.logs.Warn(d.log, "dead-letter write failed", slog.String("topic", d.w.Topic),
 				slog.Int("records", len(batch)), slog.Any("error", err))
 			continue
 		}
@@ -124,7 +126,7 @@ func (d *deadLetter) close() {
 		close(d.q)
 		d.wg.Wait()
 		if err := d.w.Close(); err != nil {
-			d.log.Warn("ingest: closing the dead-letter writer", slog.Any("error", err))
+			d.log.Warn("closing the dead-letter writer", slog.Any("error", err))
 		}
 	})
 }

@@ -5,12 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 )
-
-// Books gives access to one symbol's book on its writer, as Pipeline.Do and Consumer.Do do.
-type Books interface {
-	Do(ctx context.Context, symbol string, fn func(b *book.Book)) error
-}
 
 // LateBooks is a Books whose source is set after it is made, so that the feed, which needs its Books when
 // it is created, can exist before the Pipeline or Consumer that publishes into it. Until Set, Do returns
@@ -19,13 +15,13 @@ type LateBooks struct {
 	src atomic.Pointer[booksRef]
 }
 
-type booksRef struct{ Books }
+type booksRef struct{ engine.Books }
 
 // Set makes b the source of every later Do.
-func (l *LateBooks) Set(b Books) { l.src.Store(&booksRef{b}) }
+func (l *LateBooks) Set(b engine.Books) { l.src.Store(&booksRef{b}) }
 
 // Source returns the source set last, or nil.
-func (l *LateBooks) Source() Books {
+func (l *LateBooks) Source() engine.Books {
 	if r := l.src.Load(); r != nil {
 		return r.Books
 	}
@@ -36,13 +32,9 @@ func (l *LateBooks) Source() Books {
 func (l *LateBooks) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
 	r := l.src.Load()
 	if r == nil {
-		return ErrClosed
+		return engine.ErrClosed
 	}
 	return r.Do(ctx, symbol, fn)
 }
 
-var (
-	_ Books = (*Pipeline)(nil)
-	_ Books = (*Consumer)(nil)
-	_ Books = (*LateBooks)(nil)
-)
+var _ engine.Books = (*LateBooks)(nil)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -45,7 +45,7 @@ type PlayerConfig struct {
 	// lets it. 0, or MinSpeed..MaxSpeed.
 	Speed float64
 	// Publisher receives the books' changes, as from the live stream. Required.
-	Publisher ingest.Publisher
+	Publisher engine.Publisher
 	// Wait, when set, is called before each record during playback (not during the pre-roll before From)
 	// and blocks until the consumer can take more, or returns an error (ctx's, or the consumer's) that
 	// stops playback. It is how a replay is flow-controlled by its client.
@@ -78,16 +78,16 @@ func (c *PlayerConfig) Validate() error {
 	return nil
 }
 
-// Player plays a Source through a private ingest.Pipeline (one writer, so the Publisher sees every record in
+// Player plays a Source through a private engine.Pipeline (one writer, so the Publisher sees every record in
 // recorded order and the same recording always gives the same calls), paced by the records' times at a
 // speed factor, between From and To. NewPlayer applies everything before From; Run plays the rest; Pause,
 // Resume and SetSpeed may be called from any goroutine at any time. A seek is a new Player.
 type Player struct {
 	cfg  PlayerConfig
 	cur  Cursor
-	pipe *ingest.Pipeline
+	pipe *engine.Pipeline
 
-	pending *ingest.Record // first record at or after From, read by the pre-roll
+	pending *engine.Record // first record at or after From, read by the pre-roll
 	eof     bool
 
 	mu        sync.Mutex
@@ -115,7 +115,7 @@ func NewPlayer(ctx context.Context, cfg PlayerConfig) (*Player, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay: open: %w", err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, QueueSize: cfg.QueueSize, Logger: cfg.Logger, Meter: cfg.Meter}, cfg.Publisher)
+	pipe, err := engine.New(engine.Config{Shards: 1, QueueSize: cfg.QueueSize, Logger: cfg.Logger, Meter: cfg.Meter}, cfg.Publisher)
 	if err != nil {
 		_ = cur.Close()
 		return nil, err
@@ -156,8 +156,8 @@ func (p *Player) preroll(ctx context.Context) error {
 	return p.pipe.Flush(ctx)
 }
 
-// Do runs fn on symbol's writer between two records: see ingest.Pipeline.Do. It returns
-// ingest.ErrUnknownSymbol for a symbol that has not appeared yet.
+// Do runs fn on symbol's writer between two records: see engine.Pipeline.Do. It returns
+// engine.ErrUnknownSymbol for a symbol that has not appeared yet.
 func (p *Player) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
 	return p.pipe.Do(ctx, symbol, fn)
 }
@@ -272,25 +272,25 @@ func (p *Player) run(ctx context.Context) error {
 }
 
 // next returns the next record to play; ok is false at the end of the source.
-func (p *Player) next(ctx context.Context) (ingest.Record, bool, error) {
+func (p *Player) next(ctx context.Context) (engine.Record, bool, error) {
 	if p.pending != nil {
 		rec := *p.pending
 		p.pending = nil
 		return rec, true, nil
 	}
 	if p.eof {
-		return ingest.Record{}, false, nil
+		return engine.Record{}, false, nil
 	}
 	rec, err := p.cur.Next(ctx)
 	if errors.Is(err, io.EOF) {
 		p.eof = true
-		return ingest.Record{}, false, nil
+		return engine.Record{}, false, nil
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return ingest.Record{}, false, ctx.Err()
+			return engine.Record{}, false, ctx.Err()
 		}
-		return ingest.Record{}, false, fmt.Errorf("replay: read: %w", err)
+		return engine.Record{}, false, fmt.Errorf("replay: read: %w", err)
 	}
 	return rec, true, nil
 }

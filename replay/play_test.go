@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/depthcast/depthcast/sim"
@@ -20,16 +20,16 @@ import (
 
 // simRecords returns n records of the simulated exchange with the given seed, as a recording holds them,
 // and the exchange's books after each record (bookAt[i] is every symbol's book after records[:i+1]).
-func simRecords(t testing.TB, n int, seed int64) ([]ingest.Record, *sim.Exchange) {
+func simRecords(t testing.TB, n int, seed int64) ([]engine.Record, *sim.Exchange) {
 	t.Helper()
 	x, err := sim.New(sim.Config{Symbols: 3, Levels: 10, Seed: seed, ResnapshotEvery: 400})
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := make([]ingest.Record, n)
+	recs := make([]engine.Record, n)
 	for i := range recs {
 		e := x.Next()
-		recs[i] = ingest.Record{Partition: 0, Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}
+		recs[i] = engine.Record{Partition: 0, Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}
 	}
 	return recs, x
 }
@@ -135,15 +135,15 @@ func TestPlayerPrerollAndDeterminism(t *testing.T) {
 }
 
 // timed returns records of one symbol: a snapshot, then deltas every step.
-func timed(n int, start time.Time, step time.Duration) []ingest.Record {
-	recs := make([]ingest.Record, n)
+func timed(n int, start time.Time, step time.Duration) []engine.Record {
+	recs := make([]engine.Record, n)
 	for i := range recs {
 		at := start.Add(time.Duration(i) * step)
 		v := fmt.Sprintf(`{"type":"delta","symbol":"AAA","seq":%d,"time":%q,"bids":[["%d","1"]],"asks":[]}`, i+1, at.Format(time.RFC3339Nano), 100+i%5)
 		if i == 0 {
 			v = fmt.Sprintf(`{"type":"snapshot","symbol":"AAA","seq":1,"time":%q,"bids":[["99","1"]],"asks":[["200","1"]]}`, at.Format(time.RFC3339Nano))
 		}
-		recs[i] = ingest.Record{Offset: int64(i), Time: at, Key: []byte("AAA"), Value: []byte(v)}
+		recs[i] = engine.Record{Offset: int64(i), Time: at, Key: []byte("AAA"), Value: []byte(v)}
 	}
 	return recs
 }
@@ -281,7 +281,7 @@ func TestPlayerConfigErrors(t *testing.T) {
 			t.Errorf("SetSpeed(%v): %v, want ErrBadRequest", v, err)
 		}
 	}
-	if _, err := replay.NewMemory([]ingest.Record{{Time: now}, {Time: now.Add(-1)}}); err == nil {
+	if _, err := replay.NewMemory([]engine.Record{{Time: now}, {Time: now.Add(-1)}}); err == nil {
 		t.Error("NewMemory accepted records out of order")
 	}
 }

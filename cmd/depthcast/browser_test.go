@@ -26,6 +26,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/shopspring/decimal"
 )
@@ -217,7 +218,7 @@ func TestDashboardBrowser(t *testing.T) {
 	runExchange(t, brokers, sim.Config{Symbols: 8, Levels: 40, Seed: 11}, 400)
 	nodeCfg := func(listen string) MainConfig {
 		return MainConfig{Listen: listen, ShutdownTimeout: 5 * time.Second,
-			Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: ingest.StartEarliest}}
+			Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: kafkatopic.Earliest}}
 	}
 	m, stop := startMain(t, nodeCfg("127.0.0.1:0"))
 	addr := m.Addr()

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/gorilla/websocket"
 )
 
@@ -44,7 +44,7 @@ func getOn(t *testing.T, c net.Conn, br *bufio.Reader) error {
 func TestHTTPConnectionLimits(t *testing.T) {
 	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0", HTTPIdleTimeout: 2 * time.Second,
 		HTTPReadTimeout: 300 * time.Millisecond, HTTPWriteTimeout: 300 * time.Millisecond, MaxHTTPConnectionsPerIP: 3,
-		Input: func(ingest.Publisher) (Input, error) { return idleInput{}, nil }})
+		Input: func(engine.Publisher) (Input, error) { return idleInput{}, nil }})
 	defer stop()
 
 	// Idle keep-alive connections are closed by the server after the idle timeout.

@@ -10,7 +10,9 @@ import (
 	"sync"
 
 	"github.com/depthcast/depthcast/auth"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -29,7 +31,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	ff.register(fs, "127.0.0.1:8080")
 	sf.register(fs)
 	gf.register(fs)
-	topic := fs.String("topic", ingest.DefaultTopic, "topic inside the embedded broker")
+	topic := fs.String("topic", kafkatopic.DefaultTopic, "topic inside the embedded broker")
 	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
 	var maxLevels int
 	registerMaxBookLevels(fs, &maxLevels)
@@ -69,7 +71,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}
 	fcfg := ff.config()
 	fcfg.Guard = gf.config()
-	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest, MaxBookLevels: maxLevels}
+	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: kafkatopic.Earliest, Books: engine.Config{MaxBookLevels: maxLevels}}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if *recordDir != "" {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,7 @@ import (
 
 // The two sides meet only here.
 var (
-	_ ingest.Publisher = (*feed.Server)(nil)
+	_ engine.Publisher = (*feed.Server)(nil)
 	_ feed.Books       = (*ingest.Consumer)(nil)
 )
 
@@ -50,7 +51,7 @@ type MainConfig struct {
 	TLS *tls.Config
 	// Input, when set, replaces the Kafka consumer (and Ingest is not used): it returns what feeds the
 	// books, publishing to pub, such as a recording's player.
-	Input func(pub ingest.Publisher) (Input, error)
+	Input func(pub engine.Publisher) (Input, error)
 }
 
 // Defaults of MainConfig's HTTP limits.

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/segmentio/kafka-go"
@@ -52,10 +53,10 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	lf.register(fs)
 	rf.register(fs)
 	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, host:port[,host:port…] (required)")
-	topic := fs.String("topic", ingest.DefaultTopic, "Kafka topic of upstream events")
+	topic := fs.String("topic", kafkatopic.DefaultTopic, "Kafka topic of upstream events")
 	partitions := fs.String("partitions", "", "record only these partitions, e.g. 0,1,2 (default: all)")
 	out := fs.String("out", "", "directory of the recording; created if missing, must not hold one already (required)")
-	from := fs.String("from", ingest.StartEarliest, "where to start in every partition: earliest, latest or an RFC 3339 time")
+	from := fs.String("from", kafkatopic.Earliest, "where to start in every partition: earliest, latest or an RFC 3339 time")
 	to := fs.String("to", "", "stop once every partition has passed this RFC 3339 time, or \"now\" (default: run until stopped)")
 	if err := parseFlags(fs, args); err != nil {
 		return usageErr(err)
@@ -101,7 +102,7 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	tap := newRecordTap(rec, cancel, until)
-	icfg.Tap = tap
+	icfg.Books.Tap = tap
 	consumer, err := ingest.New(icfg, discardPublisher{})
 	if err != nil {
 		_ = rec.Close()
@@ -139,7 +140,7 @@ func startRecording(cfg replay.RecorderConfig, cancel context.CancelCauseFunc, i
 	if err != nil {
 		return nil, err
 	}
-	icfg.Tap = newRecordTap(rec, cancel, time.Time{})
+	icfg.Books.Tap = newRecordTap(rec, cancel, time.Time{})
 	return rec, nil
 }
 
@@ -164,13 +165,13 @@ type recordTap struct {
 	done map[int]bool  // partitions past until
 }
 
-var _ ingest.Tap = (*recordTap)(nil)
+var _ engine.Tap = (*recordTap)(nil)
 
 func newRecordTap(rec *replay.Recorder, cancel context.CancelCauseFunc, until time.Time) *recordTap {
 	return &recordTap{rec: rec, cancel: cancel, until: until, next: map[int]int64{}, done: map[int]bool{}}
 }
 
-func (t *recordTap) Tap(_ context.Context, r ingest.Record) error {
+func (t *recordTap) Tap(_ context.Context, r engine.Record) error {
 	if !t.until.IsZero() {
 		t.mu.Lock()
 		t.next[r.Partition] = r.Offset + 1
@@ -242,50 +243,13 @@ func (t *recordTap) complete(starts, ends map[int]int64) bool {
 // partitionBounds lists, for every partition the consumer reads, the offset it starts at (as the consumer
 // computes it from Config.Start; with "latest", the end now) and the end offset now.
 func partitionBounds(ctx context.Context, client *kafka.Client, icfg ingest.Config) (starts, ends map[int]int64, err error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{icfg.Topic}})
+	from, err := kafkatopic.ParseStart(icfg.Start)
 	if err != nil {
 		return nil, nil, err
 	}
-	var ids []int
-	for _, tp := range md.Topics {
-		if tp.Name != icfg.Topic {
-			continue
-		}
-		if tp.Error != nil {
-			return nil, nil, tp.Error
-		}
-		for _, p := range tp.Partitions {
-			if len(icfg.Partitions) == 0 || slices.Contains(icfg.Partitions, p.ID) {
-				ids = append(ids, p.ID)
-			}
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil, fmt.Errorf("topic %s has no partitions", icfg.Topic)
-	}
-	list := func(ts int64) (map[int]int64, error) {
-		return ingest.ListOffsets(ctx, client, icfg.Topic, ids, ts)
-	}
-	if ends, err = list(kafka.LastOffset); err != nil {
+	b, err := kafkatopic.ReadBounds(ctx, client, icfg.Topic, icfg.Partitions, from, kafka.ReadCommitted)
+	if err != nil {
 		return nil, nil, err
 	}
-	switch icfg.Start {
-	case "", ingest.StartEarliest:
-		starts, err = list(kafka.FirstOffset)
-	case ingest.StartLatest:
-		starts = ends
-	default:
-		at, perr := time.Parse(time.RFC3339Nano, icfg.Start)
-		if perr != nil {
-			return nil, nil, perr
-		}
-		if starts, err = list(at.UnixMilli()); err == nil {
-			for p, off := range starts {
-				if off < 0 { // nothing at or after the time: reading starts at the end
-					starts[p] = ends[p]
-				}
-			}
-		}
-	}
-	return starts, ends, err
+	return b.Start, b.End, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/replay"
@@ -122,7 +123,7 @@ func (in *playInput) Ready() bool { return in.p.Load() != nil }
 func (in *playInput) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
 	p := in.p.Load()
 	if p == nil {
-		return ingest.ErrClosed
+		return engine.ErrClosed
 	}
 	return p.Do(ctx, symbol, fn)
 }
@@ -239,7 +240,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fcfg.Replayer = newReplayer(rec, log.With("component", "replay"))
 	fcfg.MaxReplays = rf.maxReplays
 	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Feed: fcfg, Logger: log, TLS: tlsCfg,
-		Input: func(pub ingest.Publisher) (Input, error) {
+		Input: func(pub engine.Publisher) (Input, error) {
 			cfg := pcfg
 			cfg.Publisher = pub
 			return &playInput{cfg: cfg, log: log.With("component", "replay")}, nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/replay"
@@ -91,7 +92,7 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Tap: rec}})
+	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Books: engine.Config{Tap: rec}}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	live := dialWS(t, m.Addr())
 	live.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))
@@ -122,7 +123,7 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	defer recording.Close()
 	fcfg := feed.Config{}
 	fcfg.Replayer = newReplayer(recording, quietLogger())
-	rm, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Feed: fcfg, Input: func(pub ingest.Publisher) (Input, error) {
+	rm, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Feed: fcfg, Input: func(pub engine.Publisher) (Input, error) {
 		return &playInput{cfg: replay.PlayerConfig{Source: recording, Publisher: pub, Logger: quietLogger()}, log: quietLogger()}, nil
 	}})
 	a, rawA := replayAll(t, rm.Addr(), syms)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/sim"
 	"go.opentelemetry.io/otel/trace"
@@ -212,7 +213,7 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 				t.Errorf("fetch span topic %v", v)
 			}
 			part, first, last := attrOf(s, ingest.AttrPartition), attrOf(s, ingest.AttrOffsetFirst), attrOf(s, ingest.AttrOffsetLast)
-			count, syms := attrOf(s, ingest.AttrRecords), attrOf(s, ingest.AttrSymbols)
+			count, syms := attrOf(s, engine.AttrRecords), attrOf(s, engine.AttrSymbols)
 			if part == nil || first == nil || last == nil || count == nil || syms == nil {
 				t.Fatalf("fetch span without its attributes: %v", s.Attributes)
 			}
@@ -229,9 +230,9 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 			}
 			fetched += count.GetIntValue()
 			offsets[part.GetIntValue()] = append(offsets[part.GetIntValue()], first.GetIntValue(), last.GetIntValue())
-		case ingest.SpanApply:
+		case engine.SpanApply:
 			applySpans++
-			applied += attrOf(s, ingest.AttrRecords).GetIntValue()
+			applied += attrOf(s, engine.AttrRecords).GetIntValue()
 		}
 	}
 	if fetched != n || applied != n {
@@ -253,7 +254,7 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 	}
 	linked := 0
 	for _, s := range recv.spans {
-		if s.Name != ingest.SpanApply {
+		if s.Name != engine.SpanApply {
 			continue
 		}
 		for _, l := range s.Links {
