@@ -102,16 +102,15 @@ func fillTopic(n int, real []string) (*broker, []string, error) {
 type ingestTrial struct{ perSec, perCPU float64 }
 
 func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
-	books := &ingest.LateBooks{}
-	srv, err := feed.New(feed.Config{Logger: quietLogger}, books)
+	// The consumer publishes to a feed's Hub, as in a node; nobody subscribes.
+	hub, err := feed.NewHub(feed.HubConfig{})
 	if err != nil {
 		return ingestTrial{}, err
 	}
-	cons, err := ingest.New(ingest.Config{Brokers: brokers, Topic: ingestTopic, Start: kafkatopic.Earliest, Logger: quietLogger}, srv)
+	cons, err := ingest.New(ingest.Config{Brokers: brokers, Topic: ingestTopic, Start: kafkatopic.Earliest, Logger: quietLogger}, hub)
 	if err != nil {
 		return ingestTrial{}, err
 	}
-	books.Set(cons)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	w := startWindow()

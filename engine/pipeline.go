@@ -322,6 +322,17 @@ func (p *Pipeline) Close() {
 	})
 }
 
+// Run holds the pipeline open until ctx is done, then closes it: a Pipeline its owner feeds (Submit, a
+// Batcher) is the input of a node, as the Kafka consumer is.
+func (p *Pipeline) Run(ctx context.Context) error {
+	<-ctx.Done()
+	p.Close()
+	return nil
+}
+
+// Ready reports true: a pipeline fed by its owner has no upstream to catch up with.
+func (p *Pipeline) Ready() bool { return true }
+
 // Symbols returns how many symbols are known and how many of their books are live.
 func (p *Pipeline) Symbols() (known, live int) {
 	return int(p.nSymbols.Load()), int(p.nLive.Load())

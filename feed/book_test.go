@@ -263,7 +263,7 @@ func TestConflatedBook(t *testing.T) {
 // resume {symbol: seq} gets only the updates after seq when the view's history still holds them, nothing
 // when seq is the view's last, and a fresh snapshot otherwise.
 func TestResume(t *testing.T) {
-	f := newTestFeed(t, feed.Config{ResumeHistory: 16})
+	f := newTestFeedHub(t, feed.Config{}, feed.HubConfig{ResumeHistory: 16})
 	flow := newSimFlow(t, sim.Config{Symbols: 1, Levels: 20, Seed: 21, TradeRatio: -1})
 	sym := flow.x.Symbols()[0]
 	f.submitAndFlush(flow.next(30)...)
@@ -367,7 +367,7 @@ func TestResumeAlone(t *testing.T) {
 		{"view dropped at once", -1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newTestFeed(t, feed.Config{ViewLinger: tc.linger})
+			f := newTestFeedHub(t, feed.Config{}, feed.HubConfig{ViewLinger: tc.linger})
 			flow := newSimFlow(t, sim.Config{Symbols: 1, Levels: 20, Seed: 5, TradeRatio: -1})
 			sym := flow.x.Symbols()[0]
 			f.submitAndFlush(flow.next(30)...)

@@ -1,9 +1,7 @@
 package feed_test
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,25 +12,6 @@ import (
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
 )
-
-// replayer is the wiring of the depthcast command: replay's Player behind the feed's Replayer.
-type replayer struct{ lib *replay.Library }
-
-var _ feed.Replayer = replayer{}
-
-func (r replayer) Range(ctx context.Context) (time.Time, time.Time, error) { return r.lib.Range(ctx) }
-func (r replayer) Symbols(ctx context.Context) ([]string, error)           { return r.lib.Symbols(ctx) }
-func (r replayer) Prepare(ctx context.Context, p feed.ReplayParams, pub feed.ReplayPublisher) (feed.ReplayRun, error) {
-	pl, err := replay.NewPlayer(ctx, replay.PlayerConfig{Source: r.lib, From: p.From, To: p.To, Speed: p.Speed,
-		Publisher: pub, Wait: p.Wait, Logger: quietLogger()})
-	if err != nil {
-		if errors.Is(err, replay.ErrBadRequest) {
-			err = fmt.Errorf("%w: %v", feed.ErrReplayRequest, err)
-		}
-		return nil, err
-	}
-	return pl, nil
-}
 
 // simRecording returns n records of a simulated exchange, as a recording holds them.
 func simRecording(t *testing.T, n int, seed int64) []engine.Record {
@@ -78,7 +57,7 @@ func newReplayFeed(t *testing.T, recs []engine.Record, cfg feed.Config) *testFee
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Replayer = replayer{replay.NewLibrary(mem)}
+	cfg.Replayer = replay.NewHistory(mem, quietLogger())
 	return newTestFeed(t, cfg)
 }
 

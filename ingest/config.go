@@ -14,15 +14,16 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Defaults for the zero values of Config.
+// Defaults for the zero values of Config (each field's doc gives its value). DefaultOutageTimeout is the
+// depthcast command's flag default.
 const (
-	DefaultStart            = kafkatopic.Earliest
-	DefaultMaxWait          = 500 * time.Millisecond
-	DefaultMinBytes         = 1
-	DefaultMaxBytes         = 1 << 20
-	DefaultPollInterval     = 5 * time.Second
-	DefaultStallTimeout     = 30 * time.Second
-	DefaultDeadLetterBuffer = 1024
+	defaultStart            = kafkatopic.Earliest
+	defaultMaxWait          = 500 * time.Millisecond
+	defaultMinBytes         = 1
+	defaultMaxBytes         = 1 << 20
+	defaultPollInterval     = 5 * time.Second
+	defaultStallTimeout     = 30 * time.Second
+	defaultDeadLetterBuffer = 1024
 	DefaultOutageTimeout    = 15 * time.Second
 )
 
@@ -94,7 +95,7 @@ func (c Config) WithDefaults() Config {
 		c.Topic = kafkatopic.DefaultTopic
 	}
 	if c.Start == "" {
-		c.Start = DefaultStart
+		c.Start = defaultStart
 	}
 	if c.ClientID == "" {
 		c.ClientID = "depthcast"
@@ -116,22 +117,22 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Books = c.Books.WithDefaults()
 	if c.MaxWait == 0 {
-		c.MaxWait = DefaultMaxWait
+		c.MaxWait = defaultMaxWait
 	}
 	if c.MinBytes == 0 {
-		c.MinBytes = DefaultMinBytes
+		c.MinBytes = defaultMinBytes
 	}
 	if c.MaxBytes == 0 {
-		c.MaxBytes = DefaultMaxBytes
+		c.MaxBytes = defaultMaxBytes
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = DefaultPollInterval
+		c.PollInterval = defaultPollInterval
 	}
 	if c.StallTimeout == 0 {
-		c.StallTimeout = DefaultStallTimeout
+		c.StallTimeout = defaultStallTimeout
 	}
 	if c.DeadLetterBuffer == 0 {
-		c.DeadLetterBuffer = DefaultDeadLetterBuffer
+		c.DeadLetterBuffer = defaultDeadLetterBuffer
 	}
 	if c.OutageTimeout == 0 {
 		c.OutageTimeout = DefaultOutageTimeout

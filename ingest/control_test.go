@@ -79,11 +79,11 @@ func TestKafkaTransactionMarkers(t *testing.T) {
 
 			txn(enginetest.Delta("BTC-USD", 4, enginetest.L("99:1"), nil))
 			waitBook(t, c, "BTC-USD", "live=true seq=4 100:2,99:1|101:3")
-			testkit.WaitFor(t, 5*time.Second, "three markers counted", func() bool { return m.Value(t, MetricControlRecords) == 3 })
+			testkit.WaitFor(t, 5*time.Second, "three markers counted", func() bool { return m.Value(t, metricControlRecords) == 3 })
 			if got := m.Value(t, engine.MetricRejected, "reason=bad_json"); got > 0 {
 				t.Errorf("%d markers rejected as bad JSON", got)
 			}
-			if got := m.Value(t, MetricDeadLetter, "result=written"); got > 0 {
+			if got := m.Value(t, metricDeadLetter, "result=written"); got > 0 {
 				t.Errorf("%d records sent to the dead-letter topic", got)
 			}
 		})
@@ -134,7 +134,7 @@ func TestKafkaAbortedTransactionsAreDropped(t *testing.T) {
 			txn(kgo.TryAbort, enginetest.Delta("BTC-USD", 3, enginetest.L("70:7"), nil))
 			txn(kgo.TryCommit, enginetest.Delta("BTC-USD", 3, nil, enginetest.L("101:3")))
 			waitBook(t, c, "BTC-USD", "live=true seq=3 100:2|101:3")
-			testkit.WaitFor(t, 5*time.Second, "six markers counted", func() bool { return m.Value(t, MetricControlRecords) == 6 })
+			testkit.WaitFor(t, 5*time.Second, "six markers counted", func() bool { return m.Value(t, metricControlRecords) == 6 })
 			if g := m.Value(t, engine.MetricGaps); g > 0 {
 				t.Errorf("%d gaps: aborted records were applied", g)
 			}

@@ -17,10 +17,10 @@ import (
 
 // Dead-letter record headers.
 const (
-	HeaderReason    = "depthcast-reason"
-	HeaderError     = "depthcast-error"
-	HeaderPartition = "depthcast-partition"
-	HeaderOffset    = "depthcast-offset"
+	headerReason    = "depthcast-reason"
+	headerError     = "depthcast-error"
+	headerPartition = "depthcast-partition"
+	headerOffset    = "depthcast-offset"
 )
 
 // deadLetter copies rejected records to a topic from its own goroutine. enqueue never blocks: past the
@@ -39,7 +39,7 @@ type deadLetter struct {
 }
 
 func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) {
-	count, err := cfg.Meter.Int64Counter(MetricDeadLetter,
+	count, err := cfg.Meter.Int64Counter(metricDeadLetter,
 		metric.WithDescription("Rejected records sent to the dead-letter topic, by result (written, dropped, failed)."),
 		metric.WithUnit("{record}"))
 	if err != nil {
@@ -77,10 +77,10 @@ func (d *deadLetter) enqueue(rec engine.Record, reason schema.Reason, err error)
 		Key:   rec.Key,
 		Value: rec.Value,
 		Headers: []kafka.Header{
-			{Key: HeaderReason, Value: []byte(reason)},
-			{Key: HeaderError, Value: []byte(err.Error())},
-			{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
-			{Key: HeaderOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+			{Key: headerReason, Value: []byte(reason)},
+			{Key: headerError, Value: []byte(err.Error())},
+			{Key: headerPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+			{Key: headerOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		},
 	}
 	select {

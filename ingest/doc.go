@@ -25,7 +25,7 @@
 //
 // Transactions: the partition readers fetch read_committed (up to the last stable offset) and drop the
 // records of aborted transactions with the aborted-transaction list of each fetch response; transaction
-// control markers are skipped (counted by MetricControlRecords), and a marker counts as read like any
+// control markers are skipped (counted by metricControlRecords), and a marker counts as read like any
 // record (reader.go, control.go).
 //
 // Rejected records go, with DeadLetterTopic set, to a dead-letter topic with the reason in their headers

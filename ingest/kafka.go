@@ -81,11 +81,11 @@ func New(cfg Config, pub engine.Publisher) (*Consumer, error) {
 		c.tracer = cfg.TracerProvider.Tracer(engine.TracerName)
 	}
 	var err error
-	if c.controls, err = cfg.Meter.Int64Counter(MetricControlRecords,
+	if c.controls, err = cfg.Meter.Int64Counter(metricControlRecords,
 		metric.WithDescription("Transaction control markers skipped by the partition readers."), metric.WithUnit("{record}")); err != nil {
 		return nil, err
 	}
-	c.restarts, err = cfg.Meter.Int64Counter(MetricReaderRestarts,
+	c.restarts, err = cfg.Meter.Int64Counter(metricReaderRestarts,
 		metric.WithDescription("Partition readers restarted after an error or a stall."), metric.WithUnit("{restart}"))
 	if err != nil {
 		return nil, err
@@ -479,12 +479,12 @@ func (c *Consumer) addedPartitions(ctx context.Context, client *kafka.Client, kn
 
 func (c *Consumer) registerGauges() (metric.Registration, error) {
 	m := c.cfg.Meter
-	off, err := m.Int64ObservableGauge(MetricPartitionOffset,
+	off, err := m.Int64ObservableGauge(metricPartitionOffset,
 		metric.WithDescription("Next offset to read in the partition."), metric.WithUnit("{offset}"))
 	if err != nil {
 		return nil, err
 	}
-	lag, err := m.Int64ObservableGauge(MetricPartitionLag,
+	lag, err := m.Int64ObservableGauge(metricPartitionLag,
 		metric.WithDescription("Records in the partition past the reader's position (high watermark - next offset)."), metric.WithUnit("{record}"))
 	if err != nil {
 		return nil, err

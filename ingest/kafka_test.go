@@ -257,8 +257,8 @@ func TestKafkaBooksAndRules(t *testing.T) {
 		{engine.MetricEvents, "type=snapshot", 4},
 		{engine.MetricSymbols, "", 3},
 		{engine.MetricStaleBooks, "", 0},
-		{MetricPartitionOffset, "", 16}, // every partition read from 0 to its end
-		{MetricPartitionLag, "", 0},
+		{metricPartitionOffset, "", 16}, // every partition read from 0 to its end
+		{metricPartitionLag, "", 0},
 	} {
 		var attrs []string
 		if tt.attr != "" {
@@ -272,7 +272,7 @@ func TestKafkaBooksAndRules(t *testing.T) {
 	if err := c.Do(context.Background(), "BTC-USD", func(*book.Book) {}); !errors.Is(err, engine.ErrClosed) {
 		t.Errorf("Do after Run = %v, want engine.ErrClosed", err)
 	}
-	if got := m.Value(t, MetricPartitionLag); got != -1 {
+	if got := m.Value(t, metricPartitionLag); got != -1 {
 		t.Errorf("lag gauge still reported after Run returned: %d", got)
 	}
 }
@@ -476,7 +476,7 @@ func TestKafkaRestartedReaderResumesAtItsPosition(t *testing.T) {
 	st.mu.Lock()
 	st.cancel() // what the watchdog does
 	st.mu.Unlock()
-	testkit.WaitFor(t, 5*time.Second, "restart", func() bool { return m.Value(t, MetricReaderRestarts) == 1 })
+	testkit.WaitFor(t, 5*time.Second, "restart", func() bool { return m.Value(t, metricReaderRestarts) == 1 })
 	k.produce(t, enginetest.Delta("BTC-USD", 3, enginetest.L("3:1"), nil))
 	waitBook(t, c, "BTC-USD", "live=true seq=3 3:1,2:1,1:1|9:1")
 	if g, d := m.Value(t, engine.MetricGaps), m.Value(t, engine.MetricSkipped); g != -1 || d != -1 {
@@ -517,14 +517,14 @@ func TestKafkaDeadLetter(t *testing.T) {
 		}
 		return ""
 	}
-	if string(got[0].Value) != "not json" || hdr(got[0], HeaderReason) != "bad_json" || hdr(got[0], HeaderOffset) != "1" || hdr(got[0], HeaderPartition) != "0" {
+	if string(got[0].Value) != "not json" || hdr(got[0], headerReason) != "bad_json" || hdr(got[0], headerOffset) != "1" || hdr(got[0], headerPartition) != "0" {
 		t.Errorf("first dead letter %q headers %v", got[0].Value, got[0].Headers)
 	}
-	if hdr(got[1], HeaderReason) != "crossed" || string(got[1].Key) != "BTC-USD" {
+	if hdr(got[1], headerReason) != "crossed" || string(got[1].Key) != "BTC-USD" {
 		t.Errorf("second dead letter %q key %q headers %v", got[1].Value, got[1].Key, got[1].Headers)
 	}
-	testkit.WaitFor(t, 5*time.Second, MetricDeadLetter+"{result=written} = 2", func() bool {
-		return m.Value(t, MetricDeadLetter, "result=written") == 2
+	testkit.WaitFor(t, 5*time.Second, metricDeadLetter+"{result=written} = 2", func() bool {
+		return m.Value(t, metricDeadLetter, "result=written") == 2
 	})
 }
 

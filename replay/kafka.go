@@ -77,6 +77,11 @@ func NewKafka(cfg KafkaConfig) (*Kafka, error) {
 	return &Kafka{cfg: cfg, transport: t, client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: t, Timeout: cfg.Timeout}}, nil
 }
 
+// Symbols lists none: which symbols the topic holds is left to the live feed, which reads the same topic
+// (reading the whole topic to list them would cost as much as a replay). A History over the topic accepts
+// the symbols the live feed knows.
+func (k *Kafka) Symbols(context.Context) ([]string, error) { return nil, nil }
+
 // Close releases the source's idle connections.
 func (k *Kafka) Close() error {
 	k.transport.CloseIdleConnections()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/depthcast/depthcast/sim"
@@ -210,7 +211,7 @@ func TestPlayerControls(t *testing.T) {
 	if n == 0 || n > 100 {
 		t.Fatalf("%d calls in 100 ms at speed 1", n)
 	}
-	if err := p.SetSpeed(-1); !errors.Is(err, replay.ErrBadRequest) {
+	if err := p.SetSpeed(-1); !errors.Is(err, feed.ErrReplayRequest) {
 		t.Fatalf("SetSpeed(-1) = %v", err)
 	}
 	if err := p.SetSpeed(100); err != nil {
@@ -260,25 +261,25 @@ func TestPlayerConfigErrors(t *testing.T) {
 		{Publisher: &log{}},
 		{Source: src},
 		{Source: src, Publisher: &log{}, Speed: -1},
-		{Source: src, Publisher: &log{}, Speed: replay.MaxSpeed + 1},
-		// Above 0 but below MinSpeed: denormals included, which would otherwise play with no pacing.
+		{Source: src, Publisher: &log{}, Speed: feed.MaxReplaySpeed + 1},
+		// Above 0 but below feed.MinReplaySpeed: denormals included, which would otherwise play with no pacing.
 		{Source: src, Publisher: &log{}, Speed: 1e-300},
 		{Source: src, Publisher: &log{}, Speed: 5e-324},
-		{Source: src, Publisher: &log{}, Speed: replay.MinSpeed / 2},
+		{Source: src, Publisher: &log{}, Speed: feed.MinReplaySpeed / 2},
 		{Source: src, Publisher: &log{}, From: now, To: now.Add(-time.Second)},
 	} {
 		if _, err := replay.NewPlayer(context.Background(), c); err == nil {
 			t.Errorf("NewPlayer(%+v) accepted", c)
 		}
 	}
-	p, err := replay.NewPlayer(context.Background(), replay.PlayerConfig{Source: src, Publisher: &log{}, Speed: replay.MinSpeed})
+	p, err := replay.NewPlayer(context.Background(), replay.PlayerConfig{Source: src, Publisher: &log{}, Speed: feed.MinReplaySpeed})
 	if err != nil {
-		t.Fatalf("NewPlayer at MinSpeed: %v", err)
+		t.Fatalf("NewPlayer at feed.MinReplaySpeed: %v", err)
 	}
 	defer p.Close()
 	for _, v := range []float64{1e-300, 5e-324, -5e-324} {
-		if err := p.SetSpeed(v); !errors.Is(err, replay.ErrBadRequest) {
-			t.Errorf("SetSpeed(%v): %v, want ErrBadRequest", v, err)
+		if err := p.SetSpeed(v); !errors.Is(err, feed.ErrReplayRequest) {
+			t.Errorf("SetSpeed(%v): %v, want feed.ErrReplayRequest", v, err)
 		}
 	}
 	if _, err := replay.NewMemory([]engine.Record{{Time: now}, {Time: now.Add(-1)}}); err == nil {

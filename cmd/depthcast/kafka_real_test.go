@@ -29,6 +29,8 @@ import (
 	"github.com/depthcast/depthcast/client"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -87,17 +89,17 @@ func realProduce(t *testing.T, cl *kgo.Client, keys []string, values [][]byte) {
 }
 
 // realNode starts a node reading topic from brokers.
-func realNode(t *testing.T, brokers []string, topic, start string) (*Main, func()) {
+func realNode(t *testing.T, brokers []string, topic, start string) (*nodetest.Node, func()) {
 	t.Helper()
-	return startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: start}})
+	return startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: start}})
 }
 
-func waitReady(t *testing.T, m *Main) {
+func waitReady(t *testing.T, m *nodetest.Node) {
 	t.Helper()
 	testkit.WaitFor(t, 2*time.Minute, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 }
 
-func subscribeBooks(t *testing.T, m *Main, syms []string) *wsClient {
+func subscribeBooks(t *testing.T, m *nodetest.Node, syms []string) *wsClient {
 	t.Helper()
 	c := dialWS(t, m.Addr())
 	c.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))
@@ -534,7 +536,7 @@ func TestKafkaOutage(t *testing.T) {
 	x := newExchange(t, 3, 91)
 	syms := x.Symbols()
 	produceEvents(t, prod, x, 1000)
-	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, OutageTimeout: 3 * time.Second, PollInterval: 500 * time.Millisecond,
 	}})
 	waitReady(t, m)

@@ -9,22 +9,24 @@ import (
 	"testing"
 )
 
-// The dependency direction of the design: schema <- book <- engine <- ingest, replay; book <- feed <- cmd.
-// book and schema stay pure, the engine knows nothing of Kafka, files or WebSockets, ingest and feed never
-// import each other, replay depends on the engine and not on Kafka ingestion, nothing imports cmd.
-// internal/testkit and internal/enginetest serve tests only.
+// The dependency direction of the design: schema <- book <- engine <- ingest, feed <- replay; all <- node <-
+// cmd. book and schema stay pure, the engine knows nothing of Kafka, files or WebSockets, ingest and feed
+// never import each other, replay depends on the engine (and on the feed, whose Replayer it implements) and
+// not on Kafka ingestion, only node and cmd put the parts together, nothing imports cmd. internal/testkit,
+// internal/enginetest and node/nodetest serve tests only.
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/depthcast/depthcast/"
 	forbidden := map[string][]string{
 		"schema": {"book", "ingest", "feed", "sim", "cmd/", "bench"},
 		"book":   {"ingest", "feed", "sim", "cmd/", "bench"},
-		"engine": {"ingest", "feed", "replay", "sim", "client", "cmd/", "bench", "internal/kafkatopic"},
-		"ingest": {"feed", "replay", "cmd/", "bench"},
-		"feed":   {"ingest", "replay", "sim", "cmd/", "bench", "auth"},
+		"engine": {"ingest", "feed", "replay", "sim", "client", "node", "cmd/", "bench", "internal/kafkatopic", "auth"},
+		"ingest": {"feed", "replay", "node", "cmd/", "bench"},
+		"feed":   {"ingest", "replay", "sim", "client", "node", "cmd/", "bench"},
 		"auth":   {"schema", "book", "ingest", "feed", "sim", "cmd/", "bench"},
 		"sim":    {"ingest", "feed", "cmd/", "bench"},
 		"client": {"ingest", "feed", "sim", "cmd/", "bench"},
-		"replay": {"ingest", "sim", "cmd/", "bench"},
+		"replay": {"ingest", "node", "sim", "cmd/", "bench"},
+		"node":   {"cmd/", "bench", "sim", "client", "replay"},
 		// Test support imports no package of the project.
 		"internal/testkit":    {"schema", "book", "engine", "ingest", "feed", "auth", "sim", "client", "replay", "cmd/", "bench"},
 		"internal/enginetest": {"engine", "ingest", "feed", "auth", "sim", "client", "replay", "cmd/", "bench"},
@@ -73,7 +75,7 @@ func TestDependencyDirection(t *testing.T) {
 			t.Fatalf("go list: %v", err)
 		}
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			for _, p := range []string{"internal/testkit", "internal/enginetest"} {
+			for _, p := range []string{"internal/testkit", "internal/enginetest", "node/nodetest"} {
 				if strings.Contains(line, " "+mod+p) {
 					t.Errorf("%s: a package imports %s outside its tests", line, p)
 				}

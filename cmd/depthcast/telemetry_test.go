@@ -15,6 +15,7 @@ import (
 
 	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/sim"
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -189,9 +190,16 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 	const n = 600
 	keys, values := events(x, n)
 	produce(t, prod, keys, values)
-	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
+	tp, shutdown, err := newTracerProvider(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}, TracerProvider: tp})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
-	stop() // flushes the spans
+	stop()
+	if err := shutdown(context.Background()); err != nil { // flushes the spans
+		t.Fatal(err)
+	}
 
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
