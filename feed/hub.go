@@ -272,6 +272,25 @@ func (h *Hub) subscribeBook(b *book.Book, sess *session, e *entry, k viewKey, re
 	return sub
 }
 
+// subscribeReplayBook subscribes sess to symbol's book in a playback's hub h, fed by books: a snapshot of the
+// book as it stands now, or, for a symbol that has not appeared yet, "stale" now and its first snapshot
+// later. The subscription lives as long as the hub. It returns ctx's error when the playback was stopped.
+func (h *Hub) subscribeReplayBook(ctx context.Context, books engine.Books, sess *session, symbol string, depth int) error {
+	e := h.entry(symbol)
+	k := viewKey{depth: depth}
+	err := books.Do(ctx, symbol, func(b *book.Book) { h.subscribeBook(b, sess, e, k, 0, false) })
+	if err == nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// Not known yet: nothing publishes for it until the playback runs, which is after this.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.addBookSub(sess, k, 0)
+	var buf [128]byte
+	sess.send(newMessage(schema.AppendStatus(buf[:0], symbol, schema.StatusStale, true)))
+	return nil
+}
+
 // addBookSub adds a subscription of sess to view k of e, creating the view (its last sent seq lastSent)
 // when there is none. e.mu must be held.
 func (e *entry) addBookSub(sess *session, k viewKey, lastSent uint64) (sub *subscription, created bool) {
