@@ -10,12 +10,15 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, serve
 
 from depthcast import (
+    HEARTBEAT_TIMEOUT,
     BookEvent,
     Client,
+    ClosedError,
     GapError,
     Options,
     ReconnectEvent,
     ResyncEvent,
+    RetryEvent,
     TryAgainLater,
 )
 
@@ -124,9 +127,60 @@ async def test_heartbeat_timeout_reconnects() -> None:
         client.subscribe_trades(["BTC-USD"])
         async for ev in client:
             assert isinstance(ev, ReconnectEvent)
+            assert isinstance(ev.error, ClosedError) and ev.error.code == HEARTBEAT_TIMEOUT
             if ev.attempt == 2:
                 break
         await client.close()
         assert connections >= 2
+
+    await with_server(handler, body)
+
+
+async def test_refused_restore_is_retried() -> None:
+    """A node that has not read a symbol yet refuses the restore after a reconnect (unknown_symbol): the
+    client asks again for that symbol after a backoff instead of giving up or raising."""
+    seq = vector("resume")
+    steps = seq["steps"]
+    cut = next(i for i, st in enumerate(steps) if "reconnect" in st)
+    first = [json.dumps(st["message"]) for st in steps[:cut]]
+    requests: list[dict[str, Any]] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        async for raw in ws:
+            req = json.loads(raw)
+            requests.append(req)
+            if len(requests) == 1:
+                for m in first:
+                    await ws.send(m)
+                await ws.close(1001, "server draining")
+                return
+            if len(requests) == 2:
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "error",
+                            "id": req["id"],
+                            "code": "unknown_symbol",
+                            "message": "no such symbol",
+                        }
+                    )
+                )
+            else:
+                await ws.send(first[0])  # a fresh snapshot
+
+    async def body(url: str) -> None:
+        client = Client(url, Options(backoff_initial=0.05, heartbeat_timeout=120))
+        client.subscribe_book([seq["symbol"]], depth=seq["depth"])
+        kinds: list[str] = []
+        async for ev in client:
+            kinds.append(type(ev).__name__)
+            if isinstance(ev, RetryEvent):
+                assert ev.symbol == seq["symbol"] and ev.error.code == "unknown_symbol" and ev.delay > 0
+            if isinstance(ev, BookEvent) and "RetryEvent" in kinds:
+                break
+        await client.close()
+        assert kinds.count("BookEvent") == len(first) + 1
+        assert "ReconnectEvent" in kinds and kinds[-2:] == ["RetryEvent", "BookEvent"], kinds
+        assert len(requests) == 3 and requests[2]["symbols"] == [seq["symbol"]]
 
     await with_server(handler, body)
