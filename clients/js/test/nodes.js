@@ -5,6 +5,9 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitFor } from "./wait.js";
+
+export { waitFor };
 
 const repo = new URL("../../../", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "depthcast-js-"));
@@ -100,15 +103,6 @@ export async function demo(...args) {
 /** serve starts `depthcast serve` reading a broker from its start, on listen (default a free port). */
 export function serve(broker, listen = "127.0.0.1:0", ...args) {
   return new Node(["serve", "--brokers", broker, "--listen", listen, "--start", "earliest", ...args]).ready;
-}
-
-/** waitFor polls cond (which may be async) every 20 ms until it is true, or throws after ms. */
-export async function waitFor(what, cond, ms = 60000) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /**
