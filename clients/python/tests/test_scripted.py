@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from depthcast import (
@@ -16,9 +17,11 @@ from depthcast import (
     ClosedError,
     GapError,
     Options,
+    PolicyViolation,
     ReconnectEvent,
     ResyncEvent,
     RetryEvent,
+    TradeEvent,
     TryAgainLater,
 )
 
@@ -182,5 +185,71 @@ async def test_refused_restore_is_retried() -> None:
         assert kinds.count("BookEvent") == len(first) + 1
         assert "ReconnectEvent" in kinds and kinds[-2:] == ["RetryEvent", "BookEvent"], kinds
         assert len(requests) == 3 and requests[2]["symbols"] == [seq["symbol"]]
+
+    await with_server(handler, body)
+
+
+TRADE = {
+    "type": "trade",
+    "channel": "trades",
+    "symbol": "BTC-USD",
+    "seq": 1,
+    "time": "2026-11-24T10:00:00Z",
+    "price": "1",
+    "size": "1",
+    "side": "buy",
+    "trade_id": "t-1",
+}
+
+# What the client does on each close code: reconnect (at least try_again_min after a 1013) or raise.
+CLOSES: list[tuple[int, type[ClosedError], bool]] = [
+    (1000, ClosedError, True),
+    (1001, ClosedError, True),
+    (1006, ClosedError, True),  # no close frame: the TCP connection dropped
+    (1011, ClosedError, True),
+    (1013, TryAgainLater, True),
+    (1008, PolicyViolation, False),
+    (1002, ClosedError, False),
+    (1003, ClosedError, False),
+    (1007, ClosedError, False),
+    (1009, ClosedError, False),
+]
+
+
+@pytest.mark.parametrize("code,kind,retry", CLOSES, ids=[str(c[0]) for c in CLOSES])
+async def test_close_codes(code: int, kind: type[ClosedError], retry: bool) -> None:
+    connections = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        await ws.recv()
+        if connections > 1:
+            await ws.send(json.dumps(TRADE))
+            await ws.wait_closed()
+        elif code == 1006:
+            ws.transport.abort()
+        else:
+            await ws.close(code, f"closed with {code}")
+
+    async def body(url: str) -> None:
+        client = Client(url, Options(backoff_initial=0.01, try_again_min=0.15, heartbeat_timeout=60))
+        client.subscribe_trades(["BTC-USD"])
+        if not retry:
+            with pytest.raises(kind) as e:
+                async for ev in client:
+                    raise AssertionError(ev)
+            assert type(e.value) is kind and e.value.code == code
+            assert connections == 1
+            return
+        events = client.events()
+        ev = await anext(events)
+        assert isinstance(ev, ReconnectEvent), ev
+        assert type(ev.error) is kind and ev.error.code == code, ev.error
+        assert ev.delay >= (0.15 if code == 1013 else 0)
+        assert isinstance(await anext(events), TradeEvent)  # from the second connection
+        assert connections == 2
+        await events.aclose()
+        await client.close()
 
     await with_server(handler, body)
