@@ -5,6 +5,7 @@
  * dead connection, and surfaces close codes as typed errors (1013: back off and retry; 1008: stop).
  */
 import { Book, BookFaultError, type BookMessage, type StatusMessage } from "./book.js";
+import type { Level } from "./checksum.js";
 
 /** WebSocketLike is the part of the platform WebSocket the client uses. */
 export interface WebSocketLike {
@@ -119,12 +120,27 @@ export interface Trade {
 /** ClientEvent is what the async iterator and the listeners receive. */
 export type ClientEvent =
   | { type: "open" }
-  | { type: "book"; symbol: string; book: Book; message: BookMessage }
+  | BookEvent
   | { type: "trade"; trade: Trade }
   | { type: "status"; symbol: string; status: "live" | "stale" }
   | { type: "resync"; symbol: string; error: BookFaultError }
   | { type: "error"; error: Error; retryInMs?: number }
   | { type: "close"; error: FeedCloseError; retryInMs: number | undefined };
+
+/**
+ * BookEvent: a snapshot or update was applied to `book` and verified (prev_seq chain and checksum).
+ * `seq`, `bestBid` and `bestAsk` are as of this message; `book` is the live book, which an iterator
+ * that reads behind the feed may see further on.
+ */
+export interface BookEvent {
+  type: "book";
+  symbol: string;
+  seq: number;
+  bestBid: Level | undefined;
+  bestAsk: Level | undefined;
+  book: Book;
+  message: BookMessage;
+}
 
 /** BookSubscription is the depth and conflation interval of a book subscription. */
 export interface BookSubscription {
@@ -457,7 +473,15 @@ export class Client {
       return;
     }
     this.stats.verified++;
-    this.emit({ type: "book", symbol: msg.symbol, book, message: msg });
+    this.emit({
+      type: "book",
+      symbol: msg.symbol,
+      seq: book.seq,
+      bestBid: book.bestBid(),
+      bestAsk: book.bestAsk(),
+      book,
+      message: msg,
+    });
   }
 
   private resync(book: Book, err: BookFaultError): void {

@@ -84,6 +84,14 @@ test("a gap resubscribes that symbol alone, without resume, and the fresh snapsh
   );
   assert.equal(c.stats.reconnects, 0);
   assert.equal(c.book(seq.symbol).seq, seq.steps[0].message.seq);
+  // Each book event carries the top of book as of its own message.
+  const books = events.filter((e) => e.type === "book");
+  const expects = seq.steps.filter((s) => s.expect).map((s) => s.expect);
+  for (const [i, x] of expects.entries()) {
+    assert.equal(books[i].seq, x.seq);
+    assert.deepEqual(books[i].bestBid, x.bids[0]);
+    assert.deepEqual(books[i].bestAsk, x.asks[0]);
+  }
 });
 
 test("a restore the feed refuses as unknown_symbol is sent again after a backoff", async (t) => {
