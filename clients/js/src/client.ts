@@ -169,7 +169,7 @@ export class Client {
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
-  /** fatal is the error that stopped the client (a 1008), if any. */
+  /** fatal is the close that stopped the client (1008, or 1002, 1003, 1007, 1009), if any. */
   fatal: Error | undefined;
   /** counts of messages received and verified. */
   readonly stats = { messages: 0, verified: 0, resyncs: 0, reconnects: 0 };
