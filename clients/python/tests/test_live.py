@@ -92,6 +92,7 @@ async def test_reconnect_resumes_without_snapshot(node: Node) -> None:
     client = Client(node.url, Options(backoff_initial=0.05))
     client.subscribe_book(["BTC-USD"], depth=10).subscribe_trades(["BTC-USD"])
     kinds: list[str] = []
+    after: list[str] = []  # book messages after the reconnect
     reconnected = False
     trades = 0
     async for ev in client:
@@ -100,16 +101,19 @@ async def test_reconnect_resumes_without_snapshot(node: Node) -> None:
         if isinstance(ev, ReconnectEvent):
             reconnected = True
         elif isinstance(ev, BookEvent):
-            kinds.append(ev.kind)
-            if len(kinds) == 50:
+            (after if reconnected else kinds).append(ev.kind)
+            if len(kinds) == 50 and not reconnected:
                 await client.reconnect()
-            if reconnected and len(kinds) > 100:
+            if len(after) > 50:
                 break
         else:
             trades += 1
     await client.close()
     assert reconnected and trades > 0
-    assert kinds[0] == "snapshot" and kinds[1:].count("snapshot") == 0, "resume sent a snapshot"
+    assert kinds[0] == "snapshot"
+    # The chain goes on from the seq held: an update first. (A snapshot may come later all the same: the
+    # simulated exchange re-snapshots each book now and then, and the feed passes that on.)
+    assert after[0] == "update", f"resume answered with a {after[0]}"
 
 
 async def test_policy_violation_is_typed_and_stops(strict_node: Node) -> None:
