@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { Client, FeedError, HEARTBEAT_TIMEOUT_CODE, PolicyError, TryAgainError } from "../dist/index.js";
-import { bin, demo, kcatOr, produce, serve, waitFor } from "./nodes.js";
+import { bin, demo, kcatOr, produce, proxy, serve, waitFor } from "./nodes.js";
 
 /** RecordingWebSocket is the `ws` WebSocket keeping every request the client sends, for the assertions. */
 class RecordingWebSocket extends WebSocket {
@@ -103,8 +103,10 @@ test("slow consumer: 1013 surfaces as TryAgainError and the client backs off and
   // only a reader that stopped.
   const small = await demo("--rate", "3000", "--send-queue-bytes", "262144");
   t.after(() => small.stop());
+  // The client reaches the node through a proxy that the test stalls: the node sees a reader that stopped.
+  const via = await proxy(small.addr);
   // No heartbeat timeout while the reader is stalled: the node's close is what the test waits for.
-  const c = client(t, { url: small.ws, tryAgainMinMs: 200, heartbeatTimeoutMs: 600000 });
+  const c = client(t, { url: `ws://${via.addr}/ws`, tryAgainMinMs: 200, heartbeatTimeoutMs: 600000 });
   const closes = [];
   c.on((ev) => ev.type === "close" && closes.push(ev));
   await c.connect();
@@ -116,8 +118,7 @@ test("slow consumer: 1013 surfaces as TryAgainError and the client backs off and
   // frame waits behind the data already in the socket, for the write timeout (10 s) from that decision.
   const before = (await small.json("/v1/stats")).slow_consumers;
   const seen = closes.length;
-  const socket = c.ws._socket;
-  socket.pause();
+  via.stall();
   try {
     await waitFor(
       "the node to close a slow consumer",
@@ -125,7 +126,7 @@ test("slow consumer: 1013 surfaces as TryAgainError and the client backs off and
       120000,
     );
   } finally {
-    socket.resume();
+    via.resume();
   }
   await waitFor("the close", () => closes.length > seen, 30000);
   const ev = closes[seen];

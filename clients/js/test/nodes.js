@@ -3,6 +3,7 @@
 import { after } from "node:test";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { waitFor } from "./wait.js";
@@ -127,3 +128,53 @@ export function produce(broker, ...records) {
   });
   if (r.status !== 0) throw new Error(`kcat: ${r.error ?? r.stderr}`);
 }
+
+/**
+ * proxy forwards TCP connections to a node's address; stall() stops reading what the node sends (the node
+ * sees a client that stopped reading, whatever the client's own code does) and resume() goes on. It is
+ * closed when the test file ends.
+ */
+export async function proxy(addr) {
+  const [host, port] = addr.split(":");
+  const upstreams = new Set();
+  let stalled = false;
+  const server = net.createServer((down) => {
+    const up = net.connect(Number(port), host);
+    upstreams.add(up);
+    if (stalled) up.pause();
+    // Plain data handlers, not pipe(): pipe resumes a source when its destination drains, and nothing but
+    // stall() and resume() may pause or resume `up`. An end is passed on after what was written before it.
+    down.on("data", (d) => up.write(d));
+    up.on("data", (d) => down.write(d));
+    up.on("end", () => down.end());
+    down.on("end", () => up.end());
+    const fail = () => {
+      up.destroy();
+      down.destroy();
+    };
+    up.on("error", fail);
+    down.on("error", fail);
+    up.on("close", () => upstreams.delete(up));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const p = {
+    addr: `127.0.0.1:${server.address().port}`,
+    stall() {
+      stalled = true;
+      for (const up of upstreams) up.pause();
+    },
+    resume() {
+      stalled = false;
+      for (const up of upstreams) up.resume();
+    },
+    close() {
+      for (const up of upstreams) up.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+  proxies.add(p);
+  return p;
+}
+
+const proxies = new Set();
+after(() => Promise.all([...proxies].map((p) => p.close())));
