@@ -74,8 +74,13 @@ func TestHTTPEndpoints(t *testing.T) {
 			}
 		}},
 		{"/ui/book.js", 200, "text/javascript", func(t *testing.T, body string) {
+			if !strings.Contains(body, `from "./sdk/book.js"`) {
+				t.Errorf("dashboard book module is not built on the client's: %.200s", body)
+			}
+		}},
+		{"/ui/sdk/checksum.js", 200, "text/javascript", func(t *testing.T, body string) {
 			if !strings.Contains(body, "0xedb88320") {
-				t.Errorf("dashboard book module has no CRC-32: %.200s", body)
+				t.Errorf("the client's checksum module has no CRC-32: %.200s", body)
 			}
 		}},
 		{"/ui/style.css", 200, "text/css", nil},
