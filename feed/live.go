@@ -161,16 +161,27 @@ func (c *liveConn) subscribe(id int64, req *liveRequest) {
 	for i, sym := range syms {
 		resume, hasResume := req.Resume[sym]
 		var sub *subscription
+		behind, at := false, uint64(0) // the book is behind the client's seq while the books catch up; its seq
 		ctx, cancel := context.WithTimeout(context.Background(), doTimeout)
 		// Do runs the subscription on the book's writer and, when it returns nil, has run it to its end;
 		// when it returns an error the function never runs. Either way sub is this goroutine's to read.
 		err := c.srv.books.Do(ctx, sym, func(b *book.Book) {
+			if hasResume && resume > b.Seq() && !c.srv.cfg.Ready() {
+				// This node has not read the stream as far as the client has (it is catching up after a
+				// start): a snapshot now would take the client's book back in time.
+				behind, at = true, b.Seq()
+				return
+			}
 			sub = c.srv.hub.subscribeBook(b, sess, entries[i], k, resume, hasResume)
 		})
 		cancel()
 		if err != nil {
 			c.srv.log.Warn("subscribe failed", "symbol", sym, "remote", sess.remote, "err", err)
 			sess.reply(id, CodeUnavailable, fmt.Sprintf("%s is not available now: %v", sym, err))
+			continue
+		}
+		if behind {
+			sess.reply(id, CodeUnavailable, fmt.Sprintf("%s is not available now: this node is catching up (its book is at seq %d, you hold %d); try again", sym, at, resume))
 			continue
 		}
 		if sub != nil {
