@@ -231,3 +231,23 @@ func FuzzParseKeys(f *testing.F) {
 		}
 	})
 }
+
+func TestGrantDenied(t *testing.T) {
+	tests := []struct {
+		name  string
+		g     *auth.Grant
+		syms  []string
+		wants []string
+	}{
+		{"authentication off", nil, []string{"BTC-USD", "ETH-USD"}, nil},
+		{"every symbol", &auth.Grant{}, []string{"BTC-USD"}, nil},
+		{"restricted", &auth.Grant{Symbols: []string{"BTC-USD"}}, []string{"ETH-USD", "BTC-USD", "SOL-USD"}, []string{"ETH-USD", "SOL-USD"}},
+		{"restricted, allowed", &auth.Grant{Symbols: []string{"BTC-USD", "ETH-USD"}}, []string{"ETH-USD"}, nil},
+	}
+	for _, tt := range tests {
+		got := tt.g.Denied(tt.syms...)
+		if strings.Join(got, ",") != strings.Join(tt.wants, ",") {
+			t.Errorf("%s: Denied(%v) = %v, want %v", tt.name, tt.syms, got, tt.wants)
+		}
+	}
+}

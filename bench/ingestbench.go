@@ -10,6 +10,7 @@ import (
 
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -101,16 +102,15 @@ func fillTopic(n int, real []string) (*broker, []string, error) {
 type ingestTrial struct{ perSec, perCPU float64 }
 
 func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
-	books := &ingest.LateBooks{}
-	srv, err := feed.New(feed.Config{Logger: quietLogger}, books)
+	// The consumer publishes to a feed's Hub, as in a node; nobody subscribes.
+	hub, err := feed.NewHub(feed.HubConfig{})
 	if err != nil {
 		return ingestTrial{}, err
 	}
-	cons, err := ingest.New(ingest.Config{Brokers: brokers, Topic: ingestTopic, Start: ingest.StartEarliest, Logger: quietLogger}, srv)
+	cons, err := ingest.New(ingest.Config{Brokers: brokers, Topic: ingestTopic, Start: kafkatopic.Earliest, Logger: quietLogger}, hub)
 	if err != nil {
 		return ingestTrial{}, err
 	}
-	books.Set(cons)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	w := startWindow()
@@ -130,10 +130,14 @@ func ingestDepthcast(brokers []string, n int) (ingestTrial, error) {
 	return ingestTrial{perSec: float64(n) / w.wall.Seconds(), perCPU: float64(n) / w.cpu.Seconds()}, nil
 }
 
+// baselineQueueCapacity is the QueueCapacity of the baseline's kafka-go Reader: large enough that its
+// prefetching never waits on the loop that drains it.
+const baselineQueueCapacity = 4096
+
 func ingestKafkaGo(brokers []string, n int) (ingestTrial, error) {
 	cfg := ingest.Config{}.WithDefaults()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: ingestTopic, Partition: 0, MinBytes: cfg.MinBytes,
-		MaxBytes: cfg.MaxBytes, MaxWait: cfg.MaxWait, QueueCapacity: ingest.ReaderQueueCapacity, ReadLagInterval: -1})
+		MaxBytes: cfg.MaxBytes, MaxWait: cfg.MaxWait, QueueCapacity: baselineQueueCapacity, ReadLagInterval: -1})
 	defer r.Close()
 	if err := r.SetOffset(kafka.FirstOffset); err != nil {
 		return ingestTrial{}, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -14,8 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
+	"github.com/depthcast/depthcast/node"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -58,12 +59,9 @@ var latLayouts = []latLayout{
 type kafkaFeed struct {
 	closeBroker func() // the kfake cluster's Close, or the real cluster's topic deletion
 	prod        *kgo.Client
-	srv         *feed.Server
-	cons        *ingest.Consumer
-	hs          *http.Server
-	ln          net.Listener
+	node        *node.Node
+	stopNode    func()
 	cancel      context.CancelFunc
-	wg          sync.WaitGroup
 	failed      atomic.Int64 // produce errors
 	// gen carries each symbol's seq from one trial to the next: a generator started afresh would repeat
 	// seqs the books have applied, and the pipeline would skip every delta as a duplicate.
@@ -72,7 +70,7 @@ type kafkaFeed struct {
 	leg legTap
 }
 
-// legTap is an ingest.Tap that samples the Kafka leg of the latency: record made → record submitted to
+// legTap is an engine.Tap that samples the Kafka leg of the latency: record made → record submitted to
 // the pipeline by its partition reader (after kafka-go's fetch, before decode and apply).
 type legTap struct {
 	on  atomic.Bool
@@ -81,7 +79,7 @@ type legTap struct {
 	ack []int64 // record made → the broker's produce ack seen by the producer
 }
 
-func (t *legTap) Tap(_ context.Context, rec ingest.Record) error {
+func (t *legTap) Tap(_ context.Context, rec engine.Record) error {
 	if !t.on.Load() {
 		return nil
 	}
@@ -141,26 +139,13 @@ func startKafkaFeed(syms []string, real []string) (*kafkaFeed, error) {
 		k.close()
 		return nil, fmt.Errorf("produce snapshots: %w", err)
 	}
-	books := &ingest.LateBooks{}
-	if k.srv, err = feed.New(feed.Config{Logger: quietLogger}, books); err != nil {
+	if k.node, k.stopNode, err = startNode(node.Config{Ingest: ingest.Config{Brokers: addrs, Topic: latTopic,
+		Start: kafkatopic.Earliest, Books: engine.Config{Tap: &k.leg}}}); err != nil {
 		k.close()
 		return nil, err
 	}
-	if k.cons, err = ingest.New(ingest.Config{Brokers: addrs, Topic: latTopic, Start: ingest.StartEarliest, Logger: quietLogger, Tap: &k.leg}, k.srv); err != nil {
-		k.close()
-		return nil, err
-	}
-	books.Set(k.cons)
-	if k.ln, err = listenLoopback(); err != nil {
-		k.close()
-		return nil, err
-	}
-	k.hs = &http.Server{Handler: k.srv, ReadHeaderTimeout: 10 * time.Second}
-	k.wg.Go(func() { _ = k.cons.Run(ctx) })
-	k.wg.Go(func() { _ = k.srv.Run(ctx) })
-	k.wg.Go(func() { _ = k.hs.Serve(k.ln) })
 	deadline := time.Now().Add(30 * time.Second)
-	for !k.cons.Ready() {
+	for !k.node.Ready() {
 		if time.Now().After(deadline) {
 			k.close()
 			return nil, fmt.Errorf("consumer not ready after 30s")
@@ -171,16 +156,12 @@ func startKafkaFeed(syms []string, real []string) (*kafkaFeed, error) {
 }
 
 func (k *kafkaFeed) close() {
-	if k.hs != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_ = k.hs.Shutdown(ctx)
-		_ = k.srv.Shutdown(ctx)
-		cancel()
+	if k.stopNode != nil {
+		k.stopNode()
 	}
 	if k.cancel != nil {
 		k.cancel()
 	}
-	k.wg.Wait()
 	if k.prod != nil {
 		k.prod.Close()
 	}
@@ -295,7 +276,7 @@ func latencyRig(syms []string, n int, real []string) (*kafkaFeed, []*wsClient, *
 	o2 := &clientOpts{subscribe: func(i int) []byte { return subscribeMsg([]string{syms[i%len(syms)]}, 0) }, lat: sink, bufSize: 16 << 10}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	clients, err := dialAll(ctx, k.ln.Addr().String(), n, o2)
+	clients, err := dialAll(ctx, k.node.Addr(), n, o2)
 	if err != nil {
 		k.close()
 		return nil, nil, nil, err

@@ -5,6 +5,13 @@
 //	go run ./bench            # full run
 //	go run ./bench -quick     # under two minutes
 //	go run ./bench -only fanout,book
+//
+// depthcast runs in it as it runs in production, a node built by package node (servers.go). Beside it the
+// harness carries code of its own on purpose: the baselines (a gorilla/websocket hub as people write one,
+// and a raw-TCP writer that is the ceiling of any WebSocket server, servers.go) must not share depthcast's
+// code, or they would measure it; and its load clients (client.go) count frames and read timestamps
+// without decoding or verifying books, so that what a scenario measures is the server's cost, not the
+// client's (the client package verifies every book, which is its job and not a load generator's).
 package main
 
 import (

@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
@@ -23,27 +21,6 @@ import (
 // on disk, played at speed 0 to one /replay client over loopback (book and trades of every symbol, full
 // depth), timed from the request to replay_end; beside it, the bare read of the same recording (OpenDir's
 // cursor, Next in a loop), which is the ceiling of any replay of it.
-
-// benchReplayer is the wiring of the depthcast command: a Player per replay.
-type benchReplayer struct{ lib *replay.Library }
-
-func (r benchReplayer) Range(ctx context.Context) (time.Time, time.Time, error) {
-	return r.lib.Range(ctx)
-}
-func (r benchReplayer) Symbols(ctx context.Context) ([]string, error) { return r.lib.Symbols(ctx) }
-func (r benchReplayer) Prepare(ctx context.Context, p feed.ReplayParams, pub feed.ReplayPublisher) (feed.ReplayRun, error) {
-	pl, err := replay.NewPlayer(ctx, replay.PlayerConfig{Source: r.lib, From: p.From, To: p.To, Speed: p.Speed,
-		Publisher: pub, Wait: p.Wait, Logger: quietLogger})
-	if err != nil {
-		return nil, err
-	}
-	return pl, nil
-}
-
-// noBooks: the replay server serves no live books.
-type noBooks struct{}
-
-func (noBooks) Do(context.Context, string, func(*book.Book)) error { return ingest.ErrClosed }
 
 func writeBenchRecording(dir string, n int) ([]string, error) {
 	x, err := sim.New(sim.Config{Symbols: 8, Levels: 50, Seed: 1})
@@ -56,7 +33,7 @@ func writeBenchRecording(dir string, n int) ([]string, error) {
 	}
 	for i := range n {
 		e := x.Next()
-		if err := rec.Write(ingest.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}); err != nil {
+		if err := rec.Write(engine.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}); err != nil {
 			_ = rec.Close()
 			return nil, err
 		}
@@ -128,31 +105,21 @@ func runReplay(o *options, rep *report) error {
 		return err
 	}
 	defer rec.Close()
-	lib := replay.NewLibrary(rec)
-	if _, err := lib.Symbols(context.Background()); err != nil { // the symbol list is read once, not in a trial
-		return err
-	}
-	srv, err := feed.New(feed.Config{Logger: quietLogger, Replayer: benchReplayer{lib}}, noBooks{})
+	// A node serving /replay of the recording (the recording's symbols come from its indexes); its live
+	// books are empty.
+	nd, stop, err := startNode(node.Config{Feed: feed.Config{Replayer: replay.NewHistory(rec, quietLogger)},
+		Input: func(pub engine.Publisher) (node.Input, error) {
+			return engine.New(engine.Config{Logger: quietLogger}, pub)
+		}})
 	if err != nil {
 		return err
 	}
-	ln, err := listenLoopback()
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = hs.Serve(ln) })
-	defer func() {
-		_ = srv.Shutdown(context.Background())
-		_ = hs.Close()
-		wg.Wait()
-	}()
+	defer stop()
 	fmt.Fprintf(os.Stderr, "   replay: %d records recorded\n", n)
 	vals, cpus, bvals, bcpus := []float64{}, []float64{}, []float64{}, []float64{}
 	for r := 0; r < o.rounds; r++ {
 		w := startWindow()
-		msgs, err := replayClient(ln.Addr().String(), syms)
+		msgs, err := replayClient(nd.Addr(), syms)
 		w.stop()
 		if err != nil {
 			return fmt.Errorf("replay: %w", err)

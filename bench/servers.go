@@ -14,10 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/metric/noop"
 )
 
 // fanServer is a contender of the fan-out scenarios: a server on a loopback port that clients subscribe to
@@ -34,60 +36,69 @@ type fanServer interface {
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
-// ---- depthcast: the real feed.Server behind net/http, fed by an ingest.Pipeline ----
+// ---- depthcast: the real feed.Server behind net/http, fed by an engine.Pipeline ----
 
 type dcServer struct {
-	srv    *feed.Server
-	pipe   *ingest.Pipeline
-	hs     *http.Server
-	ln     net.Listener
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	node   *node.Node
+	pipe   *engine.Pipeline
+	stop   func()
 	rec    []byte
 	offset int64
 }
 
-// startDepthcast runs a feed with syms already live (a snapshot of levels levels per side each).
-func startDepthcast(cfg feed.Config, syms []string, levels int) (*dcServer, error) {
+// startNode runs a depthcast node of cfg on a loopback port, built as the depthcast command builds one,
+// without metrics (the baselines have none either) or HTTP connection caps. stop stops it.
+func startNode(cfg node.Config) (n *node.Node, stop func(), err error) {
+	if cfg.Listener, err = listenLoopback(); err != nil {
+		return nil, nil, err
+	}
 	cfg.Logger = quietLogger
-	books := &ingest.LateBooks{}
-	srv, err := feed.New(cfg, books)
+	cfg.MeterProvider = noop.NewMeterProvider()
+	cfg.MaxHTTPConnectionsPerIP = -1
+	if n, err = node.New(cfg); err != nil {
+		_ = cfg.Listener.Close()
+		return nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Run(context.Background()) }()
+	select {
+	case <-n.Started():
+	case err := <-done:
+		return nil, nil, err
+	}
+	return n, func() { _ = n.Close() }, nil
+}
+
+// startDepthcast runs a node with syms already live (a snapshot of levels levels per side each), whose
+// books the benchmark feeds.
+func startDepthcast(cfg feed.Config, syms []string, levels int) (*dcServer, error) {
+	d := &dcServer{}
+	n, stop, err := startNode(node.Config{Feed: cfg, Input: func(pub engine.Publisher) (node.Input, error) {
+		p, err := engine.New(engine.Config{Logger: quietLogger}, pub)
+		d.pipe = p
+		return p, err
+	}})
 	if err != nil {
 		return nil, err
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Logger: quietLogger}, srv)
-	if err != nil {
-		return nil, err
-	}
-	books.Set(pipe)
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &dcServer{srv: srv, pipe: pipe, cancel: cancel}
+	d.node, d.stop = n, stop
+	ctx := context.Background()
 	now := schema.FormatTime(time.Now())
 	for _, s := range syms {
-		if err := pipe.Submit(ctx, ingest.Record{Key: []byte(s), Value: snapshotRecord(s, 1, levels, now)}); err != nil {
-			cancel()
-			pipe.Close()
+		if err := d.pipe.Submit(ctx, engine.Record{Key: []byte(s), Value: snapshotRecord(s, 1, levels, now)}); err != nil {
+			stop()
 			return nil, err
 		}
 	}
-	if err := pipe.Flush(ctx); err != nil {
-		cancel()
-		pipe.Close()
+	if err := d.pipe.Flush(ctx); err != nil {
+		stop()
 		return nil, err
 	}
-	if d.ln, err = listenLoopback(); err != nil {
-		cancel()
-		pipe.Close()
-		return nil, err
-	}
-	d.hs = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	d.wg.Go(func() { _ = srv.Run(ctx) })
-	d.wg.Go(func() { _ = d.hs.Serve(d.ln) })
 	return d, nil
 }
 
 func (d *dcServer) name() string { return "depthcast" }
-func (d *dcServer) addr() string { return d.ln.Addr().String() }
+func (d *dcServer) addr() string { return d.node.Addr() }
 func (d *dcServer) subscribe(syms []string) []byte {
 	return subscribeMsg(syms, 0)
 }
@@ -99,18 +110,10 @@ func (d *dcServer) slowClosed() int64       { return -1 } // not observable from
 func (d *dcServer) publish(dl *delta) {
 	d.rec = dl.record(d.rec[:0])
 	d.offset++
-	_ = d.pipe.Submit(context.Background(), ingest.Record{Offset: d.offset, Key: []byte(dl.sym), Value: d.rec})
+	_ = d.pipe.Submit(context.Background(), engine.Record{Offset: d.offset, Key: []byte(dl.sym), Value: d.rec})
 }
 
-func (d *dcServer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	_ = d.hs.Shutdown(ctx)
-	_ = d.srv.Shutdown(ctx)
-	d.cancel()
-	d.pipe.Close()
-	d.wg.Wait()
-}
+func (d *dcServer) close() { d.stop() }
 
 func subscribeMsg(syms []string, depth int) []byte {
 	b := []byte(`{"op":"subscribe","id":1,"channel":"book","symbols":[`)

@@ -71,6 +71,7 @@ func TestCloseErrorHelpers(t *testing.T) {
 		{1001, true, false, false, false},
 		{1002, false, false, false, true},
 		{1003, false, false, false, true},
+		{1007, false, false, false, true},
 		{1008, false, false, true, true},
 		{1009, false, false, false, true},
 		{1011, false, false, false, false},

@@ -26,7 +26,7 @@
 // own: a close with 1001 (the node is shutting down or draining) is redialled at once; 1013 (try again later)
 // and HTTP 429 wait a longer backoff; a connection that delivers nothing, not even a heartbeat, for
 // Config.StaleTimeout is dropped and redialled. A close with 1008 (policy violation) stops the client unless
-// Config.RetryOnPolicy is set, as do 1002, 1003 and 1009 and a handshake refused with 400, 401, 403 or 404:
+// Config.RetryOnPolicy is set, as do 1002, 1003, 1007 and 1009 and a handshake refused with 400, 401, 403 or 404:
 // repeating what the feed refused would be refused again. The reason is a *CloseError or *HandshakeError,
 // returned by Err once Events is closed.
 //

@@ -33,6 +33,7 @@ const (
 	CloseProtocolError = 1002
 	CloseUnsupported   = 1003
 	CloseAbnormal      = 1006
+	CloseInvalidData   = 1007
 	ClosePolicy        = 1008
 	CloseTooBig        = 1009
 	CloseInternal      = 1011
@@ -63,10 +64,10 @@ func (e *CloseError) RetryLater() bool { return e.Code == CloseTryAgainLater }
 // Reconnecting unchanged would be refused again.
 func (e *CloseError) Policy() bool { return e.Code == ClosePolicy }
 
-// ClientFault reports a close the client caused by what it sent (1002, 1003, 1008, 1009).
+// ClientFault reports a close the client caused by what it sent (1002, 1003, 1007, 1008, 1009).
 func (e *CloseError) ClientFault() bool {
 	switch e.Code {
-	case CloseProtocolError, CloseUnsupported, ClosePolicy, CloseTooBig:
+	case CloseProtocolError, CloseUnsupported, CloseInvalidData, ClosePolicy, CloseTooBig:
 		return true
 	}
 	return false

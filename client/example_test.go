@@ -4,37 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
-	"strings"
 
 	"github.com/depthcast/depthcast/client"
-	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/node"
 )
 
-// exampleFeed starts a feed whose BTC-USD book holds one upstream snapshot, and returns its WebSocket URL
+// exampleFeed starts a node whose BTC-USD book holds one upstream snapshot, and returns its WebSocket URL
 // and a function that stops it.
 func exampleFeed() (string, func()) {
-	books := &ingest.LateBooks{}
-	srv, err := feed.New(feed.Config{Logger: quietLogger()}, books)
+	var books *engine.Pipeline
+	n, err := node.New(node.Config{Listen: "127.0.0.1:0", Logger: quietLogger(),
+		Input: func(pub engine.Publisher) (node.Input, error) { // fed by hand here; serve reads Kafka
+			p, err := engine.New(engine.Config{Shards: 1, Logger: quietLogger()}, pub)
+			books = p
+			return p, err
+		}})
 	if err != nil {
 		panic(err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
-	if err != nil {
-		panic(err)
-	}
-	books.Set(pipe)
 	ctx := context.Background()
-	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
+	go func() { _ = n.Run(ctx) }()
+	<-n.Started()
+	_ = books.Submit(ctx, engine.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
 		`"time":"2026-11-24T10:00:00Z","bids":[["43000.10","2"],["42999","1.5"]],"asks":[["43000.2","1.0"]]}`)})
-	_ = pipe.Flush(ctx)
-	ts := httptest.NewServer(srv)
-	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", func() {
-		_ = srv.Shutdown(ctx)
-		ts.Close()
-		pipe.Close()
-	}
+	_ = books.Flush(ctx)
+	return "ws://" + n.Addr() + "/ws", func() { _ = n.Close() }
 }
 
 // Dial, subscribe to the top 10 levels of a book, and read events until the first book arrives.

@@ -14,7 +14,7 @@ import (
 )
 
 // converge waits until the client's book of symbol equals the node's GET /v1/book at depth (0: full).
-func converge(t *testing.T, c *client.Client, n *node, symbol string, depth int) {
+func converge(t *testing.T, c *client.Client, n feedNode, symbol string, depth int) {
 	t.Helper()
 	var mine, theirs string
 	deadline := time.Now().Add(waitTimeout)
@@ -162,8 +162,8 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	converge(t, c, a, sym, 10)
 	converge(t, watcher, b, sym, 10)
 
-	addr := a.addr
-	a.stop()
+	addr := a.Addr()
+	a.Stop()
 	ev := rec.wait("the wait after 1001", func(ev client.Event) bool {
 		se, ok := ev.(client.StateEvent)
 		return ok && se.State == client.StateWaiting
@@ -172,7 +172,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		t.Errorf("after the node's shutdown: %+v, want 1001 and no delay", ev)
 	}
 	b.submit(next(x, 100)...) // while the client has no node
-	b.listen(addr)
+	b.Listen(addr)
 	resumed := rec.wait("the resumed update", func(ev client.Event) bool {
 		be, ok := ev.(client.BookEvent)
 		return ok && (be.Resumed || be.Snapshot && be.Book.Seq > 350)

@@ -1,6 +1,6 @@
 package client_test
 
-// The harness of the client tests: real feed nodes (feed.Server over an ingest.Pipeline, served over TCP on
+// The harness of the client tests: real feed nodes (feed.Server over an engine.Pipeline, served over TCP on
 // a port of their own), fed with the simulated exchange's records, and a small gorilla/websocket server that
 // plays scripted protocol faults.
 
@@ -8,9 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,130 +17,48 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/client"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
 )
 
 // waitTimeout bounds every wait; generous for -race on a loaded 2-core machine. Waits end when their
 // condition holds.
-const waitTimeout = 20 * time.Second
+const waitTimeout = nodetest.WaitTimeout
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return nodetest.QuietLogger() }
 
-// node is one feed node: a feed.Server over an ingest.Pipeline, served on its own listener.
-type node struct {
-	t    *testing.T
-	srv  *feed.Server
-	pipe *ingest.Pipeline
-	addr string
+// feedNode is one depthcast node (node/nodetest) whose books the test feeds with the simulated
+// exchange's records.
+type feedNode struct{ *nodetest.Node }
 
-	mu      sync.Mutex
-	servers []*http.Server
-	stopped bool
-	cancel  context.CancelFunc
-	runDone chan struct{}
-}
-
-// newNode starts a node listening on 127.0.0.1, port 0, with cfg (Logger is set here).
-func newNode(t *testing.T, cfg feed.Config) *node {
+// newNode starts a node listening on 127.0.0.1, port 0, with the feed config cfg.
+func newNode(t *testing.T, cfg feed.Config) feedNode {
 	t.Helper()
-	cfg.Logger = quietLogger()
-	books := &ingest.LateBooks{}
-	srv, err := feed.New(cfg, books)
-	if err != nil {
-		t.Fatalf("feed.New: %v", err)
-	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 2, Logger: quietLogger()}, srv)
-	if err != nil {
-		t.Fatalf("ingest.NewPipeline: %v", err)
-	}
-	books.Set(pipe)
-	n := &node{t: t, srv: srv, pipe: pipe, runDone: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
-	go func() {
-		defer close(n.runDone)
-		_ = srv.Run(ctx)
-	}()
-	n.addr = n.listen("127.0.0.1:0")
-	t.Cleanup(n.stop)
-	return n
+	return feedNode{nodetest.Start(t, node.Config{Feed: cfg})}
 }
 
-// listen serves the node on one more listener at addr and returns its address.
-func (n *node) listen(addr string) string {
-	n.t.Helper()
-	var ln net.Listener
-	var err error
-	deadline := time.Now().Add(waitTimeout)
-	for { // the port of a node just stopped may take a moment to be free
-		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		n.t.Fatalf("listen %s: %v", addr, err)
-	}
-	hs := &http.Server{Handler: n.srv, ReadHeaderTimeout: waitTimeout}
-	n.mu.Lock()
-	n.servers = append(n.servers, hs)
-	n.mu.Unlock()
-	go func() { _ = hs.Serve(ln) }()
-	return ln.Addr().String()
-}
+func (n feedNode) url() string { return n.URL("ws", "/ws") }
 
-func (n *node) url() string { return "ws://" + n.addr + "/ws" }
-
-// stop shuts the node down: its clients get 1001, then its listeners and pipeline stop.
-func (n *node) stop() {
-	n.mu.Lock()
-	if n.stopped {
-		n.mu.Unlock()
-		return
-	}
-	n.stopped = true
-	servers := n.servers
-	n.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	for _, hs := range servers {
-		_ = hs.Shutdown(ctx)
-	}
-	if err := n.srv.Shutdown(ctx); err != nil {
-		n.t.Errorf("feed Shutdown: %v", err)
-	}
-	n.cancel()
-	<-n.runDone
-	n.pipe.Close()
-}
-
-// submit hands the records to the pipeline in order and waits until they are applied and published.
-func (n *node) submit(recs ...sim.Event) {
-	n.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
+// submit hands the records to the books in order and waits until they are applied and published.
+func (n feedNode) submit(recs ...sim.Event) {
 	for _, r := range recs {
-		if err := n.pipe.Submit(ctx, ingest.Record{Key: []byte(r.Key), Value: r.Value}); err != nil {
-			n.t.Fatalf("Submit: %v", err)
-		}
+		n.SubmitRecords(engine.Record{Key: []byte(r.Key), Value: r.Value})
 	}
-	if err := n.pipe.Flush(ctx); err != nil {
-		n.t.Fatalf("Flush: %v", err)
-	}
+	n.Flush()
 }
 
 // httpBook returns GET /v1/book/symbol?depth=n rendered by render, and its seq.
-func (n *node) httpBook(symbol string, depth int) (string, uint64) {
-	n.t.Helper()
+func (n feedNode) httpBook(symbol string, depth int) (string, uint64) {
 	cl := &http.Client{Timeout: waitTimeout, Transport: &http.Transport{}}
 	defer cl.CloseIdleConnections()
-	resp, err := cl.Get(fmt.Sprintf("http://%s/v1/book/%s?depth=%d", n.addr, symbol, depth))
+	resp, err := cl.Get(n.URL("http", fmt.Sprintf("/v1/book/%s?depth=%d", symbol, depth)))
 	if err != nil {
-		n.t.Fatalf("GET /v1/book: %v", err)
+		n.T().Fatalf("GET /v1/book: %v", err)
 	}
 	defer resp.Body.Close()
 	var v struct {
@@ -150,7 +66,7 @@ func (n *node) httpBook(symbol string, depth int) (string, uint64) {
 		Bids, Asks [][]string
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		n.t.Fatalf("GET /v1/book: %d: %v", resp.StatusCode, err)
+		n.T().Fatalf("GET /v1/book: %d: %v", resp.StatusCode, err)
 	}
 	var sb strings.Builder
 	for i, side := range [][][]string{v.Bids, v.Asks} {

@@ -314,11 +314,11 @@ func TestRestoreOnANodeCatchingUp(t *testing.T) {
 		return out
 	}
 
-	addr := a.addr
-	a.stop()
+	addr := a.Addr()
+	a.Stop()
 	b := newNode(t, feed.Config{})
 	b.submit(only(func(k string) bool { return k == syms[0] })...)
-	b.listen(addr)
+	b.Listen(addr)
 	for _, s := range syms[1:] {
 		rec.wait(s+" waiting", func(ev client.Event) bool {
 			se, ok := ev.(client.StatusEvent)

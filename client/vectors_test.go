@@ -64,6 +64,68 @@ func TestVectorsDecimals(t *testing.T) {
 	}
 }
 
+// The client verifies a snapshot of each checksums.json case at each depth against the vector's CRC-32, and
+// its book's top min(10, depth) levels (10 for a full book) are the vector's checksum string.
+func TestVectorsChecksums(t *testing.T) {
+	var f struct {
+		Cases []struct {
+			Name   string      `json:"name"`
+			Bids   [][2]string `json:"bids"`
+			Asks   [][2]string `json:"asks"`
+			Depths []struct {
+				Depth  int    `json:"depth"`
+				String string `json:"string"`
+				CRC32  uint32 `json:"crc32"`
+			} `json:"depths"`
+		} `json:"cases"`
+	}
+	readVectors(t, "checksums.json", &f)
+	n := 0
+	for _, tc := range f.Cases {
+		for _, d := range tc.Depths {
+			n++
+			t.Run(fmt.Sprintf("%s/depth_%d", tc.Name, d.Depth), func(t *testing.T) {
+				top := func(side [][2]string, n int) [][2]string {
+					if n > 0 && len(side) > n {
+						return side[:n]
+					}
+					return side
+				}
+				bids, _ := json.Marshal(top(tc.Bids, d.Depth))
+				asks, _ := json.Marshal(top(tc.Asks, d.Depth))
+				fs := newFakeServer(t, func(fc *fakeConn) {
+					req := fc.next(t)
+					fc.send(t, fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"book","symbols":["X"],"depth":%d,"interval_ms":0}`, req["id"], d.Depth))
+					fc.send(t, fmt.Sprintf(`{"type":"snapshot","channel":"book","symbol":"X","seq":1,"time":"2026-11-24T10:00:00Z","bids":%s,"asks":%s,"checksum":%d}`, bids, asks, d.CRC32))
+				})
+				c := dial(t, fs.url(), client.Config{ViewDepth: client.MaxDepth})
+				rec := record(t, c)
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				if err := c.SubscribeBook(ctx, client.BookOptions{Depth: d.Depth}, "X"); err != nil {
+					t.Fatal(err)
+				}
+				ev := rec.wait("the snapshot", func(ev client.Event) bool { _, ok := ev.(client.BookEvent); return ok }).(client.BookEvent)
+				if !ev.Book.ChecksumOK {
+					t.Errorf("checksum %d not verified", d.CRC32)
+				}
+				levels := 10
+				if d.Depth > 0 && d.Depth < 10 {
+					levels = d.Depth
+				}
+				v := ev.Book
+				v.Bids, v.Asks = v.Bids[:min(levels, len(v.Bids))], v.Asks[:min(levels, len(v.Asks))]
+				if got := render(v); got != d.String {
+					t.Errorf("checksum string %q, want %q", got, d.String)
+				}
+			})
+		}
+	}
+	if n < 40 {
+		t.Fatalf("%d cases", n)
+	}
+}
+
 // The client follows every shared message sequence to the books it lists, across a reconnect with resume,
 // and detects the gaps and mismatches it marks, served by a scripted feed over a real WebSocket.
 func TestVectorsSequences(t *testing.T) {

@@ -55,11 +55,15 @@ func BenchmarkFanout(b *testing.B) {
 			if err := ob.b.ApplySnapshot(1, "2026-11-24T10:00:00Z", bids, asks); err != nil {
 				b.Fatal(err)
 			}
-			srv, err := feed.New(feed.Config{Logger: quietLogger(), SendQueueBytes: 64 << 20, SendQueueMessages: 1 << 20}, ob)
+			hub, err := feed.NewHub(feed.HubConfig{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv.PublishBook(ob.b, true)
+			srv, err := feed.New(feed.Config{Logger: quietLogger(), SendQueueBytes: 64 << 20, SendQueueMessages: 1 << 20}, hub, ob)
+			if err != nil {
+				b.Fatal(err)
+			}
+			hub.PublishBook(ob.b, true)
 			ts := httptest.NewServer(srv)
 			defer ts.Close()
 			var wg sync.WaitGroup
@@ -88,7 +92,7 @@ func BenchmarkFanout(b *testing.B) {
 			for i := 0; i < n; i++ {
 				<-ready
 			}
-			pub := newBenchPublisher(ob, srv)
+			pub := newBenchPublisher(ob, hub)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -110,11 +114,15 @@ func BenchmarkIdleUpdate(b *testing.B) {
 	if err := ob.b.ApplySnapshot(1, "2026-11-24T10:00:00Z", []schema.Level{level("43000.5", "1")}, []schema.Level{level("43001.5", "1")}); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := feed.New(feed.Config{Logger: quietLogger()}, ob)
+	hub, err := feed.NewHub(feed.HubConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv.PublishBook(ob.b, true)
+	srv, err := feed.New(feed.Config{Logger: quietLogger()}, hub, ob)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hub.PublishBook(ob.b, true)
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil)
@@ -137,7 +145,7 @@ func BenchmarkIdleUpdate(b *testing.B) {
 		}
 	})
 	<-got // the snapshot: the subscription is in place
-	pub := newBenchPublisher(ob, srv)
+	pub := newBenchPublisher(ob, hub)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		pub.next(b, i)
@@ -154,13 +162,13 @@ func BenchmarkIdleUpdate(b *testing.B) {
 // book and publishes it, as a book writer does.
 type benchPublisher struct {
 	ob    *oneBook
-	srv   *feed.Server
+	hub   *feed.Hub
 	delta []schema.Level
 	sizes []string
 }
 
-func newBenchPublisher(ob *oneBook, srv *feed.Server) *benchPublisher {
-	return &benchPublisher{ob: ob, srv: srv, delta: []schema.Level{level("43000.5", "1")}, sizes: []string{"2", "3"}}
+func newBenchPublisher(ob *oneBook, hub *feed.Hub) *benchPublisher {
+	return &benchPublisher{ob: ob, hub: hub, delta: []schema.Level{level("43000.5", "1")}, sizes: []string{"2", "3"}}
 }
 
 func (p *benchPublisher) next(b *testing.B, i int) {
@@ -169,6 +177,6 @@ func (p *benchPublisher) next(b *testing.B, i int) {
 	if err := p.ob.b.ApplyDelta(uint64(i+2), "2026-11-24T10:00:01Z", p.delta, nil); err != nil {
 		b.Fatal(err)
 	}
-	p.srv.PublishBook(p.ob.b, false)
+	p.hub.PublishBook(p.ob.b, false)
 	p.ob.mu.Unlock()
 }

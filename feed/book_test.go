@@ -4,10 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 )
 
@@ -263,7 +268,7 @@ func TestConflatedBook(t *testing.T) {
 // resume {symbol: seq} gets only the updates after seq when the view's history still holds them, nothing
 // when seq is the view's last, and a fresh snapshot otherwise.
 func TestResume(t *testing.T) {
-	f := newTestFeed(t, feed.Config{ResumeHistory: 16})
+	f := newTestFeedHub(t, feed.Config{}, feed.HubConfig{ResumeHistory: 16})
 	flow := newSimFlow(t, sim.Config{Symbols: 1, Levels: 20, Seed: 21, TradeRatio: -1})
 	sym := flow.x.Symbols()[0]
 	f.submitAndFlush(flow.next(30)...)
@@ -367,7 +372,7 @@ func TestResumeAlone(t *testing.T) {
 		{"view dropped at once", -1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newTestFeed(t, feed.Config{ViewLinger: tc.linger})
+			f := newTestFeedHub(t, feed.Config{}, feed.HubConfig{ViewLinger: tc.linger})
 			flow := newSimFlow(t, sim.Config{Symbols: 1, Levels: 20, Seed: 5, TradeRatio: -1})
 			sym := flow.x.Symbols()[0]
 			f.submitAndFlush(flow.next(30)...)
@@ -390,5 +395,55 @@ func TestResumeAlone(t *testing.T) {
 				t.Fatalf("got %v, want a snapshot: %v", msgs, tc.wantSnapshot)
 			}
 		})
+	}
+}
+
+// catchingUp is a node's input whose books the test feeds and whose readiness it sets: a node that has not
+// read the stream up to where it stood at its start.
+type catchingUp struct {
+	*engine.Pipeline
+	ready *atomic.Bool
+}
+
+func (c catchingUp) Ready() bool { return c.ready.Load() }
+
+// A node still catching up refuses a resume past the seq its book has reached (unavailable: the client
+// tries again), instead of taking the client's book back in time with an older snapshot; a resume at or
+// below its seq is served as usual. Once caught up, a resume past its book (the stream's history started
+// over) gets the node's snapshot.
+func TestResumePastACatchingUpNode(t *testing.T) {
+	var ready atomic.Bool
+	var books *engine.Pipeline
+	n := nodetest.Start(t, node.Config{MaxHTTPConnectionsPerIP: -1, Input: func(pub engine.Publisher) (node.Input, error) {
+		p, err := engine.New(engine.Config{Shards: 1, Logger: quietLogger()}, pub)
+		books = p
+		return catchingUp{p, &ready}, err
+	}})
+	f := &testFeed{Node: n, t: t, srv: n.Feed()}
+	n.Books = books
+	u := newUpstream("BTC-USD")
+	f.submitAndFlush(u.snapshot([]lv{{"100", "1"}}, []lv{{"101", "1"}}), u.delta([]lv{{"99", "2"}}, nil)) // seq 1, 2
+
+	c := f.dial()
+	c.send(`{"op":"subscribe","id":7,"channel":"book","symbols":["BTC-USD"],"resume":{"BTC-USD":40}}`)
+	c.expect("subscribed")
+	if m := c.expect("error"); m.Code != feed.CodeUnavailable || m.ID == nil || *m.ID != 7 || !strings.Contains(m.Message, "catching up") {
+		t.Fatalf("resume past a catching-up node's book: %s, want unavailable", m)
+	}
+	if msgs := c.barrier(); len(msgs) != 0 {
+		t.Fatalf("after the refusal: %v, want nothing (no snapshot)", msgs)
+	}
+	// At or below its seq, a catching-up node serves the resume.
+	c.send(`{"op":"subscribe","id":8,"channel":"book","symbols":["BTC-USD"],"resume":{"BTC-USD":2}}`)
+	c.expect("subscribed")
+	if msgs := c.barrier(); len(msgs) != 0 {
+		t.Fatalf("resume at the book's seq: %v, want nothing to catch up on", msgs)
+	}
+
+	ready.Store(true)
+	d := f.dial()
+	d.subscribe(9, "book", []string{"BTC-USD"}, `,"resume":{"BTC-USD":40}`)
+	if m := d.next(); m.Type != "snapshot" || m.Seq != 2 {
+		t.Fatalf("resume past a caught-up node's book: %s, want its snapshot at seq 2", m)
 	}
 }

@@ -10,7 +10,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// Config configures a Server. The zero value of every field means its documented default.
+// Config configures a Server. The zero value of every field means its documented default. (What its Hub
+// keeps, the resume history and how long idle views linger, is HubConfig.)
 type Config struct {
 	// SendQueueBytes bounds the bytes queued for one connection and not yet written to its socket. A
 	// connection whose queue would pass it is closed with 1013 (slow consumer). Default 8 MiB.
@@ -38,11 +39,6 @@ type Config struct {
 	OpsBurst     int
 	// MaxConnections bounds open WebSocket connections; past it a handshake gets HTTP 429. Default 100000.
 	MaxConnections int
-	// ResumeHistory is how many recent updates each (symbol, depth) view keeps for resume. Default 1024.
-	ResumeHistory int
-	// ViewLinger is how long a view whose last subscriber left is kept, with its resume history, before it
-	// is dropped. Negative: dropped at once. Default 30 s.
-	ViewLinger time.Duration
 	// CompressThreshold is the smallest frame that is compressed for connections that negotiated
 	// permessage-deflate. Default 512 bytes.
 	CompressThreshold int
@@ -87,10 +83,8 @@ const (
 	DefaultOpsPerSecond         = 50
 	DefaultOpsBurst             = 100
 	DefaultMaxConnections       = 100000
-	DefaultResumeHistory        = 1024
 	DefaultCompressThreshold    = 512
 	DefaultLinger               = 3 * time.Second
-	DefaultViewLinger           = 30 * time.Second
 	DefaultDrainTimeout         = 5 * time.Second
 )
 
@@ -122,10 +116,8 @@ func (c *Config) withDefaults() Config {
 	}
 	setInt(&d.OpsBurst, DefaultOpsBurst)
 	setInt(&d.MaxConnections, DefaultMaxConnections)
-	setInt(&d.ResumeHistory, DefaultResumeHistory)
 	setInt(&d.CompressThreshold, DefaultCompressThreshold)
 	setDur(&d.Linger, DefaultLinger)
-	setDur(&d.ViewLinger, DefaultViewLinger)
 	setInt(&d.MaxReplays, DefaultMaxReplays)
 	setDur(&d.DrainTimeout, DefaultDrainTimeout)
 	if d.Ready == nil {
@@ -154,7 +146,6 @@ func (c *Config) Validate() error {
 		{d.MaxSymbolsPerRequest > 0, "MaxSymbolsPerRequest must be positive"},
 		{d.OpsPerSecond > 0 && d.OpsBurst > 0, "OpsPerSecond and OpsBurst must be positive"},
 		{d.MaxConnections > 0, "MaxConnections must be positive"},
-		{d.ResumeHistory >= 0, "ResumeHistory is negative"},
 		{d.CompressThreshold >= 0, "CompressThreshold is negative"},
 		{d.Linger > 0, "Linger must be positive"},
 		{d.MaxReplays > 0, "MaxReplays must be positive"},

@@ -42,7 +42,7 @@ func readyz(t *testing.T, f *testFeed) int {
 	t.Helper()
 	cl := &http.Client{Timeout: waitTimeout, Transport: &http.Transport{}}
 	defer cl.CloseIdleConnections()
-	resp, err := cl.Get(f.ts.URL + "/readyz")
+	resp, err := cl.Get(f.httpURL() + "/readyz")
 	if err != nil {
 		t.Fatalf("GET /readyz: %v", err)
 	}

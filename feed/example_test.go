@@ -6,28 +6,30 @@ import (
 	"io"
 	"net/http/httptest"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
 )
 
-// The feed is created first, with a Books that reaches the book writer once it exists (here ingest.LateBooks,
-// whose pipeline is set after); the writer is created with the feed as its Publisher. The feed then serves
-// what the writer applies, here the book of one upstream snapshot through GET /v1/book.
+// A feed is put together in one order: its Hub first, then the books whose writers publish to the Hub (here
+// an engine.Pipeline fed by hand; a node uses the Kafka consumer), then the Server over both. The feed then
+// serves what the writers apply, here the book of one upstream snapshot through GET /v1/book.
 func ExampleNew() {
-	books := &ingest.LateBooks{}
-	srv, err := feed.New(feed.Config{Logger: quietLogger()}, books)
+	hub, err := feed.NewHub(feed.HubConfig{})
 	if err != nil {
 		panic(err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
+	pipe, err := engine.New(engine.Config{Shards: 1, Logger: quietLogger()}, hub)
 	if err != nil {
 		panic(err)
 	}
 	defer pipe.Close()
-	books.Set(pipe)
+	srv, err := feed.New(feed.Config{Logger: quietLogger()}, hub, pipe)
+	if err != nil {
+		panic(err)
+	}
 
 	ctx := context.Background()
-	_ = pipe.Submit(ctx, ingest.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
+	_ = pipe.Submit(ctx, engine.Record{Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":100,` +
 		`"time":"2026-11-24T10:00:00.000000001Z","bids":[["43000.10","2"],["42999","1.5"]],"asks":[["43000.2","1.0"]]}`)})
 	_ = pipe.Flush(ctx)
 

@@ -36,11 +36,6 @@ type flushShard struct {
 	work  []*session
 }
 
-// flushShardFor picks the shard of a new connection, round-robin.
-func (s *Server) flushShardFor() *flushShard {
-	return s.flushers[s.nextFlusher.Add(1)%uint32(len(s.flushers))]
-}
-
 // add puts s, whose write side it now owns (s.writing), on the shard's list, starting the flusher when
 // it is idle.
 func (f *flushShard) add(s *session) {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -26,11 +25,7 @@ type flushPair struct {
 // after a few KiB while the client does not read.
 func newFlushPair(t *testing.T, cfg Config, small bool) *flushPair {
 	t.Helper()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newBareServer(t, cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

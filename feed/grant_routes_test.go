@@ -27,7 +27,7 @@ func TestGrantOnEveryDataRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newTestFeed(t, feed.Config{Replayer: replayer{replay.NewLibrary(mem)}, Guard: feed.GuardConfig{Auth: authAdapter{&auth.Authenticator{Keys: ks, JWT: v}}}})
+	f := newTestFeed(t, feed.Config{Replayer: replay.NewHistory(mem, quietLogger()), Guard: feed.GuardConfig{Auth: &auth.Authenticator{Keys: ks, JWT: v}}})
 	threeSymbols(f)
 	tokens := map[string]string{
 		"api key": key,
@@ -51,7 +51,7 @@ func TestGrantOnEveryDataRoute(t *testing.T) {
 			t.Run(name+" "+tc.route+" "+tc.symbols, func(t *testing.T) {
 				switch tc.route {
 				case "/v1/book":
-					req, _ := http.NewRequest("GET", f.ts.URL+"/v1/book/"+tc.symbols, nil)
+					req, _ := http.NewRequest("GET", f.httpURL()+"/v1/book/"+tc.symbols, nil)
 					req.Header.Set("Authorization", "Bearer "+tok)
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {

@@ -4,63 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/depthcast/depthcast/auth"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
-// Identity is what a verified token allows a client.
-type Identity struct {
-	// Name identifies the token's holder; MaxConnections is counted per Name.
-	Name string
-	// MaxConnections bounds the holder's open connections on this server. 0: only the server's limits.
-	MaxConnections int
-	// MaxSubscriptions bounds the subscriptions of each of its connections, below Config.MaxSubscriptions.
-	// 0: only the server's limit.
-	MaxSubscriptions int
-	// Symbols lists the symbols the holder may subscribe to, sorted. Empty: every symbol.
-	Symbols []string
-	// Expires is when the token stops being valid; a connection open then is closed with 1008 "token
-	// expired". Zero: never.
-	Expires time.Time
-}
-
-// Allows reports whether the identity may see symbol.
-func (id *Identity) Allows(symbol string) bool {
-	if id == nil || len(id.Symbols) == 0 {
-		return true
-	}
-	_, ok := slices.BinarySearch(id.Symbols, symbol)
-	return ok
-}
-
-// Denied returns the symbols of syms the identity may not see, nil when it may see them all. Every route
-// that yields data (/ws subscribe, /replay, /v1/book/{symbol}) decides through it.
-func (id *Identity) Denied(syms ...string) []string {
-	var denied []string
-	for _, sym := range syms {
-		if !id.Allows(sym) {
-			denied = append(denied, sym)
-		}
-	}
-	return denied
-}
-
-// Authenticator verifies the token a client presents at the handshake. The depthcast command wires the
-// auth package's API keys and JWTs into it. Authenticate must be safe for concurrent use; an error refuses
+// Authenticator verifies the token a client presents at the handshake and says what it allows: an
+// *auth.Authenticator (API keys and JWTs) is one. Verify must be safe for concurrent use; an error refuses
 // the handshake with HTTP 401, its text (short, without secrets) in the body.
 type Authenticator interface {
-	Authenticate(token string) (Identity, error)
+	Verify(token string) (auth.Grant, error)
 }
 
 // GuardConfig is the door of the feed: who may open a WebSocket connection, how many, how fast, and how
@@ -149,12 +113,15 @@ func (c GuardConfig) Validate() error {
 	return nil
 }
 
-// guard keeps the per-IP and per-name counts of a Server.
+// guard is the door of a Server: it admits or refuses every WebSocket handshake (and every /v1/ request
+// when authentication is on), and keeps the per-IP and per-name counts of the connections it admitted.
 type guard struct {
 	cfg     GuardConfig
 	origins []origin
 	anyOrig bool
 	proxies []netip.Prefix
+	metrics *metrics
+	log     *slog.Logger
 
 	mu        sync.Mutex
 	ips       map[string]*ipState
@@ -168,8 +135,8 @@ type ipState struct {
 	tokensAt time.Time
 }
 
-func newGuard(cfg GuardConfig) *guard {
-	g := &guard{cfg: cfg.withDefaults(), ips: map[string]*ipState{}, names: map[string]int{}}
+func newGuard(cfg GuardConfig, m *metrics, log *slog.Logger) *guard {
+	g := &guard{cfg: cfg.withDefaults(), ips: map[string]*ipState{}, names: map[string]int{}, metrics: m, log: log}
 	g.proxies, _ = parsePrefixes(cfg.TrustedProxies) // Validate has refused bad ones
 	for _, o := range g.cfg.AllowOrigins {
 		if o == "*" {
@@ -407,14 +374,11 @@ func (g *guard) admit(r *http.Request, now time.Time) (*admission, *refusal) {
 			return nil, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
 				"a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN", 0}
 		}
-		id, err := g.cfg.Auth.Authenticate(tok)
-		if err == nil && !id.Expires.IsZero() && !now.Before(id.Expires) {
-			err = errors.New("token expired")
-		}
+		grant, err := g.verify(tok, now)
 		if err != nil {
 			return nil, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0}
 		}
-		adm.id = &id
+		adm.id = &grant
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -442,7 +406,7 @@ func (g *guard) admit(r *http.Request, now time.Time) (*admission, *refusal) {
 type admission struct {
 	g  *guard
 	ip string
-	id *Identity // nil: authentication off
+	id *auth.Grant // nil: authentication off
 
 	once     sync.Once
 	mu       sync.Mutex
@@ -506,8 +470,8 @@ func (a *admission) onExpiry(f func()) {
 	}
 }
 
-// identity returns the connection's identity, nil when authentication is off.
-func (a *admission) identity() *Identity {
+// grant returns what the connection's token allows, nil when authentication is off.
+func (a *admission) grant() *auth.Grant {
 	if a == nil {
 		return nil
 	}
@@ -562,8 +526,17 @@ func isUpgrade(r *http.Request) bool {
 	return false
 }
 
+// verify checks a token and that it has not expired at now.
+func (g *guard) verify(tok string, now time.Time) (auth.Grant, error) {
+	grant, err := g.cfg.Auth.Verify(tok)
+	if err == nil && !grant.Expires.IsZero() && !now.Before(grant.Expires) {
+		err = errors.New("token expired")
+	}
+	return grant, err
+}
+
 // refuse answers a refused handshake or request.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rf *refusal) {
+func (g *guard) refuse(w http.ResponseWriter, r *http.Request, rf *refusal) {
 	h := w.Header()
 	if rf.status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="depthcast"`)
@@ -571,21 +544,21 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rf *refusal) {
 	if rf.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(rf.retryAfter.Seconds()))))
 	}
-	s.metrics.refused.Add(r.Context(), 1, metric.WithAttributes(attribute.String("reason", rf.reason)))
-	s.log.Debug("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", rf.status, "reason", rf.reason)
+	g.metrics.refused.Add(r.Context(), 1, metric.WithAttributes(attribute.String("reason", rf.reason)))
+	g.log.Debug("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "status", rf.status, "reason", rf.reason)
 	writeJSON(w, rf.status, httpError{"error", rf.code, rf.msg})
 }
 
 // serveUpgrade guards every WebSocket route (/ws, /replay, …): the request passes the door's checks before
-// the route's handler sees it, and the connection's slots are held until its socket is closed. A route
-// handler finds the connection's grant with admissionFrom(r.Context()).identity() (nil when authentication
-// is off) and sets how to close on token expiry with onExpiry; a route that sets nothing has its socket
+// next (the Server's routes) sees it, and the connection's slots are held until its socket is closed. A
+// route finds the connection's grant with admissionFrom(r.Context()).grant() (nil when authentication is
+// off) and sets how to close on token expiry with onExpiry; a route that sets nothing has its socket
 // dropped at expiry.
-func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+func (g *guard) serveUpgrade(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	now := time.Now()
-	adm, rf := s.guard.admit(r, now)
+	adm, rf := g.admit(r, now)
 	if rf != nil {
-		s.refuse(w, r, rf)
+		g.refuse(w, r, rf)
 		return
 	}
 	gw := &guardedWriter{ResponseWriter: w, adm: adm}
@@ -595,31 +568,29 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	adm.startExpiry(now)
-	s.mux.ServeHTTP(gw, r.WithContext(context.WithValue(r.Context(), admissionKey{}, adm)))
+	next.ServeHTTP(gw, r.WithContext(context.WithValue(r.Context(), admissionKey{}, adm)))
 }
 
-// serveAPI guards the /v1/ endpoints when authentication is on: a token is needed, and /v1/book/{symbol}
-// needs one that allows the symbol (403 otherwise).
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) bool {
-	if s.guard.cfg.Auth == nil || !strings.HasPrefix(r.URL.Path, "/v1/") {
+// checkAPI guards the /v1/ endpoints when authentication is on: a token is needed, and /v1/book/{symbol}
+// needs one that allows the symbol (403 otherwise), decided by auth.Grant.Denied as on the WebSocket
+// routes. It answers a refused request itself and reports false.
+func (g *guard) checkAPI(w http.ResponseWriter, r *http.Request) bool {
+	if g.cfg.Auth == nil || !strings.HasPrefix(r.URL.Path, "/v1/") {
 		return true
 	}
 	tok := bearerToken(r)
 	if tok == "" {
-		s.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
+		g.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
 			"a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN", 0})
 		return false
 	}
-	id, err := s.guard.cfg.Auth.Authenticate(tok)
-	if err == nil && !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
-		err = errors.New("token expired")
-	}
+	grant, err := g.verify(tok, time.Now())
 	if err != nil {
-		s.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0})
+		g.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0})
 		return false
 	}
-	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && id.Denied(sym) != nil {
-		s.refuse(w, r, &refusal{http.StatusForbidden, CodeUnauthorized, "symbol", "this token may not see " + closeText(sym), 0})
+	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && grant.Denied(sym) != nil {
+		g.refuse(w, r, &refusal{http.StatusForbidden, CodeUnauthorized, "symbol", "this token may not see " + closeText(sym), 0})
 		return false
 	}
 	return true

@@ -8,32 +8,42 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/depthcast/depthcast/auth"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
 	"github.com/gorilla/websocket"
 )
 
-// staticTokens is an Authenticator over a fixed map of tokens (the depthcast command wires the auth
-// package's key files and JWTs instead).
-type staticTokens map[string]feed.Identity
+// staticTokens is an Authenticator over a fixed map of tokens (the depthcast command uses an
+// *auth.Authenticator over key files and JWTs instead).
+type staticTokens map[string]auth.Grant
 
-func (s staticTokens) Authenticate(token string) (feed.Identity, error) {
-	id, ok := s[token]
+func (s staticTokens) Verify(token string) (auth.Grant, error) {
+	g, ok := s[token]
 	if !ok {
-		return feed.Identity{}, errors.New("unknown token")
+		return auth.Grant{}, errors.New("unknown token")
 	}
-	return id, nil
+	return g, nil
 }
 
 // With Guard.Auth set, a WebSocket handshake needs a token (401 without one), and Origin must be allowed
 // (403 otherwise); a client presents its token in the Authorization header or as ?token=.
 func ExampleGuardConfig() {
+	hub, err := feed.NewHub(feed.HubConfig{})
+	if err != nil {
+		panic(err)
+	}
+	books, err := engine.New(engine.Config{Logger: quietLogger()}, hub)
+	if err != nil {
+		panic(err)
+	}
+	defer books.Close()
 	srv, err := feed.New(feed.Config{Logger: quietLogger(), Guard: feed.GuardConfig{
 		Auth:                staticTokens{"s3cret": {Name: "alice", MaxConnections: 2, Symbols: []string{"BTC-USD"}}},
 		AllowOrigins:        []string{"https://app.example.com"},
 		MaxConnectionsPerIP: feed.DefaultMaxConnectionsPerIP,
 		ConnectRatePerIP:    feed.DefaultConnectRatePerIP,
-	}}, &ingest.LateBooks{})
+	}}, hub, books)
 	if err != nil {
 		panic(err)
 	}

@@ -23,17 +23,8 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// authAdapter turns an auth.Authenticator into the feed's Authenticator.
-type authAdapter struct{ a *auth.Authenticator }
-
-func (x authAdapter) Authenticate(token string) (feed.Identity, error) {
-	g, err := x.a.Verify(token)
-	if err != nil {
-		return feed.Identity{}, err
-	}
-	return feed.Identity{Name: g.Name, MaxConnections: g.MaxConnections, MaxSubscriptions: g.MaxSubscriptions,
-		Symbols: g.Symbols, Expires: g.Expires}, nil
-}
+// The auth package's Authenticator is the feed's, as the depthcast command wires it.
+var _ feed.Authenticator = (*auth.Authenticator)(nil)
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
 
@@ -133,7 +124,7 @@ type handshake struct {
 // closed at the end of the test.
 func (f *testFeed) tryDial(path string, header http.Header) handshake {
 	f.t.Helper()
-	url := "ws" + strings.TrimPrefix(f.ts.URL, "http") + path
+	url := "ws" + strings.TrimPrefix(f.httpURL(), "http") + path
 	conn, resp, err := dialer().Dial(url, header)
 	var h handshake
 	h.conn, h.err = conn, err

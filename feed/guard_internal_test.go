@@ -2,8 +2,6 @@ package feed
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -37,16 +35,14 @@ func TestIsUpgrade(t *testing.T) {
 // The /ws route claims its admission, so its session writes to the server's own TCP connection (writev),
 // and still gives its slots back when it ends.
 func TestWSKeepsTCPConn(t *testing.T) {
-	srv, err := New(Config{Guard: GuardConfig{MaxConnectionsPerIP: 1}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newBareServer(t, Config{Guard: GuardConfig{MaxConnectionsPerIP: 1}})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	defer func() { _ = srv.Shutdown(context.Background()) }()
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
 	for i := range 3 {
 		var c *websocket.Conn
+		var err error
 		deadline := time.Now().Add(10 * time.Second)
 		for c == nil {
 			c, _, err = websocket.DefaultDialer.Dial(url, nil)
@@ -68,8 +64,8 @@ func TestWSKeepsTCPConn(t *testing.T) {
 
 // The address the per-IP limits count: X-Forwarded-For only through trusted proxies, read from the right.
 func TestClientIP(t *testing.T) {
-	g := newGuard(GuardConfig{TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}})
-	none := newGuard(GuardConfig{})
+	g := newGuard(GuardConfig{TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}}, nil, nil)
+	none := newGuard(GuardConfig{}, nil, nil)
 	tests := []struct {
 		name   string
 		g      *guard

@@ -21,7 +21,7 @@ func jwtFeed(t *testing.T, cfg feed.Config) *testFeed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Guard.Auth = authAdapter{&auth.Authenticator{JWT: v}}
+	cfg.Guard.Auth = &auth.Authenticator{JWT: v}
 	return newTestFeed(t, cfg)
 }
 
@@ -81,7 +81,7 @@ func TestAPIAuth(t *testing.T) {
 	threeSymbols(f)
 	tok := signHS256(t, testSecret, jwt.MapClaims{"sub": "a", "symbols": []string{"BTC-USD"}})
 	get := func(path string, h http.Header) int {
-		req, _ := http.NewRequest("GET", f.ts.URL+path, nil)
+		req, _ := http.NewRequest("GET", f.httpURL()+path, nil)
 		for k, v := range h {
 			req.Header[k] = v
 		}
@@ -228,7 +228,7 @@ func TestKeyConnectionLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{Auth: authAdapter{&auth.Authenticator{Keys: ks}}}})
+	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{Auth: &auth.Authenticator{Keys: ks}}})
 	a := f.tryDial("/ws", bearer(k1)).wantUpgraded(t, "alice 1")
 	f.tryDial("/ws?token="+k1, nil).wantUpgraded(t, "alice 2")
 	h := f.tryDial("/ws", bearer(k1))
@@ -251,7 +251,7 @@ func TestRefusedRouteHoldsNoSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{Auth: authAdapter{&auth.Authenticator{Keys: ks}}, MaxConnectionsPerIP: 1}})
+	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{Auth: &auth.Authenticator{Keys: ks}, MaxConnectionsPerIP: 1}})
 	for i := range 3 {
 		if h := f.tryDial("/no-such-route", bearer(k)); h.status != http.StatusNotFound {
 			t.Fatalf("upgrade %d to an unknown route: HTTP %d, want 404", i, h.status)
@@ -275,7 +275,7 @@ func TestPerIPConnectionCap(t *testing.T) {
 	_ = cs[0].conn.Close()
 	f.dialUntil("a slot to come back", "/ws", nil)
 	// A request that is not a WebSocket upgrade is not counted.
-	resp, err := http.Get(f.ts.URL + "/healthz")
+	resp, err := http.Get(f.httpURL() + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
@@ -321,7 +321,7 @@ func TestKeyReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{Auth: authAdapter{&auth.Authenticator{Keys: ks}}}})
+	f := newTestFeed(t, feed.Config{Guard: feed.GuardConfig{Auth: &auth.Authenticator{Keys: ks}}})
 	threeSymbols(f)
 	f.tryDial("/ws", bearer(k1)).wantUpgraded(t, "old key")
 	f.tryDial("/ws", bearer(k2)).wantStatus(t, "new key before reload", 401)

@@ -1,7 +1,7 @@
 package feed_test
 
-// The harness of the feed tests: a real feed.Server behind httptest (real TCP), an ingest.Pipeline as its
-// book writer (Books and Publisher), upstream records submitted as the JSON of docs/protocol.md §1, and
+// The harness of the feed tests: a real node (node/nodetest: the feed, its Hub, and books the test feeds
+// through the engine) over real TCP, upstream records submitted as the JSON of docs/protocol.md §1, and
 // gorilla/websocket clients that keep their own books and check every book message independently of the
 // project's code (their own decimal ordering, their own checksum).
 
@@ -9,123 +9,68 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/schema"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // waitTimeout bounds every wait for something the feed must do. It is generous: the tests run with -race on
 // a loaded 2-core machine. A wait returns as soon as its condition holds.
-const waitTimeout = 20 * time.Second
+const waitTimeout = nodetest.WaitTimeout
 
-// testFeed is one feed under test.
+// testFeed is one feed under test: a node (node/nodetest) whose books the test feeds, served over TCP,
+// its metrics read by the test.
 type testFeed struct {
+	*nodetest.Node
 	t       *testing.T
 	srv     *feed.Server
-	pipe    *ingest.Pipeline
-	ts      *httptest.Server
-	metrics *sdkmetric.ManualReader
-
-	shutdownOnce sync.Once
+	metrics *testkit.Metrics
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return nodetest.QuietLogger() }
 
-// newTestFeed starts a feed with cfg (Logger and Meter are set by the harness) and registers its teardown:
-// Shutdown, then the timers, the HTTP server and the pipeline.
+// newTestFeed starts a node with the feed config cfg and registers its teardown. HTTP connections are not
+// capped per IP (the feed's own limits are under test).
 func newTestFeed(t *testing.T, cfg feed.Config) *testFeed {
 	t.Helper()
-	f := &testFeed{t: t, metrics: sdkmetric.NewManualReader()}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(f.metrics))
-	cfg.Meter = mp.Meter("feedtest")
-	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
-	}
-	books := &ingest.LateBooks{}
-	srv, err := feed.New(cfg, books)
-	if err != nil {
-		t.Fatalf("feed.New: %v", err)
-	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 2, Logger: quietLogger()}, srv)
-	if err != nil {
-		t.Fatalf("ingest.NewPipeline: %v", err)
-	}
-	books.Set(pipe)
-	f.srv, f.pipe = srv, pipe
-
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		_ = srv.Run(ctx)
-	}()
-	f.ts = httptest.NewServer(srv)
-	t.Cleanup(func() {
-		f.shutdown()
-		cancel()
-		<-runDone
-		f.ts.Close()
-		pipe.Close()
-		_ = mp.Shutdown(context.Background())
-	})
-	return f
+	return newTestFeedHub(t, cfg, feed.HubConfig{})
 }
 
-// shutdown shuts the server down once and fails the test if it does not finish in time.
-func (f *testFeed) shutdown() {
-	f.shutdownOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := f.srv.Shutdown(ctx); err != nil {
-			f.t.Errorf("Shutdown: %v", err)
-		}
-	})
+// newTestFeedHub is newTestFeed with the config of the feed's Hub.
+func newTestFeedHub(t *testing.T, cfg feed.Config, hcfg feed.HubConfig) *testFeed {
+	t.Helper()
+	m := testkit.NewMetrics()
+	t.Cleanup(func() { _ = m.Provider.Shutdown(context.Background()) })
+	n := nodetest.Start(t, node.Config{Feed: cfg, Hub: hcfg, MeterProvider: m.Provider, MaxHTTPConnectionsPerIP: -1})
+	return &testFeed{Node: n, t: t, srv: n.Feed(), metrics: m}
 }
 
-func (f *testFeed) wsURL() string { return "ws" + strings.TrimPrefix(f.ts.URL, "http") + "/ws" }
 
-// submit hands upstream records (JSON values, key = their symbol) to the pipeline, in order.
-func (f *testFeed) submit(values ...[]byte) {
-	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	for _, v := range values {
-		var k struct{ Symbol string }
-		_ = json.Unmarshal(v, &k)
-		if err := f.pipe.Submit(ctx, ingest.Record{Key: []byte(k.Symbol), Value: v}); err != nil {
-			f.t.Fatalf("Submit: %v", err)
-		}
-	}
-}
+func (f *testFeed) wsURL() string { return f.URL("ws", "/ws") }
+
+// httpURL is the feed's base URL, http://addr.
+func (f *testFeed) httpURL() string { return f.URL("http", "") }
+
+// submit hands upstream records (JSON values, key = their symbol) to the books, in order.
+func (f *testFeed) submit(values ...[]byte) { f.Submit(values...) }
 
 // flush waits until everything submitted has been applied and published to the feed: whatever the feed
 // queued for a connection because of it is then ahead of any reply to a request sent after flush returns.
-func (f *testFeed) flush() {
-	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := f.pipe.Flush(ctx); err != nil {
-		f.t.Fatalf("Flush: %v", err)
-	}
-}
+func (f *testFeed) flush() { f.Flush() }
 
 // submitAndFlush submits values and waits for them to be published.
 func (f *testFeed) submitAndFlush(values ...[]byte) {
 	f.t.Helper()
-	f.submit(values...)
-	f.flush()
+	f.Submit(values...)
+	f.Flush()
 }
 
 // pipelineBook returns the pipeline's book of symbol, top n levels per side (0: all), in the checksum
@@ -136,7 +81,7 @@ func (f *testFeed) pipelineBook(symbol string, n int) (string, uint64) {
 	var seq uint64
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	err := f.pipe.Do(ctx, symbol, func(b *book.Book) {
+	err := f.Books.Do(ctx, symbol, func(b *book.Book) {
 		var sb strings.Builder
 		for i, side := range []book.Side{book.Bids, book.Asks} {
 			if i == 1 {
@@ -155,42 +100,10 @@ func (f *testFeed) pipelineBook(symbol string, n int) (string, uint64) {
 }
 
 // counter returns the current value of an Int64 counter of the feed's metrics (summed over attributes).
-func (f *testFeed) counter(name string) int64 { return f.metric(name, false) }
+func (f *testFeed) counter(name string) int64 { return max(0, f.metrics.Value(f.t, name)) }
 
 // gauge returns the current value of an Int64 gauge of the feed's metrics (summed over attributes).
-func (f *testFeed) gauge(name string) int64 { return f.metric(name, true) }
-
-// metric sums the data points of the Int64 counter (or, with gauge, the Int64 gauge) called name.
-func (f *testFeed) metric(name string, gauge bool) int64 {
-	f.t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := f.metrics.Collect(context.Background(), &rm); err != nil {
-		f.t.Fatalf("collect metrics: %v", err)
-	}
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			var points []metricdata.DataPoint[int64]
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				if !gauge {
-					points = d.DataPoints
-				}
-			case metricdata.Gauge[int64]:
-				if gauge {
-					points = d.DataPoints
-				}
-			}
-			for _, dp := range points {
-				n += dp.Value
-			}
-		}
-	}
-	return n
-}
+func (f *testFeed) gauge(name string) int64 { return max(0, f.metrics.Value(f.t, name)) }
 
 // wideDeltasUntil submits rounds of 100 wide deltas of u (20 levels with new sizes each, about 500 bytes a
 // message) until closed reports the slow consumer the test waits for: more than a stalled client's socket

@@ -1,15 +1,19 @@
 package feed_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 )
 
@@ -22,7 +26,9 @@ func httpGet(t *testing.T, f *testFeed, path string, wantStatus int) string {
 
 func httpGetHeader(t *testing.T, f *testFeed, path string, wantStatus int) (string, http.Header) {
 	t.Helper()
-	resp, err := f.ts.Client().Get(f.ts.URL + path)
+	cl := &http.Client{Timeout: waitTimeout, Transport: &http.Transport{}}
+	defer cl.CloseIdleConnections()
+	resp, err := cl.Get(f.httpURL() + path)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -68,8 +74,13 @@ func TestHTTPEndpoints(t *testing.T) {
 			}
 		}},
 		{"/ui/book.js", 200, "text/javascript", func(t *testing.T, body string) {
+			if !strings.Contains(body, `from "./sdk/book.js"`) {
+				t.Errorf("dashboard book module is not built on the client's: %.200s", body)
+			}
+		}},
+		{"/ui/sdk/checksum.js", 200, "text/javascript", func(t *testing.T, body string) {
 			if !strings.Contains(body, "0xedb88320") {
-				t.Errorf("dashboard book module has no CRC-32: %.200s", body)
+				t.Errorf("the client's checksum module has no CRC-32: %.200s", body)
 			}
 		}},
 		{"/ui/style.css", 200, "text/css", nil},
@@ -153,16 +164,41 @@ func errorCheck(code string) func(t *testing.T, body string) {
 	}
 }
 
+// closedBooks is Books that are not running.
+type closedBooks struct{}
+
+func (closedBooks) Do(context.Context, string, func(*book.Book)) error { return engine.ErrClosed }
+
 // /readyz follows Config.Ready: 503 while it reports false, 200 once true. /healthz does not.
 func TestReadyz(t *testing.T) {
 	var ready atomic.Bool
-	f := newTestFeed(t, feed.Config{Ready: ready.Load})
-	httpGet(t, f, "/readyz", http.StatusServiceUnavailable)
-	httpGet(t, f, "/healthz", http.StatusOK)
+	hub, err := feed.NewHub(feed.HubConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := feed.New(feed.Config{Ready: ready.Load, Logger: quietLogger()}, hub, closedBooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	get := func(path string, want int) {
+		t.Helper()
+		resp, err := ts.Client().Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	get("/readyz", http.StatusServiceUnavailable)
+	get("/healthz", http.StatusOK)
 	ready.Store(true)
-	httpGet(t, f, "/readyz", http.StatusOK)
+	get("/readyz", http.StatusOK)
 	ready.Store(false)
-	httpGet(t, f, "/readyz", http.StatusServiceUnavailable)
+	get("/readyz", http.StatusServiceUnavailable)
 }
 
 // countingConn counts the bytes a client reads off the wire.

@@ -54,11 +54,7 @@ func newMetrics(m metric.Meter, s *Server) (*metrics, error) {
 	}
 	_, err = m.Int64ObservableGauge("depthcast.feed.queue.bytes", metric.WithDescription("Bytes queued for clients and not yet written, all connections."),
 		metric.WithUnit("By"), metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			var n int64
-			for _, sess := range s.sessionList() {
-				n += int64(sess.queued())
-			}
-			o.Observe(n)
+			o.Observe(s.queuedBytes())
 			return nil
 		}))
 	if err != nil {
@@ -66,23 +62,9 @@ func newMetrics(m metric.Meter, s *Server) (*metrics, error) {
 	}
 	_, err = m.Int64ObservableGauge("depthcast.feed.subscriptions", metric.WithDescription("Book views and trade subscriptions by channel."),
 		metric.WithUnit("{subscription}"), metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(s.subscriptionCount()))
+			books, trades := s.hub.subscriptionCount()
+			o.Observe(int64(books + trades))
 			return nil
 		}))
 	return &out, err
-}
-
-func (s *Server) subscriptionCount() int {
-	s.hubsMu.RLock()
-	defer s.hubsMu.RUnlock()
-	n := 0
-	for _, h := range s.hubs {
-		h.mu.Lock()
-		n += len(h.trades)
-		for _, v := range h.views {
-			n += len(v.subs)
-		}
-		h.mu.Unlock()
-	}
-	return n
 }

@@ -1,47 +1,21 @@
 package feed_test
 
 import (
-	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 )
 
-// startRawFeed starts a feed on a real TCP listener for tb and returns its address; it stops when tb ends.
+// startRawFeed starts a node on a real TCP listener for tb and returns its address; it stops when tb ends.
 func startRawFeed(tb testing.TB) string {
 	tb.Helper()
-	books := &ingest.LateBooks{}
-	srv, err := feed.New(feed.Config{Logger: quietLogger(),
+	n := nodetest.Start(tb, node.Config{MaxHTTPConnectionsPerIP: -1, Feed: feed.Config{
 		// The fuzzer connects twice per input from one address, far faster than a client may.
-		Guard: feed.GuardConfig{MaxConnectionsPerIP: 1 << 20, ConnectRatePerIP: 1e9, ConnectBurstPerIP: 1 << 30}}, books)
-	if err != nil {
-		tb.Fatalf("feed.New: %v", err)
-	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, Logger: quietLogger()}, srv)
-	if err != nil {
-		tb.Fatalf("ingest.NewPipeline: %v", err)
-	}
-	books.Set(pipe)
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		_ = srv.Run(ctx)
-	}()
-	ts := httptest.NewServer(srv)
-	tb.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer scancel()
-		_ = srv.Shutdown(sctx)
-		cancel()
-		<-runDone
-		ts.Close()
-		pipe.Close()
-	})
-	return ts.Listener.Addr().String()
+		Guard: feed.GuardConfig{MaxConnectionsPerIP: 1 << 20, ConnectRatePerIP: 1e9, ConnectBurstPerIP: 1 << 30}}})
+	return n.Addr()
 }
 
 // FuzzRawFrames drives the real server path with arbitrary bytes after a valid handshake (the first byte's

@@ -270,7 +270,7 @@ func rawProbes(t testing.TB) []struct {
 // the connection is closed with its code, the process stays up and a second client is still served.
 func TestRawFramesRefused(t *testing.T) {
 	f := newTestFeed(t, feed.Config{})
-	addr := f.ts.Listener.Addr().String()
+	addr := f.Addr()
 	for _, p := range rawProbes(t) {
 		for _, split := range []bool{false, true} {
 			if split && len(p.bytes) > 4096 {
@@ -298,7 +298,7 @@ func TestRawFramesRefused(t *testing.T) {
 // any number of pieces is still read.
 func TestRawFramesValidSplit(t *testing.T) {
 	f := newTestFeed(t, feed.Config{})
-	addr := f.ts.Listener.Addr().String()
+	addr := f.Addr()
 	for _, deflate := range []bool{false, true} {
 		t.Run(fmt.Sprintf("deflate=%v", deflate), func(t *testing.T) {
 			rc := rawUpgrade(t, addr, deflate)
@@ -338,7 +338,7 @@ func TestRawFramesValidSplit(t *testing.T) {
 // TestWebSocketKeyRefused: a Sec-WebSocket-Key that is not the base64 of 16 bytes gets 400, not an upgrade.
 func TestWebSocketKeyRefused(t *testing.T) {
 	f := newTestFeed(t, feed.Config{})
-	addr := f.ts.Listener.Addr().String()
+	addr := f.Addr()
 	for _, key := range []string{"!!", "c2hvcnQ=", "dGhlIHNhbXBsZSBub25jZSBleHRyYQ=="} {
 		rc, resp := rawDial(t, addr, "/ws", key, false)
 		if resp.StatusCode != http.StatusBadRequest {
@@ -352,7 +352,7 @@ func TestWebSocketKeyRefused(t *testing.T) {
 // TestRawFramesRefusedOnReplay: /replay reads client frames through the same checks as /ws.
 func TestRawFramesRefusedOnReplay(t *testing.T) {
 	f := newReplayFeed(t, simRecording(t, 100, 1), feed.Config{})
-	addr := f.ts.Listener.Addr().String()
+	addr := f.Addr()
 	for _, deflate := range []bool{false, true} {
 		rc, resp := rawDial(t, addr, "/replay", "dGhlIHNhbXBsZSBub25jZQ==", deflate)
 		if resp.StatusCode != http.StatusSwitchingProtocols {
@@ -379,7 +379,7 @@ func TestReadLoopPanicIsContained(t *testing.T) {
 	})
 	defer restore()
 	f := newTestFeed(t, feed.Config{})
-	addr := f.ts.Listener.Addr().String()
+	addr := f.Addr()
 	other := rawUpgrade(t, addr, false) // a bystander on the same server
 	rc := rawUpgrade(t, addr, false)
 	if err := rc.write(maskedFrame(0x81, []byte("boom")), false); err != nil {

@@ -3,15 +3,17 @@ package feed
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
-	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/schema"
+	"github.com/depthcast/depthcast/engine"
 )
 
-// Replay (docs/protocol.md §4): a connection to /replay plays recorded history through private books, with the
-// messages of the live feed plus "replay":true. The feed does not know where history comes from: it asks a
-// Replayer, which the ingest side implements over recordings or the Kafka topic and cmd wires in.
+// Replay (docs/protocol.md §4): a connection to /replay plays recorded history through private books into a
+// Hub of its own, with the messages of the live feed plus "replay":true. The feed does not know where
+// history comes from: it asks a Replayer (the replay package implements it over recordings or the Kafka
+// topic).
 
 // Defaults and limits of replays.
 const (
@@ -19,7 +21,8 @@ const (
 	// MaxReplaySpeed is the largest speed factor a client may ask for.
 	MaxReplaySpeed = 100000
 	// MinReplaySpeed is the smallest speed factor above 0 a client may ask for (0 itself is "as fast as
-	// the client reads"); it is replay.MinSpeed.
+	// the client reads"): 1,000 times slower than recorded. Smaller factors (down to denormals such as
+	// 5e-324) would stretch a gap past what a wait can hold.
 	MinReplaySpeed = 0.001
 )
 
@@ -27,12 +30,25 @@ const (
 // feed answers them with bad_request. Other errors are the server's (unavailable).
 var ErrReplayRequest = errors.New("replay request cannot be played")
 
-// ReplayPublisher receives the changes of a replay's private books, under the contract of the live
-// stream's publisher: every call for a symbol comes from that symbol's single writer, in recorded order.
-type ReplayPublisher interface {
-	PublishBook(b *book.Book, snapshot bool)
-	PublishTrade(b *book.Book, e *schema.Event)
-	PublishStatus(b *book.Book)
+// replayRequestError is a request that cannot be played; its text is the reason alone.
+type replayRequestError string
+
+func (e replayRequestError) Error() string { return string(e) }
+func (e replayRequestError) Unwrap() error { return ErrReplayRequest }
+
+// ReplayRequestError returns an error wrapping ErrReplayRequest whose text is the reason alone.
+func ReplayRequestError(format string, args ...any) error {
+	return replayRequestError(fmt.Sprintf(format, args...))
+}
+
+// CheckReplaySpeed returns an ErrReplayRequest error for a speed factor other than 0 (as fast as the client
+// reads) or MinReplaySpeed..MaxReplaySpeed. The feed checks a client's speeds with it, and a Player the
+// speeds it is given.
+func CheckReplaySpeed(v float64) error {
+	if math.IsNaN(v) || v < 0 || v > MaxReplaySpeed || (v > 0 && v < MinReplaySpeed) {
+		return ReplayRequestError("speed %v out of range: 0 (as fast as you read), or %v to %d", v, MinReplaySpeed, MaxReplaySpeed)
+	}
+	return nil
 }
 
 // ReplayParams is one playback: [From, To] of recorded time at Speed (0: as fast as Wait lets it).
@@ -51,14 +67,14 @@ type Replayer interface {
 	// Symbols lists the symbols the history holds. A symbol the live feed knows is accepted too, so a
 	// Replayer that cannot tell cheaply (the Kafka topic) may list none.
 	Symbols(ctx context.Context) ([]string, error)
-	// Prepare builds fresh private books publishing to pub, applies everything recorded before p.From to
-	// them, and returns the run positioned at p.From, not yet playing.
-	Prepare(ctx context.Context, p ReplayParams, pub ReplayPublisher) (ReplayRun, error)
+	// Prepare builds fresh private books publishing to pub (the playback's Hub), applies everything
+	// recorded before p.From to them, and returns the run positioned at p.From, not yet playing.
+	Prepare(ctx context.Context, p ReplayParams, pub engine.Publisher) (ReplayRun, error)
 }
 
-// ReplayRun is one prepared playback. Its Do runs on the private books' writer like Books.Do.
+// ReplayRun is one prepared playback. Its Do runs on the private books' writer (engine.Books).
 type ReplayRun interface {
-	Books
+	engine.Books
 	// Run plays up to To and returns nil once everything played was published, or ctx's error, or the
 	// source's.
 	Run(ctx context.Context) error

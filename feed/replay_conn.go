@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,8 +35,10 @@ type replayWant struct {
 	from, to time.Time
 }
 
-// replayConn is the replay state of one /replay connection. Requests come from the connection's read
-// goroutine; each playback runs on a goroutine of its own, which stop cancels and waits for.
+// replayConn is the replay protocol of one /replay connection (docs/protocol.md §4): replay,
+// replay_control and ping. Requests come from the connection's read goroutine; each playback runs on a
+// goroutine of its own, which stop cancels and waits for, and publishes into a Hub of its own, fed by the
+// private books the Replayer prepares.
 type replayConn struct {
 	srv  *Server
 	sess *session
@@ -59,32 +60,29 @@ type replayPlay struct {
 	run        ReplayRun // set once prepared
 }
 
+var _ protocol = (*replayConn)(nil)
+
 var errReplayClosed = errors.New("connection closing")
 
-// handleReplay serves the ops of a /replay connection. It runs on the connection's read goroutine.
-func (s *Server) handleReplay(sess *session, data []byte) {
+func (rc *replayConn) handle(data []byte) {
 	var req replayRequest
-	id, ok := s.decodeRequest(sess, data, &req, &req.ID)
+	id, ok := rc.sess.decodeRequest(data, &req, &req.ID)
 	if !ok {
 		return
 	}
-	rc := sess.rp
 	switch req.Op {
 	case "replay":
 		rc.start(id, &req)
 	case "replay_control":
 		rc.control(id, &req)
 	case "ping":
-		var buf [96]byte
-		sess.sendBytes(schema.AppendPong(buf[:0], id, schema.FormatTime(time.Now())))
-	case "":
-		s.malformed(sess, id, CodeBadRequest, "missing op")
+		rc.sess.pong(id)
 	default:
-		s.malformed(sess, id, CodeUnknownOp, fmt.Sprintf("unknown op %.40q on /replay: want replay, replay_control or ping", req.Op))
+		rc.sess.unknownOp(id, req.Op, " on /replay: want replay, replay_control or ping")
 	}
 }
 
-func (rc *replayConn) bad(id int64, msg string) { rc.srv.malformed(rc.sess, id, CodeBadRequest, msg) }
+func (rc *replayConn) bad(id int64, msg string) { rc.sess.malformed(id, CodeBadRequest, msg) }
 
 func parseReplayTime(field string, v *string) (time.Time, error) {
 	if v == nil {
@@ -97,26 +95,11 @@ func parseReplayTime(field string, v *string) (time.Time, error) {
 	return t, nil
 }
 
-func checkSpeed(v float64) error {
-	if math.IsNaN(v) || v < 0 || v > MaxReplaySpeed || (v > 0 && v < MinReplaySpeed) {
-		return fmt.Errorf("speed %v out of range: 0 (as fast as you read), or %v to %d", v, MinReplaySpeed, MaxReplaySpeed)
-	}
-	return nil
-}
-
 // start validates a replay request and starts it, replacing the connection's current playback.
 func (rc *replayConn) start(id int64, req *replayRequest) {
-	s := rc.srv
+	s, sess := rc.srv, rc.sess
 	w := &replayWant{id: id}
-	if len(req.Symbols) == 0 {
-		rc.bad(id, "symbols must list at least one symbol")
-		return
-	}
-	if len(req.Symbols) > s.cfg.MaxSymbolsPerRequest {
-		s.reply(rc.sess, id, CodeLimitExceeded, fmt.Sprintf("%d symbols in one request, limit %d", len(req.Symbols), s.cfg.MaxSymbolsPerRequest))
-		return
-	}
-	if !s.authorizeSymbols(rc.sess, id, req.Symbols) {
+	if !sess.checkSymbolCount(id, req.Symbols) || !sess.authorize(id, req.Symbols) {
 		return
 	}
 	channels := req.Channels
@@ -130,22 +113,21 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		case schema.ChannelTrades:
 			w.trades = true
 		default:
-			s.malformed(rc.sess, id, CodeUnknownChannel, fmt.Sprintf("unknown channel %.40q: want book or trades", c))
+			sess.malformed(id, CodeUnknownChannel, fmt.Sprintf("unknown channel %.40q: want book or trades", c))
 			return
 		}
 	}
 	if req.Depth != nil {
 		w.depth = *req.Depth
 	}
-	if w.depth < 0 || w.depth > MaxDepth {
-		rc.bad(id, fmt.Sprintf("depth %d out of range: 1..%d, or 0 for the full book", w.depth, MaxDepth))
+	if !sess.checkDepth(id, w.depth) {
 		return
 	}
 	speed := 1.0
 	if req.Speed != nil {
 		speed = *req.Speed
 	}
-	if err := checkSpeed(speed); err != nil {
+	if err := CheckReplaySpeed(speed); err != nil {
 		rc.bad(id, err.Error())
 		return
 	}
@@ -166,7 +148,7 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 	defer cancel()
 	first, last, err := s.cfg.Replayer.Range(ctx)
 	if err != nil {
-		s.reply(rc.sess, id, CodeUnavailable, "recorded history not available: "+err.Error())
+		sess.reply(id, CodeUnavailable, "recorded history not available: "+err.Error())
 		return
 	}
 	if w.from.IsZero() || w.from.Before(first) {
@@ -176,12 +158,12 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		w.to = last
 	}
 	if w.from.After(last) || w.to.Before(first) || w.from.After(w.to) {
-		s.reply(rc.sess, id, CodeBadRequest, fmt.Sprintf("nothing recorded in that range: history runs from %s to %s", schema.FormatTime(first), schema.FormatTime(last)))
+		sess.reply(id, CodeBadRequest, fmt.Sprintf("nothing recorded in that range: history runs from %s to %s", schema.FormatTime(first), schema.FormatTime(last)))
 		return
 	}
 	known, err := s.cfg.Replayer.Symbols(ctx)
 	if err != nil {
-		s.reply(rc.sess, id, CodeUnavailable, "recorded history not available: "+err.Error())
+		sess.reply(id, CodeUnavailable, "recorded history not available: "+err.Error())
 		return
 	}
 	var unknown []string
@@ -189,14 +171,14 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		if slices.Contains(w.symbols, sym) {
 			continue
 		}
-		if !slices.Contains(known, sym) && s.lookup(sym) == nil {
+		if !slices.Contains(known, sym) && s.hub.lookup(sym) == nil {
 			unknown = append(unknown, sym)
 			continue
 		}
 		w.symbols = append(w.symbols, sym)
 	}
 	if len(unknown) > 0 {
-		s.reply(rc.sess, id, CodeUnknownSymbol, "no such symbol in the recording: "+quoteList(unknown))
+		sess.reply(id, CodeUnknownSymbol, "no such symbol in the recording: "+quoteList(unknown))
 		return
 	}
 
@@ -204,7 +186,7 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 	rc.mu.Lock()
 	if !rc.slot && !s.takeReplaySlot() {
 		rc.mu.Unlock()
-		s.reply(rc.sess, id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", s.cfg.MaxReplays))
+		sess.reply(id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", s.cfg.MaxReplays))
 		return
 	}
 	rc.slot = true
@@ -225,7 +207,7 @@ func (rc *replayConn) control(id int64, req *replayRequest) {
 	}
 	rc.mu.Unlock()
 	if w == nil {
-		rc.srv.reply(rc.sess, id, CodeBadRequest, "no replay on this connection: send a replay op first")
+		rc.sess.reply(id, CodeBadRequest, "no replay on this connection: send a replay op first")
 		return
 	}
 	switch req.Action {
@@ -245,7 +227,7 @@ func (rc *replayConn) control(id int64, req *replayRequest) {
 			rc.bad(id, "speed: missing speed")
 			return
 		}
-		if err := checkSpeed(*req.Speed); err != nil {
+		if err := CheckReplaySpeed(*req.Speed); err != nil {
 			rc.bad(id, err.Error())
 			return
 		}
@@ -265,14 +247,14 @@ func (rc *replayConn) control(id int64, req *replayRequest) {
 			return
 		}
 		if to.Before(w.from) || to.After(w.to) {
-			rc.srv.reply(rc.sess, id, CodeBadRequest, fmt.Sprintf("seek to %s is outside the replay's range %s to %s", schema.FormatTime(to), schema.FormatTime(w.from), schema.FormatTime(w.to)))
+			rc.sess.reply(id, CodeBadRequest, fmt.Sprintf("seek to %s is outside the replay's range %s to %s", schema.FormatTime(to), schema.FormatTime(w.from), schema.FormatTime(w.to)))
 			return
 		}
 		rc.supersede()
 		rc.mu.Lock()
 		if !rc.slot && !rc.srv.takeReplaySlot() {
 			rc.mu.Unlock()
-			rc.srv.reply(rc.sess, id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", rc.srv.cfg.MaxReplays))
+			rc.sess.reply(id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", rc.srv.cfg.MaxReplays))
 			return
 		}
 		rc.slot = true
@@ -283,15 +265,6 @@ func (rc *replayConn) control(id int64, req *replayRequest) {
 	default:
 		rc.bad(id, fmt.Sprintf("unknown action %.40q: want pause, resume, speed or seek", req.Action))
 	}
-}
-
-// takeReplaySlot takes one of the MaxReplays slots, or reports false.
-func (s *Server) takeReplaySlot() bool {
-	if s.replays.Add(1) > int64(s.cfg.MaxReplays) {
-		s.replays.Add(-1)
-		return false
-	}
-	return true
 }
 
 // launch starts a playback of rc.want from from; replay_started carries id.
@@ -324,24 +297,24 @@ func (rc *replayConn) halt(superseded bool) {
 	}
 }
 
-// close stops the playback and gives back the slot: the connection is going away.
-func (rc *replayConn) close() {
+// closed stops the playback and gives back the slot: the connection is going away.
+func (rc *replayConn) closed() {
 	rc.stop()
 	rc.mu.Lock()
 	if rc.slot {
 		rc.slot = false
-		rc.srv.replays.Add(-1)
+		rc.srv.releaseReplaySlot()
 	}
 	rc.mu.Unlock()
 }
 
-// playback prepares a run into a private set of hubs, subscribes the connection to them (snapshots as the
-// books stood at from), plays, and ends with replay_end unless it was stopped.
+// playback prepares a run into a Hub of its own, subscribes the connection to it (snapshots as the books
+// stood at from), plays, and ends with replay_end unless it was stopped.
 func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant, id int64, from time.Time, speed float64) {
 	defer close(p.done)
 	s, sess := rc.srv, rc.sess
-	priv := s.replayHubs()
-	run, err := s.cfg.Replayer.Prepare(ctx, ReplayParams{From: from, To: w.to, Speed: speed, Wait: rc.wait}, priv)
+	hub := newReplayHub()
+	run, err := s.cfg.Replayer.Prepare(ctx, ReplayParams{From: from, To: w.to, Speed: speed, Wait: rc.wait}, hub)
 	if err == nil && ctx.Err() != nil {
 		run.Close()
 		err = ctx.Err()
@@ -358,11 +331,10 @@ func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant
 		if errors.Is(err, ErrReplayRequest) {
 			code = CodeBadRequest
 		}
-		s.reply(sess, id, code, "replay cannot start: "+err.Error())
+		sess.reply(id, code, "replay cannot start: "+err.Error())
 		return
 	}
 	defer run.Close()
-	priv.books = run
 	p.mu.Lock()
 	p.run = run
 	p.mu.Unlock()
@@ -379,15 +351,14 @@ func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant
 	sess.sendBytes(schema.AppendReplayStarted(nil, id, from, w.to, speed))
 	for _, sym := range w.symbols {
 		if w.trades {
-			priv.subscribeReplayTrades(sess, sym)
+			hub.subscribeTrades(sess, []*entry{hub.entry(sym)}, nil)
 		}
 		if w.book {
-			if err := priv.subscribeReplayBook(ctx, sess, sym, w.depth); err != nil {
+			if err := hub.subscribeReplayBook(ctx, run, sess, sym, w.depth); err != nil {
 				return // stopped
 			}
 		}
 	}
-	clear(sess.subs) // the live server's; replay subscriptions live in priv and go with it
 	err = run.Run(ctx)
 	if ctx.Err() != nil {
 		return
@@ -410,7 +381,7 @@ func (rc *replayConn) release(p *replayPlay) {
 	defer rc.mu.Unlock()
 	if rc.play == p && rc.slot {
 		rc.slot = false
-		rc.srv.replays.Add(-1)
+		rc.srv.releaseReplaySlot()
 	}
 }
 
@@ -442,41 +413,4 @@ func (rc *replayConn) wait(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
-}
-
-// replayHubs returns a private server for one playback: its own hubs and views, whose messages carry the
-// replay flag, sharing the live server's limits and metrics. Only its Publish methods and the replay
-// subscriptions touch it.
-func (s *Server) replayHubs() *Server {
-	return &Server{cfg: s.cfg, log: s.log, metrics: s.metrics, hubs: map[string]*hub{}, sessions: map[*session]struct{}{},
-		dirty: map[*hub]struct{}{}, replay: true}
-}
-
-// subscribeReplayBook subscribes sess to symbol's book in the private server p: a snapshot of the book as
-// it stands now, or, for a symbol that has not appeared yet, "stale" now and its first snapshot later.
-func (p *Server) subscribeReplayBook(ctx context.Context, sess *session, symbol string, depth int) error {
-	h := p.hub(symbol)
-	if err := p.subscribeBook(ctx, sess, h, viewKey{depth: depth}, 0, false); err == nil || ctx.Err() != nil {
-		return ctx.Err()
-	}
-	// Not known yet: nothing publishes for it until the playback runs, which is after this.
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	v := h.viewFor(viewKey{depth: depth})
-	if v == nil {
-		v = &view{key: viewKey{depth: depth}}
-		h.views = append(h.views, v)
-	}
-	v.subs = append(v.subs, &subscription{s: sess, key: subKey{schema.ChannelBook, symbol}, view: v})
-	var buf [128]byte
-	sess.send(newMessage(schema.AppendStatus(buf[:0], symbol, schema.StatusStale, true)))
-	return nil
-}
-
-// subscribeReplayTrades subscribes sess to symbol's trades in the private server p.
-func (p *Server) subscribeReplayTrades(sess *session, symbol string) {
-	h := p.hub(symbol)
-	h.mu.Lock()
-	h.trades = append(h.trades, sess)
-	h.mu.Unlock()
 }

@@ -1,50 +1,29 @@
 package feed_test
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
-	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
 )
 
-// replayer is the wiring of the depthcast command: replay's Player behind the feed's Replayer.
-type replayer struct{ lib *replay.Library }
-
-var _ feed.Replayer = replayer{}
-
-func (r replayer) Range(ctx context.Context) (time.Time, time.Time, error) { return r.lib.Range(ctx) }
-func (r replayer) Symbols(ctx context.Context) ([]string, error)           { return r.lib.Symbols(ctx) }
-func (r replayer) Prepare(ctx context.Context, p feed.ReplayParams, pub feed.ReplayPublisher) (feed.ReplayRun, error) {
-	pl, err := replay.NewPlayer(ctx, replay.PlayerConfig{Source: r.lib, From: p.From, To: p.To, Speed: p.Speed,
-		Publisher: pub, Wait: p.Wait, Logger: quietLogger()})
-	if err != nil {
-		if errors.Is(err, replay.ErrBadRequest) {
-			err = fmt.Errorf("%w: %v", feed.ErrReplayRequest, err)
-		}
-		return nil, err
-	}
-	return pl, nil
-}
-
 // simRecording returns n records of a simulated exchange, as a recording holds them.
-func simRecording(t *testing.T, n int, seed int64) []ingest.Record {
+func simRecording(t *testing.T, n int, seed int64) []engine.Record {
 	t.Helper()
 	x, err := sim.New(sim.Config{Symbols: 3, Levels: 20, Seed: seed, ResnapshotEvery: 700})
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := make([]ingest.Record, n)
+	recs := make([]engine.Record, n)
 	for i := range recs {
 		e := x.Next()
-		recs[i] = ingest.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}
+		recs[i] = engine.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}
 	}
 	return recs
 }
@@ -72,13 +51,13 @@ func simBooks(t *testing.T, n int, seed int64) map[string]string {
 	return out
 }
 
-func newReplayFeed(t *testing.T, recs []ingest.Record, cfg feed.Config) *testFeed {
+func newReplayFeed(t *testing.T, recs []engine.Record, cfg feed.Config) *testFeed {
 	t.Helper()
 	mem, err := replay.NewMemory(recs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Replayer = replayer{replay.NewLibrary(mem)}
+	cfg.Replayer = replay.NewHistory(mem, quietLogger())
 	return newTestFeed(t, cfg)
 }
 
@@ -164,15 +143,15 @@ func TestReplayPlaysRecording(t *testing.T) {
 }
 
 // timedRecording is one symbol, AAA: a snapshot, then a delta every step, each adding a bid level 1000+i.
-func timedRecording(n int, start time.Time, step time.Duration) []ingest.Record {
-	recs := make([]ingest.Record, n)
+func timedRecording(n int, start time.Time, step time.Duration) []engine.Record {
+	recs := make([]engine.Record, n)
 	for i := range recs {
 		at := start.Add(time.Duration(i) * step)
 		v := fmt.Sprintf(`{"type":"delta","symbol":"AAA","seq":%d,"time":%q,"bids":[["%d","1"]],"asks":[]}`, i+1, at.Format(time.RFC3339Nano), 1000+i)
 		if i == 0 {
 			v = fmt.Sprintf(`{"type":"snapshot","symbol":"AAA","seq":1,"time":%q,"bids":[["999","1"]],"asks":[["99999","1"]]}`, at.Format(time.RFC3339Nano))
 		}
-		recs[i] = ingest.Record{Offset: int64(i), Time: at, Key: []byte("AAA"), Value: []byte(v)}
+		recs[i] = engine.Record{Offset: int64(i), Time: at, Key: []byte("AAA"), Value: []byte(v)}
 	}
 	return recs
 }

@@ -1,54 +1,43 @@
 package feed
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
-	"slices"
-	"sort"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/lxzan/gws"
 )
 
-// Books gives the feed access to the books it serves. The ingest side implements it.
-type Books interface {
-	// Do runs fn on the single writer of symbol's book, between two events, and waits for it. Whatever fn
-	// queues for clients cannot be overtaken by a later change of that book. When Do returns an error
-	// (ctx ended first, unknown symbol, closed), fn has not run and never will, so fn may touch state the
-	// caller owns.
-	Do(ctx context.Context, symbol string, fn func(b *book.Book)) error
-}
-
-// Server is the WebSocket feed and the HTTP endpoints beside it. Its Publish methods are called by the
-// book writers; ServeHTTP serves clients. Create it with New, run its timers with Run, stop it with
-// Shutdown.
+// Server is the WebSocket feed and the HTTP endpoints beside it. It serves the subscribers of its Hub
+// (which the books' writers publish to) and reads books through its Books. Create it with New, run its
+// timers with Run, stop it with Shutdown.
 type Server struct {
 	cfg     Config
-	books   Books
+	hub     *Hub
+	books   engine.Books
 	log     *slog.Logger
 	metrics *metrics
 	up      *gws.Upgrader
 	mux     *http.ServeMux
 	guard   *guard
 
-	hubsMu sync.RWMutex
-	hubs   map[string]*hub
-
 	sessMu   sync.Mutex
 	sessions map[*session]struct{}
 	draining bool
-
-	dirtyMu sync.Mutex
-	dirty   map[*hub]struct{} // hubs with conflated views waiting for a flush
 
 	flushers    []*flushShard // GOMAXPROCS at New
 	nextFlusher atomic.Uint32
@@ -56,28 +45,29 @@ type Server struct {
 	wg      sync.WaitGroup // write loops, flushers and closers
 	readers sync.WaitGroup // connection read loops
 	conns   atomic.Int64
-
-	replay  bool         // a replay's private hubs: messages carry "replay":true
 	replays atomic.Int64 // replays running (MaxReplays)
 }
 
-// New returns a Server reading books through books.
-func New(cfg Config, books Books) (*Server, error) {
+// New returns a Server for the subscribers of hub, reading books through books (the input whose writers
+// publish to hub).
+func New(cfg Config, hub *Hub, books engine.Books) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg.withDefaults(), books: books, hubs: map[string]*hub{}, sessions: map[*session]struct{}{},
-		dirty: map[*hub]struct{}{}}
+	if hub == nil || books == nil {
+		return nil, fmt.Errorf("%w: a Server needs its Hub and its Books", ErrConfig)
+	}
+	s := &Server{cfg: cfg.withDefaults(), hub: hub, books: books, sessions: map[*session]struct{}{}}
 	s.log = s.cfg.Logger
 	for range runtime.GOMAXPROCS(0) {
 		s.flushers = append(s.flushers, &flushShard{srv: s})
 	}
-	s.guard = newGuard(s.cfg.Guard)
 	m, err := newMetrics(s.cfg.Meter, s)
 	if err != nil {
 		return nil, fmt.Errorf("feed metrics: %w", err)
 	}
 	s.metrics = m
+	s.guard = newGuard(s.cfg.Guard, m, s.log)
 	s.up = gws.NewUpgrader(&handler{srv: s}, &gws.ServerOption{
 		ReadMaxPayloadSize: s.cfg.MaxMessageBytes,
 		CheckUtf8Enabled:   true,
@@ -93,156 +83,35 @@ func New(cfg Config, books Books) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) hub(symbol string) *hub {
-	s.hubsMu.RLock()
-	h := s.hubs[symbol]
-	s.hubsMu.RUnlock()
-	if h != nil {
-		return h
+// routes registers the WebSocket routes, each with its protocol, and the HTTP API.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.upgrade(func(sess *session) protocol { return newLiveConn(s, sess) }))
+	if s.cfg.Replayer != nil {
+		mux.HandleFunc("GET /replay", s.upgrade(func(sess *session) protocol { return &replayConn{srv: s, sess: sess} }))
 	}
-	s.hubsMu.Lock()
-	defer s.hubsMu.Unlock()
-	if h = s.hubs[symbol]; h == nil {
-		h = &hub{symbol: symbol}
-		s.hubs[symbol] = h
-	}
-	return h
+	a := &api{hub: s.hub, books: s.books, stats: s.Stats, metrics: s.cfg.Metrics,
+		ready: func() bool { return s.cfg.Ready() }, draining: s.isDraining}
+	a.register(mux)
+	return mux
 }
 
-// lookup returns the hub of a symbol the ingest side has published, or nil.
-func (s *Server) lookup(symbol string) *hub {
-	s.hubsMu.RLock()
-	defer s.hubsMu.RUnlock()
-	if h := s.hubs[symbol]; h != nil && h.isKnown() {
-		return h
-	}
-	return nil
-}
-
-func (h *hub) isKnown() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.known
-}
-
-// PublishBook sends the change just applied to b to the book subscribers of its symbol: a snapshot to every
-// view after an upstream snapshot, the visible change to each view after a delta. It runs on b's writer.
-func (s *Server) PublishBook(b *book.Book, snapshot bool) {
-	h := s.hub(b.Symbol())
-	sc := s.scratch()
-	defer scratchPool.Put(sc)
-	h.mu.Lock()
-	wasLive := h.live
-	h.known, h.live = true, b.Live()
-	h.seq = max(h.seq, b.Seq())
-	var dirty bool
-	if snapshot {
-		var status *message
-		if !wasLive && len(h.views) > 0 {
-			status = newMessage(schema.AppendStatus(sc.buf[:0], b.Symbol(), schema.StatusLive, s.replay))
-		}
-		h.publishSnapshot(b, wasLive, sc, status)
-	} else {
-		dirty = h.publishDelta(b, sc, s.cfg.ResumeHistory)
-	}
-	h.mu.Unlock()
-	if dirty {
-		s.dirtyMu.Lock()
-		s.dirty[h] = struct{}{}
-		s.dirtyMu.Unlock()
-	}
-}
-
-// PublishTrade sends a trade to the trade subscribers of its symbol. It runs on the symbol's writer.
-func (s *Server) PublishTrade(b *book.Book, e *schema.Event) {
-	h := s.hub(e.Symbol)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.known = true
-	h.seq = max(h.seq, e.Seq)
-	if len(h.trades) == 0 {
+// ServeHTTP serves the feed: /ws, /replay (with a Replayer), the HTTP API (/v1/symbols, /v1/book/{symbol},
+// /v1/stats, /healthz, /readyz, /metrics) and the dashboard at / with its assets under /ui/. Every
+// WebSocket upgrade, whatever its route, passes the door first (Config.Guard), and so does every /v1/
+// request when authentication is on.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isUpgrade(r) {
+		s.guard.serveUpgrade(w, r, s.mux)
 		return
 	}
-	var buf [512]byte
-	m := newMessage(schema.AppendTrade(buf[:0], e, s.replay))
-	for _, sess := range h.trades {
-		sess.send(m)
-	}
-}
-
-// PublishStatus records that a symbol appeared or its book went stale, and tells its book subscribers
-// when a live book went stale. It runs on the symbol's writer.
-func (s *Server) PublishStatus(b *book.Book) {
-	h := s.hub(b.Symbol())
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.known = true
-	wasLive := h.live
-	h.live = b.Live()
-	if !wasLive || h.live {
+	if !s.guard.checkAPI(w, r) {
 		return
 	}
-	var buf [128]byte
-	m := newMessage(schema.AppendStatus(buf[:0], b.Symbol(), schema.StatusStale, s.replay))
-	for _, v := range h.views {
-		v.dirty = false
-		v.fanout(m)
-	}
+	s.mux.ServeHTTP(w, r)
 }
 
-// flushConflated runs every due conflated view. It is called by Run's ticker.
-func (s *Server) flushConflated(ctx context.Context, now time.Time) {
-	s.dirtyMu.Lock()
-	hubs := make([]*hub, 0, len(s.dirty))
-	for h := range s.dirty {
-		hubs = append(hubs, h)
-	}
-	s.dirtyMu.Unlock()
-	for _, h := range hubs {
-		pending := false
-		err := s.books.Do(ctx, h.symbol, func(b *book.Book) {
-			sc := s.scratch()
-			defer scratchPool.Put(sc)
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			for _, v := range h.views {
-				if !v.dirty || v.key.interval == 0 {
-					continue
-				}
-				if !h.live || !b.Live() {
-					v.dirty = false
-					continue
-				}
-				if now.Before(v.due) {
-					pending = true
-					continue
-				}
-				v.flush(b, sc, now)
-			}
-		})
-		if err == nil && !pending {
-			s.dirtyMu.Lock()
-			// A publish may have marked it dirty again meanwhile; it is checked again on the next tick.
-			if !h.anyDirty() {
-				delete(s.dirty, h)
-			}
-			s.dirtyMu.Unlock()
-		}
-	}
-}
-
-func (h *hub) anyDirty() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, v := range h.views {
-		if v.dirty {
-			return true
-		}
-	}
-	return false
-}
-
-// Run sends heartbeats and flushes conflated views until ctx is done.
+// Run sends heartbeats, pings, flushes conflated views and drops idle views until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	hb := time.NewTicker(s.cfg.Heartbeat)
 	defer hb.Stop()
@@ -257,9 +126,9 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case now := <-fl.C:
-			s.flushConflated(ctx, now)
+			s.hub.flushConflated(ctx, s.books, now)
 		case now := <-sweep.C:
-			s.dropIdleViews(now)
+			s.hub.dropIdleViews(now)
 		case now := <-hb.C:
 			var buf [96]byte
 			m := newMessage(schema.AppendHeartbeat(buf[:0], schema.FormatTime(now)))
@@ -270,17 +139,273 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// dropIdleViews drops the views that have had no subscriber for ViewLinger.
-func (s *Server) dropIdleViews(now time.Time) {
-	s.hubsMu.RLock()
-	defer s.hubsMu.RUnlock()
-	for _, h := range s.hubs {
-		h.mu.Lock()
-		h.views = slices.DeleteFunc(h.views, func(v *view) bool {
-			return len(v.subs) == 0 && !v.idleSince.IsZero() && now.Sub(v.idleSince) >= s.cfg.ViewLinger
-		})
-		h.mu.Unlock()
+// pingMessage is a WebSocket ping frame with no payload, shared by every connection. Control frames are
+// never compressed.
+var pingMessage = func() *message {
+	f := appendFrame(nil, 0x89, nil)
+	m := &message{frame: f, deflated: f}
+	m.deflateOnce.Do(func() {})
+	return m
+}()
+
+// startPings pings every connection each PingInterval, and closes those idle past IdleTimeout, until ctx
+// is done. The returned function waits for it to stop.
+func (s *Server) startPings(ctx context.Context) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.guard.cfg.PingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				s.pingAll(now)
+			}
+		}
+	}()
+	return func() { <-done }
+}
+
+// pingAll closes the connections from which nothing arrived within IdleTimeout (1008 "idle timeout") and
+// queues a ping for the others: the ping goes out behind the data already queued, and its pong (or any
+// frame) keeps the connection alive.
+func (s *Server) pingAll(now time.Time) {
+	idle := s.guard.cfg.IdleTimeout
+	for _, sess := range s.sessionList() {
+		if idle > 0 && now.Sub(time.Unix(0, sess.heard.Load())) >= idle {
+			sess.close(ReasonIdle, fmt.Sprintf("idle timeout: nothing received for %v", idle))
+			continue
+		}
+		sess.send(pingMessage)
 	}
+}
+
+// drainText is the close reason of a connection closed by Shutdown.
+const drainText = "server draining"
+
+// Shutdown drains the server: from its start new handshakes get HTTP 503 and /readyz answers 503 (so a load
+// balancer stops sending clients), every connection is sent what was already queued for it and then
+// closed with 1001 "server draining". Connections whose queue has not gone out within Config.DrainTimeout
+// (or by ctx's deadline, if earlier) are dropped. Shutdown returns once every connection has gone; it
+// returns ctx.Err() if ctx ended first. It may be called from any goroutine while publishing goes on.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.sessMu.Lock()
+	s.draining = true
+	s.sessMu.Unlock()
+	deadline := time.Now().Add(s.cfg.DrainTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for _, sess := range s.sessionList() {
+		sess.drain(deadline)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.readers.Wait()
+		s.wg.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var err error
+	select {
+	case <-done:
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	// Past the drain: whoever is still connected (a stalled client, one that never answered the close) is
+	// dropped.
+	for _, sess := range s.sessionList() {
+		sess.nc.abort()
+	}
+	<-done
+	return err
+}
+
+// isDraining reports whether Shutdown has started: new handshakes get 503, and so does /readyz.
+func (s *Server) isDraining() bool {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	return s.draining
+}
+
+// Stats returns the feed's health counters now. Closes lists every reason that happened at least once, in
+// the order of the CloseReason constants.
+func (s *Server) Stats() Stats {
+	c := &s.metrics.count
+	now := time.Now()
+	books, trades := s.hub.subscriptionCount()
+	st := Stats{
+		Time:               schema.FormatTime(now),
+		UptimeSeconds:      now.Sub(c.started).Seconds(),
+		Connections:        s.conns.Load(),
+		ConnectionsOpened:  c.opened.Load(),
+		ConnectionsRefused: c.refused.Load(),
+		Subscriptions:      books + trades,
+		MessagesSent:       c.messagesOut.Load(),
+		BytesSent:          c.bytesOut.Load(),
+		SlowConsumers:      c.slowConsumers.Load(),
+		MalformedRequests:  c.badRequests.Load(),
+		Closes:             []CloseCount{},
+	}
+	st.BytesQueued = s.queuedBytes()
+	for r := range c.closes {
+		if n := c.closes[r].Load(); n > 0 {
+			st.Closes = append(st.Closes, CloseCount{Reason: CloseReason(r).String(), Code: CloseReason(r).Code(), Count: n})
+		}
+	}
+	for _, sym := range s.hub.symbols() {
+		st.Symbols.Total++
+		if sym.Status == schema.StatusLive {
+			st.Symbols.Live++
+		} else {
+			st.Symbols.Stale++
+		}
+	}
+	return st
+}
+
+// queuedBytes sums what is queued for every connection and not yet written.
+func (s *Server) queuedBytes() int64 {
+	var n int64
+	for _, sess := range s.sessionList() {
+		n += int64(sess.queued())
+	}
+	return n
+}
+
+// upgrade returns the handler of a WebSocket route: it upgrades a request that passed the door and serves
+// the connection with the protocol newProto makes for it.
+func (s *Server) upgrade(newProto func(*session) protocol) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		adm := admissionFrom(r.Context())
+		if adm == nil { // not a WebSocket upgrade (those pass the door in ServeHTTP)
+			http.Error(w, "expected a WebSocket upgrade", http.StatusBadRequest)
+			return
+		}
+		if s.isDraining() {
+			http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		// Reserve the connection's slot before the handshake, so concurrent handshakes cannot overshoot.
+		if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
+			s.conns.Add(-1)
+			s.metrics.refused.Add(r.Context(), 1)
+			s.metrics.count.refused.Add(1)
+			http.Error(w, "connection limit reached", http.StatusTooManyRequests)
+			return
+		}
+		registered := false
+		defer func() {
+			if !registered {
+				s.conns.Add(-1)
+				adm.release()
+			}
+		}()
+		if !validWebSocketKey(r.Header.Get("Sec-WebSocket-Key")) {
+			http.Error(w, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes", http.StatusBadRequest)
+			return
+		}
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			http.Error(w, "connection cannot be upgraded", http.StatusInternalServerError)
+			return
+		}
+		adm.claim() // the session releases the slots itself, so the socket stays unwrapped (writev)
+		raw, brw, err := hj.Hijack()
+		if err != nil {
+			return
+		}
+		nc := newNetConn(raw, s.cfg.Linger)
+		// Client messages are small: unless the client already pipelined bytes into the HTTP server's 4 KiB
+		// reader, read through a small one and let that one go (it is most of an idle connection's memory).
+		var src io.Reader = brw.Reader
+		if brw.Reader.Buffered() == 0 {
+			src = bufio.NewReaderSize(raw, readBufferSize)
+		}
+		// Every frame header passes frameGuard before gws reads it; gws's own reader in front of the guard
+		// is the smallest bufio allows (payload reads bypass it).
+		fg := &frameGuard{src: src, max: s.cfg.MaxMessageBytes,
+			deflate: !s.cfg.DisableCompression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}
+		ws, err := s.up.UpgradeFromConn(nc, bufio.NewReaderSize(fg, 16), r)
+		if err != nil {
+			nc.abort()
+			s.log.Debug("websocket handshake refused", "remote", r.RemoteAddr, "err", err)
+			return
+		}
+		_ = raw.SetDeadline(time.Time{})
+		if tc, ok := raw.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		sess := &session{srv: s, ws: ws, nc: nc, remote: r.RemoteAddr, deflate: fg.deflate}
+		fg.sess = sess
+		sess.adm, sess.grant = adm, adm.grant()
+		if sess.raw = rawConnOf(raw); sess.raw != nil {
+			sess.fl = s.flushShardFor()
+		}
+		sess.proto = newProto(sess)
+		sess.hear(time.Now())
+		ws.Session().Store(sessionKey, sess)
+		if err := s.register(sess); err != nil {
+			_ = ws.WriteClose(ReasonShutdown.Code(), []byte(err.Error()))
+			nc.finish()
+			return
+		}
+		registered = true
+		adm.onExpiry(func() { sess.close(ReasonTokenExpired, "token expired") })
+		s.metrics.connects.Add(context.Background(), 1)
+		s.metrics.count.opened.Add(1)
+		go s.readLoop(sess)
+	}
+}
+
+// readLoop runs gws's read loop of sess. A panic on the client's bytes ends that connection alone: it is
+// closed with 1002, logged and counted (reason "panic"), and its slots are released as on any close.
+func (s *Server) readLoop(sess *session) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		s.log.Error("connection read loop panicked", "remote", sess.remote, "panic", fmt.Sprint(v),
+			"stack", string(debug.Stack()))
+		sess.refuse(ReasonPanic, "protocol error")
+		(&handler{srv: s}).OnClose(sess.ws, errFrameRefused)
+	}()
+	sess.ws.ReadLoop()
+}
+
+// validWebSocketKey reports whether key is the base64 encoding of 16 bytes (RFC 6455 §4.2.1).
+func validWebSocketKey(key string) bool {
+	b, err := base64.StdEncoding.DecodeString(key)
+	return err == nil && len(b) == 16
+}
+
+// errDraining refuses handshakes during Shutdown.
+var errDraining = errors.New("server is shutting down")
+
+// register adds sess to the sessions, unless the server is draining.
+func (s *Server) register(sess *session) error {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.draining {
+		return errDraining
+	}
+	s.sessions[sess] = struct{}{}
+	s.readers.Add(1) // under sessMu, so Shutdown's Wait cannot start before it
+	return nil
+}
+
+// unregister removes sess, whose connection ended, and lets its protocol drop what it held.
+func (s *Server) unregister(sess *session) {
+	s.sessMu.Lock()
+	delete(s.sessions, sess)
+	s.sessMu.Unlock()
+	sess.proto.closed()
 }
 
 func (s *Server) sessionList() []*session {
@@ -293,162 +418,19 @@ func (s *Server) sessionList() []*session {
 	return out
 }
 
-// Shutdown is in drain.go.
-
-// symbolInfo is one row of /v1/symbols.
-type symbolInfo struct {
-	Symbol string `json:"symbol"`
-	Status string `json:"status"`
-	Seq    uint64 `json:"seq"`
+// flushShardFor picks the flusher shard of a new connection, round-robin.
+func (s *Server) flushShardFor() *flushShard {
+	return s.flushers[s.nextFlusher.Add(1)%uint32(len(s.flushers))]
 }
 
-func (s *Server) symbols() []symbolInfo {
-	s.hubsMu.RLock()
-	hubs := make([]*hub, 0, len(s.hubs))
-	for _, h := range s.hubs {
-		hubs = append(hubs, h)
+// takeReplaySlot takes one of the MaxReplays slots, or reports false.
+func (s *Server) takeReplaySlot() bool {
+	if s.replays.Add(1) > int64(s.cfg.MaxReplays) {
+		s.replays.Add(-1)
+		return false
 	}
-	s.hubsMu.RUnlock()
-	out := make([]symbolInfo, 0, len(hubs))
-	for _, h := range hubs {
-		h.mu.Lock()
-		if h.known {
-			st := schema.StatusStale
-			if h.live {
-				st = schema.StatusLive
-			}
-			out = append(out, symbolInfo{Symbol: h.symbol, Status: st, Seq: h.seq})
-		}
-		h.mu.Unlock()
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Symbol < out[j].Symbol })
-	return out
+	return true
 }
 
-// subscribeBook subscribes sess to symbol's view k on the book's writer: the snapshot (or the updates
-// after resume) is queued there, so no update can come between it and the next one.
-func (s *Server) subscribeBook(ctx context.Context, sess *session, h *hub, k viewKey, resume uint64, hasResume bool) error {
-	return s.books.Do(ctx, h.symbol, func(b *book.Book) {
-		sc := s.scratch()
-		defer scratchPool.Put(sc)
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if sess.isClosing() {
-			return
-		}
-		h.live = b.Live()
-		v := h.viewFor(k)
-		if v == nil {
-			v = &view{key: k, lastSent: b.Seq()}
-			if k.interval > 0 {
-				v.captureSent(b)
-			}
-			h.views = append(h.views, v)
-		}
-		v.idleSince = time.Time{}
-		sub := &subscription{s: sess, key: subKey{schema.ChannelBook, h.symbol}, view: v}
-		v.subs = append(v.subs, sub)
-		sess.subs[sub.key] = sub
-		if !h.live {
-			var buf [128]byte
-			sess.send(newMessage(schema.AppendStatus(buf[:0], h.symbol, schema.StatusStale, s.replay)))
-			return
-		}
-		if hasResume && k.interval == 0 {
-			if msgs, ok := v.since(resume); ok {
-				for _, m := range msgs {
-					sess.send(m)
-				}
-				return
-			}
-		}
-		if v.snapshot == nil {
-			if k.interval > 0 {
-				v.snapshot = v.sentSnapshot(b, sc)
-			} else {
-				v.snapshot = sc.snapshotOf(b, k.depth, v.lastSent)
-			}
-		}
-		sess.send(v.snapshot)
-	})
-}
-
-// subscribeTrades subscribes sess to the trades of hubs and queues the reply while holding the hubs'
-// locks, so no trade published after the reply can miss the subscription and none comes before it.
-func (s *Server) subscribeTrades(sess *session, hubs []*hub, reply []byte) {
-	hubs = slices.Clone(hubs)
-	slices.SortFunc(hubs, func(a, b *hub) int { return strings.Compare(a.symbol, b.symbol) })
-	for _, h := range hubs {
-		h.mu.Lock()
-	}
-	for _, h := range hubs {
-		if !slices.Contains(h.trades, sess) {
-			h.trades = append(h.trades, sess)
-		}
-		sub := &subscription{s: sess, key: subKey{schema.ChannelTrades, h.symbol}}
-		sess.subs[sub.key] = sub
-	}
-	sess.sendBytes(reply)
-	for _, h := range hubs {
-		h.mu.Unlock()
-	}
-}
-
-// unsubscribe removes one subscription of sess.
-func (s *Server) unsubscribe(sub *subscription) {
-	h := s.hub(sub.key.symbol)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(sub.s.subs, sub.key)
-	if sub.view == nil {
-		h.trades = slices.DeleteFunc(h.trades, func(x *session) bool { return x == sub.s })
-		return
-	}
-	v := sub.view
-	v.subs = slices.DeleteFunc(v.subs, func(x *subscription) bool { return x == sub })
-	if len(v.subs) == 0 {
-		if v.key.interval > 0 || s.cfg.ViewLinger < 0 {
-			h.removeView(v)
-		} else {
-			v.idleSince = time.Now() // kept for a while, so a client that reconnects can resume
-		}
-	}
-}
-
-// errDraining refuses handshakes during Shutdown.
-var errDraining = errors.New("server is shutting down")
-
-func (s *Server) register(sess *session) error {
-	s.sessMu.Lock()
-	defer s.sessMu.Unlock()
-	if s.draining {
-		return errDraining
-	}
-	s.sessions[sess] = struct{}{}
-	s.readers.Add(1) // under sessMu, so Shutdown's Wait cannot start before it
-	return nil
-}
-
-func (s *Server) unregister(sess *session) {
-	if sess.rp != nil {
-		sess.rp.close()
-	}
-	s.sessMu.Lock()
-	delete(s.sessions, sess)
-	s.sessMu.Unlock()
-	for _, sub := range sess.subList() {
-		s.unsubscribe(sub)
-	}
-}
-
-// subList is a copy of the session's subscriptions, in a stable order.
-func (sess *session) subList() []*subscription {
-	out := make([]*subscription, 0, len(sess.subs))
-	for _, sub := range sess.subs {
-		out = append(out, sub)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return strings.Compare(out[i].key.channel+out[i].key.symbol, out[j].key.channel+out[j].key.symbol) < 0
-	})
-	return out
-}
+// releaseReplaySlot gives back a slot of takeReplaySlot.
+func (s *Server) releaseReplaySlot() { s.replays.Add(-1) }

@@ -1,7 +1,9 @@
 package feed
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/depthcast/depthcast/auth"
+	"github.com/depthcast/depthcast/schema"
 	"github.com/lxzan/gws"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -32,7 +36,7 @@ type session struct {
 	remote  string
 	deflate bool
 	adm     *admission   // the connection's slots at the door, released when it ends
-	ident   *Identity    // what the client's token allows; nil when authentication is off
+	grant   *auth.Grant  // what the client's token allows; nil when authentication is off
 	heard   atomic.Int64 // when the last frame arrived from the client, Unix nanoseconds
 
 	mu          sync.Mutex
@@ -49,16 +53,10 @@ type session struct {
 	closeText   string
 
 	// Read side: touched only by the connection's read goroutine (gws calls OnMessage from ReadLoop).
-	subs      map[subKey]*subscription
-	rp        *replayConn // set on /replay connections
-	malformed []time.Time
-	tokens    float64
-	tokensAt  time.Time
-}
-
-type subKey struct {
-	channel string
-	symbol  string
+	proto       protocol // what the route serves: the live or the replay protocol
+	malformedAt []time.Time
+	tokens      float64
+	tokensAt    time.Time
 }
 
 // send queues m. It reports false when the session is closing or was just closed as a slow consumer.
@@ -365,4 +363,154 @@ func (s *session) refuse(r CloseReason, text string) {
 	s.mu.Unlock()
 	_ = s.nc.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
 	_ = s.ws.WriteClose(code, []byte(reason))
+}
+
+// hear records that a frame arrived from the client.
+func (s *session) hear(now time.Time) {
+	if s != nil {
+		s.heard.Store(now.UnixNano())
+	}
+}
+
+// maxSubscriptions is the subscription limit of the session: the server's, or its token's when lower.
+func (s *session) maxSubscriptions(server int) int {
+	if s.grant != nil && s.grant.MaxSubscriptions > 0 {
+		return min(server, s.grant.MaxSubscriptions)
+	}
+	return server
+}
+
+// takeToken applies the per-connection token bucket on client messages.
+func (s *session) takeToken(cfg Config, now time.Time) bool {
+	if s.tokensAt.IsZero() {
+		s.tokens, s.tokensAt = float64(cfg.OpsBurst), now
+	}
+	s.tokens = min(float64(cfg.OpsBurst), s.tokens+now.Sub(s.tokensAt).Seconds()*cfg.OpsPerSecond)
+	s.tokensAt = now
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
+}
+
+// Requests: what the protocols of the routes (live.go, replay_conn.go) share to read and answer client
+// messages. These run on the read goroutine.
+
+// decodeRequest decodes data, which must hold exactly one JSON object, into v, and returns the request's
+// id from *idp (-1 when absent). A malformed message or a negative id is answered and counted as malformed,
+// and ok is false.
+func (s *session) decodeRequest(data []byte, v any, idp **int64) (id int64, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		s.malformed(-1, CodeBadRequest, "malformed JSON: "+err.Error())
+		return -1, false
+	}
+	if dec.More() {
+		s.malformed(-1, CodeBadRequest, "one JSON object per message")
+		return -1, false
+	}
+	if *idp == nil {
+		return -1, true
+	}
+	if **idp < 0 {
+		s.malformed(-1, CodeBadRequest, "id must not be negative")
+		return -1, false
+	}
+	return **idp, true
+}
+
+// reply sends an error that does not count against the client.
+func (s *session) reply(id int64, code, msg string) {
+	s.sendBytes(schema.AppendError(nil, id, code, msg))
+}
+
+// pong answers a ping op.
+func (s *session) pong(id int64) {
+	var buf [96]byte
+	s.sendBytes(schema.AppendPong(buf[:0], id, schema.FormatTime(time.Now())))
+}
+
+// malformed sends an error for a malformed request and closes the connection with 1008 when the client
+// sent more than MaxMalformed of them within a minute.
+func (s *session) malformed(id int64, code, msg string) {
+	s.srv.metrics.badRequests.Add(context.Background(), 1)
+	s.srv.metrics.count.badRequests.Add(1)
+	now := time.Now()
+	keep := s.malformedAt[:0]
+	for _, t := range s.malformedAt {
+		if now.Sub(t) < time.Minute {
+			keep = append(keep, t)
+		}
+	}
+	s.malformedAt = append(keep, now)
+	if max := s.srv.cfg.MaxMalformed; len(s.malformedAt) > max {
+		s.close(ReasonMalformed, fmt.Sprintf("more than %d malformed messages in a minute", max))
+		return
+	}
+	s.reply(id, code, msg)
+}
+
+// unknownOp answers an op the route does not serve (or none); more follows the op in the message.
+func (s *session) unknownOp(id int64, op, more string) {
+	if op == "" {
+		s.malformed(id, CodeBadRequest, "missing op")
+		return
+	}
+	s.malformed(id, CodeUnknownOp, fmt.Sprintf("unknown op %.40q", op)+more)
+}
+
+// authorize answers "unauthorized" and reports false when the connection's token may not see one of syms;
+// nothing of the request is then subscribed or replayed. The connection stays open. Subscribe on /ws and
+// replay on /replay decide through it, as /v1/book does through the same auth.Grant.Denied.
+func (s *session) authorize(id int64, syms []string) bool {
+	denied := s.grant.Denied(syms...)
+	if len(denied) == 0 {
+		return true
+	}
+	s.reply(id, CodeUnauthorized, "not authorized for: "+quoteList(denied))
+	return false
+}
+
+// checkSymbolCount answers limit_exceeded and reports false for a request naming more symbols than
+// MaxSymbolsPerRequest, and bad_request for one naming none.
+func (s *session) checkSymbolCount(id int64, syms []string) bool {
+	if len(syms) == 0 {
+		s.malformed(id, CodeBadRequest, "symbols must list at least one symbol")
+		return false
+	}
+	if max := s.srv.cfg.MaxSymbolsPerRequest; len(syms) > max {
+		s.reply(id, CodeLimitExceeded, fmt.Sprintf("%d symbols in one request, limit %d", len(syms), max))
+		return false
+	}
+	return true
+}
+
+// checkDepth answers bad_request and reports false for a depth out of range.
+func (s *session) checkDepth(id int64, depth int) bool {
+	if depth < 0 || depth > MaxDepth {
+		s.malformed(id, CodeBadRequest, fmt.Sprintf("depth %d out of range: 1..%d, or 0 for the full book", depth, MaxDepth))
+		return false
+	}
+	return true
+}
+
+// drain decides to close the session with 1001 once what is already queued has been written: nothing new
+// is queued from now on, and the writes (the close frame included) must be done by deadline, after which
+// the socket is dropped.
+func (s *session) drain(deadline time.Time) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	s.reason, s.closeText = ReasonShutdown, drainText
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	_ = s.nc.SetWriteDeadline(deadline)
+	if start {
+		s.startWriteLoop(nil)
+	}
 }

@@ -1,11 +1,8 @@
 package feed
 
 import (
-	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/depthcast/depthcast/schema"
 )
 
 // counters are plain atomic counts kept beside the OpenTelemetry instruments, updated at the same points,
@@ -57,46 +54,4 @@ type SymbolCounts struct {
 	Total int `json:"total"`
 	Live  int `json:"live"`
 	Stale int `json:"stale"`
-}
-
-// Stats returns the feed's health counters now. Closes lists every reason that happened at least once, in
-// the order of the CloseReason constants.
-func (s *Server) Stats() Stats {
-	c := &s.metrics.count
-	now := time.Now()
-	st := Stats{
-		Time:               schema.FormatTime(now),
-		UptimeSeconds:      now.Sub(c.started).Seconds(),
-		Connections:        s.conns.Load(),
-		ConnectionsOpened:  c.opened.Load(),
-		ConnectionsRefused: c.refused.Load(),
-		Subscriptions:      s.subscriptionCount(),
-		MessagesSent:       c.messagesOut.Load(),
-		BytesSent:          c.bytesOut.Load(),
-		SlowConsumers:      c.slowConsumers.Load(),
-		MalformedRequests:  c.badRequests.Load(),
-		Closes:             []CloseCount{},
-	}
-	for _, sess := range s.sessionList() {
-		st.BytesQueued += int64(sess.queued())
-	}
-	for r := range c.closes {
-		if n := c.closes[r].Load(); n > 0 {
-			st.Closes = append(st.Closes, CloseCount{Reason: CloseReason(r).String(), Code: CloseReason(r).Code(), Count: n})
-		}
-	}
-	for _, sym := range s.symbols() {
-		st.Symbols.Total++
-		if sym.Status == schema.StatusLive {
-			st.Symbols.Live++
-		} else {
-			st.Symbols.Stale++
-		}
-	}
-	return st
-}
-
-func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, s.Stats())
 }

@@ -6,10 +6,6 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// MetricControlRecords counts the transaction control markers the partition readers skipped (attribute
-// partition).
-const MetricControlRecords = "depthcast.ingest.records.control"
-
 // isControlRecord reports whether m is a transaction control marker (a commit or abort written by the
 // broker when a transactional producer ends a transaction). kafka-go hands these to readers as ordinary
 // messages instead of hiding them as the protocol asks of clients. A marker's key is a version (int16, 0)

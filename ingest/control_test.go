@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/enginetest"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -59,29 +61,29 @@ func TestKafkaTransactionMarkers(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			txn(snap("BTC-USD", 1, L("100:1"), L("101:1")), delta("BTC-USD", 2, L("100:2"), nil))
-			txn(delta("BTC-USD", 3, nil, L("101:3")))
+			txn(enginetest.Snap("BTC-USD", 1, enginetest.L("100:1"), enginetest.L("101:1")), enginetest.Delta("BTC-USD", 2, enginetest.L("100:2"), nil))
+			txn(enginetest.Delta("BTC-USD", 3, nil, enginetest.L("101:3")))
 
-			m := newMetrics()
-			cfg := Config{Meter: m.mp.Meter("t"), DeadLetterTopic: "md.dead"}
+			m := testkit.NewMetrics()
+			cfg := Config{Meter: m.Provider.Meter("t"), DeadLetterTopic: "md.dead"}
 			if traced {
 				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&countingExporter{}))
 				defer func() { _ = tp.Shutdown(context.Background()) }()
 				cfg.TracerProvider = tp
 			}
-			c := newTestConsumer(t, k, cfg, &recorder{})
+			c := newTestConsumer(t, k, cfg, &enginetest.Recorder{})
 			runConsumer(t, c)
 			waitBook(t, c, "BTC-USD", "live=true seq=3 100:2|101:3")
 			// The log ends with a commit marker: the partition is read to its end all the same.
 			testkit.WaitFor(t, 10*time.Second, "Ready with a marker last in the log", c.Ready)
 
-			txn(delta("BTC-USD", 4, L("99:1"), nil))
+			txn(enginetest.Delta("BTC-USD", 4, enginetest.L("99:1"), nil))
 			waitBook(t, c, "BTC-USD", "live=true seq=4 100:2,99:1|101:3")
-			testkit.WaitFor(t, 5*time.Second, "three markers counted", func() bool { return m.value(t, MetricControlRecords) == 3 })
-			if got := m.value(t, MetricRejected, "reason=bad_json"); got > 0 {
+			testkit.WaitFor(t, 5*time.Second, "three markers counted", func() bool { return m.Value(t, metricControlRecords) == 3 })
+			if got := m.Value(t, engine.MetricRejected, "reason=bad_json"); got > 0 {
 				t.Errorf("%d markers rejected as bad JSON", got)
 			}
-			if got := m.value(t, MetricDeadLetter, "result=written"); got > 0 {
+			if got := m.Value(t, metricDeadLetter, "result=written"); got > 0 {
 				t.Errorf("%d records sent to the dead-letter topic", got)
 			}
 		})
@@ -111,29 +113,29 @@ func TestKafkaAbortedTransactionsAreDropped(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			txn(kgo.TryCommit, snap("BTC-USD", 1, L("100:1"), L("101:1")))
-			txn(kgo.TryAbort, delta("BTC-USD", 2, L("50:5"), nil), delta("BTC-USD", 3, nil, L("150:5")))
-			txn(kgo.TryCommit, delta("BTC-USD", 2, L("100:2"), nil))
-			txn(kgo.TryAbort, delta("BTC-USD", 3, L("60:6"), nil)) // the log ends with an abort marker
+			txn(kgo.TryCommit, enginetest.Snap("BTC-USD", 1, enginetest.L("100:1"), enginetest.L("101:1")))
+			txn(kgo.TryAbort, enginetest.Delta("BTC-USD", 2, enginetest.L("50:5"), nil), enginetest.Delta("BTC-USD", 3, nil, enginetest.L("150:5")))
+			txn(kgo.TryCommit, enginetest.Delta("BTC-USD", 2, enginetest.L("100:2"), nil))
+			txn(kgo.TryAbort, enginetest.Delta("BTC-USD", 3, enginetest.L("60:6"), nil)) // the log ends with an abort marker
 
-			m := newMetrics()
-			cfg := Config{Meter: m.mp.Meter("t")}
+			m := testkit.NewMetrics()
+			cfg := Config{Meter: m.Provider.Meter("t")}
 			if traced {
 				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&countingExporter{}))
 				defer func() { _ = tp.Shutdown(context.Background()) }()
 				cfg.TracerProvider = tp
 			}
-			rec := &recorder{}
+			rec := &enginetest.Recorder{}
 			c := newTestConsumer(t, k, cfg, rec)
 			runConsumer(t, c)
 			testkit.WaitFor(t, 10*time.Second, "Ready with an abort marker last in the log", c.Ready)
 			waitBook(t, c, "BTC-USD", "live=true seq=2 100:2|101:1")
 
-			txn(kgo.TryAbort, delta("BTC-USD", 3, L("70:7"), nil))
-			txn(kgo.TryCommit, delta("BTC-USD", 3, nil, L("101:3")))
+			txn(kgo.TryAbort, enginetest.Delta("BTC-USD", 3, enginetest.L("70:7"), nil))
+			txn(kgo.TryCommit, enginetest.Delta("BTC-USD", 3, nil, enginetest.L("101:3")))
 			waitBook(t, c, "BTC-USD", "live=true seq=3 100:2|101:3")
-			testkit.WaitFor(t, 5*time.Second, "six markers counted", func() bool { return m.value(t, MetricControlRecords) == 6 })
-			if g := m.value(t, MetricGaps); g > 0 {
+			testkit.WaitFor(t, 5*time.Second, "six markers counted", func() bool { return m.Value(t, metricControlRecords) == 6 })
+			if g := m.Value(t, engine.MetricGaps); g > 0 {
 				t.Errorf("%d gaps: aborted records were applied", g)
 			}
 			for _, l := range rec.Lines() {

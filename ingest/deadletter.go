@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/ratelog"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
@@ -15,10 +17,10 @@ import (
 
 // Dead-letter record headers.
 const (
-	HeaderReason    = "depthcast-reason"
-	HeaderError     = "depthcast-error"
-	HeaderPartition = "depthcast-partition"
-	HeaderOffset    = "depthcast-offset"
+	headerReason    = "depthcast-reason"
+	headerError     = "depthcast-error"
+	headerPartition = "depthcast-partition"
+	headerOffset    = "depthcast-offset"
 )
 
 // deadLetter copies rejected records to a topic from its own goroutine. enqueue never blocks: past the
@@ -27,7 +29,7 @@ type deadLetter struct {
 	w       *kafka.Writer
 	q       chan kafka.Message
 	log     *slog.Logger
-	logs    *logLimiter
+	logs    *ratelog.Limiter
 	count   metric.Int64Counter
 	written metric.AddOption
 	dropped metric.AddOption
@@ -37,7 +39,7 @@ type deadLetter struct {
 }
 
 func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) {
-	count, err := cfg.Meter.Int64Counter(MetricDeadLetter,
+	count, err := cfg.Meter.Int64Counter(metricDeadLetter,
 		metric.WithDescription("Rejected records sent to the dead-letter topic, by result (written, dropped, failed)."),
 		metric.WithUnit("{record}"))
 	if err != nil {
@@ -58,7 +60,7 @@ func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) 
 		},
 		q:       make(chan kafka.Message, cfg.DeadLetterBuffer),
 		log:     cfg.Logger,
-		logs:    newLogLimiter(1, 5),
+		logs:    ratelog.New(1, 5),
 		count:   count,
 		written: opt("written"),
 		dropped: opt("dropped"),
@@ -70,15 +72,15 @@ func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) 
 }
 
 // enqueue is a PipelineConfig.OnReject.
-func (d *deadLetter) enqueue(rec Record, reason schema.Reason, err error) {
+func (d *deadLetter) enqueue(rec engine.Record, reason schema.Reason, err error) {
 	msg := kafka.Message{
 		Key:   rec.Key,
 		Value: rec.Value,
 		Headers: []kafka.Header{
-			{Key: HeaderReason, Value: []byte(reason)},
-			{Key: HeaderError, Value: []byte(err.Error())},
-			{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
-			{Key: HeaderOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+			{Key: headerReason, Value: []byte(reason)},
+			{Key: headerError, Value: []byte(err.Error())},
+			{Key: headerPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+			{Key: headerOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		},
 	}
 	select {
@@ -110,7 +112,7 @@ func (d *deadLetter) run() {
 		cancel()
 		if err != nil {
 			d.count.Add(context.Background(), int64(len(batch)), d.failed)
-			d.logs.warn(d.log, "ingest: dead-letter write failed", slog.String("topic", d.w.Topic),
+			d.logs.Warn(d.log, "dead-letter write failed", slog.String("topic", d.w.Topic),
 				slog.Int("records", len(batch)), slog.Any("error", err))
 			continue
 		}
@@ -124,7 +126,7 @@ func (d *deadLetter) close() {
 		close(d.q)
 		d.wg.Wait()
 		if err := d.w.Close(); err != nil {
-			d.log.Warn("ingest: closing the dead-letter writer", slog.Any("error", err))
+			d.log.Warn("closing the dead-letter writer", slog.Any("error", err))
 		}
 	})
 }

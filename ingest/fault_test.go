@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/enginetest"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -41,11 +43,11 @@ func checkOnce(t *testing.T, lines []string, sym string, want []uint64) {
 	}
 }
 
-func hasLine(r *recorder, line string) bool { return slices.Contains(r.Lines(), line) }
+func hasLine(r *enginetest.Recorder, line string) bool { return slices.Contains(r.Lines(), line) }
 
 // wentStale reports whether a status stale came for sym after its book was live (the first status of a
 // symbol, when it is first seen, is stale too).
-func wentStale(r *recorder, sym string) bool {
+func wentStale(r *enginetest.Recorder, sym string) bool {
 	lines := r.For(sym)
 	live := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "snapshot ") })
 	return live >= 0 && slices.Contains(lines[live:], "status "+sym+" live=false")
@@ -74,11 +76,11 @@ func TestOutageFromInjectedFetchErrors(t *testing.T) {
 	k.c.ControlKey(int16(kmsg.ListOffsets), inject)
 
 	k.produce(t,
-		snap("BTC-USD", 1, L("100:1"), L("101:1")), delta("BTC-USD", 2, L("99:2"), nil),
-		snap("ETH-USD", 1, L("10:1"), L("11:1")))
-	rec := &recorder{}
-	m := newMetrics()
-	c := newTestConsumer(t, k, Config{PollInterval: 100 * time.Millisecond, OutageTimeout: time.Second, Meter: m.mp.Meter("t")}, rec)
+		enginetest.Snap("BTC-USD", 1, enginetest.L("100:1"), enginetest.L("101:1")), enginetest.Delta("BTC-USD", 2, enginetest.L("99:2"), nil),
+		enginetest.Snap("ETH-USD", 1, enginetest.L("10:1"), enginetest.L("11:1")))
+	rec := &enginetest.Recorder{}
+	m := testkit.NewMetrics()
+	c := newTestConsumer(t, k, Config{PollInterval: 100 * time.Millisecond, OutageTimeout: time.Second, Meter: m.Provider.Meter("t")}, rec)
 	runConsumer(t, c)
 	waitBook(t, c, "BTC-USD", "live=true seq=2 100:1,99:2|101:1")
 	testkit.WaitFor(t, 15*time.Second, "Ready", c.Ready)
@@ -86,14 +88,14 @@ func TestOutageFromInjectedFetchErrors(t *testing.T) {
 	failing.Store(true)
 	// A fetch already waiting at the broker would still get what comes next: produce once fetches fail.
 	testkit.WaitFor(t, 15*time.Second, "a fetch to fail", func() bool { return fetchFails.Load() > 0 })
-	k.produce(t, delta("BTC-USD", 3, L("98:3"), nil), delta("BTC-USD", 4, nil, L("102:4")))
+	k.produce(t, enginetest.Delta("BTC-USD", 3, enginetest.L("98:3"), nil), enginetest.Delta("BTC-USD", 4, nil, enginetest.L("102:4")))
 	testkit.WaitFor(t, 15*time.Second, "the books to go stale", func() bool {
 		return wentStale(rec, "BTC-USD") && wentStale(rec, "ETH-USD")
 	})
 	if c.Ready() {
 		t.Error("Ready during the outage")
 	}
-	if got := m.value(t, MetricStaleBooks); got != 2 {
+	if got := m.Value(t, engine.MetricStaleBooks); got != 2 {
 		t.Errorf("stale books gauge %d during the outage, want 2", got)
 	}
 	failing.Store(false)
@@ -115,42 +117,42 @@ func TestOutageFromInjectedFetchErrors(t *testing.T) {
 	if i < 0 || len(btc) < i+len(want) {
 		t.Fatalf("BTC-USD calls %v", btc)
 	}
-	equalLines(t, "BTC-USD through the outage", btc[i:i+len(want)], want)
+	testkit.EqualLines(t, "BTC-USD through the outage", btc[i:i+len(want)], want)
 	checkOnce(t, rec.Lines(), "BTC-USD", []uint64{2, 3, 4})
-	if got := m.value(t, MetricStaleBooks); got != 0 {
+	if got := m.Value(t, engine.MetricStaleBooks); got != 0 {
 		t.Errorf("stale books gauge %d after the outage, want 0", got)
 	}
 	t.Logf("%d requests failed", injected.Load())
 }
 
 // The same records produced again (a producer retrying, a mirror replaying) are skipped as duplicates:
-// no Publisher call, no book change.
+// no engine.Publisher call, no book change.
 func TestRedeliveryChangesNothing(t *testing.T) {
 	k := newTestCluster(t, 2)
 	history := []string{
-		snap("BTC-USD", 1, L("100:1"), L("101:1")), delta("BTC-USD", 2, L("99:2"), nil), trade("BTC-USD", 3, "100", "1"),
-		snap("ETH-USD", 7, L("10:1"), L("11:1")), delta("ETH-USD", 8, nil, L("12:5")),
+		enginetest.Snap("BTC-USD", 1, enginetest.L("100:1"), enginetest.L("101:1")), enginetest.Delta("BTC-USD", 2, enginetest.L("99:2"), nil), enginetest.Trade("BTC-USD", 3, "100", "1"),
+		enginetest.Snap("ETH-USD", 7, enginetest.L("10:1"), enginetest.L("11:1")), enginetest.Delta("ETH-USD", 8, nil, enginetest.L("12:5")),
 	}
 	k.produce(t, history...)
-	rec := &recorder{}
-	m := newMetrics()
-	c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t")}, rec)
+	rec := &enginetest.Recorder{}
+	m := testkit.NewMetrics()
+	c := newTestConsumer(t, k, Config{Meter: m.Provider.Meter("t")}, rec)
 	runConsumer(t, c)
 	waitBook(t, c, "BTC-USD", "live=true seq=2 100:1,99:2|101:1")
 	waitBook(t, c, "ETH-USD", "live=true seq=8 10:1|11:1,12:5")
 	before := rec.Lines()
 
 	k.produce(t, history...)
-	k.produce(t, delta("BTC-USD", 4, L("98:1"), nil), delta("ETH-USD", 9, L("9:1"), nil)) // markers
+	k.produce(t, enginetest.Delta("BTC-USD", 4, enginetest.L("98:1"), nil), enginetest.Delta("ETH-USD", 9, enginetest.L("9:1"), nil)) // markers
 	waitBook(t, c, "BTC-USD", "live=true seq=4 100:1,99:2,98:1|101:1")
 	waitBook(t, c, "ETH-USD", "live=true seq=9 10:1,9:1|11:1,12:5")
 	after := rec.Lines()
 	slices.Sort(after[len(before):])
-	equalLines(t, "calls after the redelivery", after[len(before):], []string{
+	testkit.EqualLines(t, "calls after the redelivery", after[len(before):], []string{
 		"update BTC-USD 4 100:1,99:2,98:1|101:1",
 		"update ETH-USD 9 10:1,9:1|11:1,12:5",
 	})
-	if got := m.value(t, MetricSkipped, "reason="+SkipDuplicate); got != int64(len(history)) {
+	if got := m.Value(t, engine.MetricSkipped, "reason="+engine.SkipDuplicate); got != int64(len(history)) {
 		t.Errorf("duplicates skipped %d, want %d", got, len(history))
 	}
 }
@@ -177,8 +179,8 @@ func TestBrokerRestartOnSamePort(t *testing.T) {
 	}
 
 	first := start(true)
-	produce(first, snap("BTC-USD", 1, L("100:1"), L("101:1")), delta("BTC-USD", 2, L("99:2"), nil))
-	rec := &recorder{}
+	produce(first, enginetest.Snap("BTC-USD", 1, enginetest.L("100:1"), enginetest.L("101:1")), enginetest.Delta("BTC-USD", 2, enginetest.L("99:2"), nil))
+	rec := &enginetest.Recorder{}
 	c, err := New(Config{Brokers: first.ListenAddrs(), PollInterval: 100 * time.Millisecond, OutageTimeout: time.Second,
 		Logger: slog.New(slog.DiscardHandler)}, rec)
 	if err != nil {
@@ -196,7 +198,7 @@ func TestBrokerRestartOnSamePort(t *testing.T) {
 	defer second.Close()
 	var values []string
 	for seq := uint64(3); seq <= 20; seq++ {
-		values = append(values, delta("BTC-USD", seq, L(fmt.Sprintf("%d:1", 90-seq)), nil))
+		values = append(values, enginetest.Delta("BTC-USD", seq, enginetest.L(fmt.Sprintf("%d:1", 90-seq)), nil))
 	}
 	produce(second, values...)
 	levels := []string{"100:1", "99:2"}
@@ -219,10 +221,10 @@ func TestBrokerRestartOnSamePort(t *testing.T) {
 // OutageTimeout does not mark the books stale.
 func TestSlowWritersAreNotAnOutage(t *testing.T) {
 	k := newTestCluster(t, 1)
-	k.produce(t, snap("BTC-USD", 1, L("100:1"), L("101:1")), delta("BTC-USD", 2, L("99:1"), nil),
-		delta("BTC-USD", 3, L("98:1"), nil), delta("BTC-USD", 4, L("97:1"), nil), delta("BTC-USD", 5, L("96:1"), nil))
-	rec := &recorder{delay: 700 * time.Millisecond}
-	c := newTestConsumer(t, k, Config{Shards: 1, QueueSize: 1, PollInterval: 50 * time.Millisecond, OutageTimeout: 300 * time.Millisecond}, rec)
+	k.produce(t, enginetest.Snap("BTC-USD", 1, enginetest.L("100:1"), enginetest.L("101:1")), enginetest.Delta("BTC-USD", 2, enginetest.L("99:1"), nil),
+		enginetest.Delta("BTC-USD", 3, enginetest.L("98:1"), nil), enginetest.Delta("BTC-USD", 4, enginetest.L("97:1"), nil), enginetest.Delta("BTC-USD", 5, enginetest.L("96:1"), nil))
+	rec := &enginetest.Recorder{Delay: 700 * time.Millisecond}
+	c := newTestConsumer(t, k, Config{Books: engine.Config{Shards: 1, QueueSize: 1}, PollInterval: 50 * time.Millisecond, OutageTimeout: 300 * time.Millisecond}, rec)
 	runConsumer(t, c)
 	waitBook(t, c, "BTC-USD", "live=true seq=5 100:1,99:1,98:1,97:1,96:1|101:1")
 	if wentStale(rec, "BTC-USD") {

@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -11,29 +10,37 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
+	"github.com/depthcast/depthcast/internal/ratelog"
+	"github.com/depthcast/depthcast/schema"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
-// Consumer reads every partition of the topic with one kafka-go partition reader each (no consumer group:
-// each node needs the whole stream) and feeds the records to a Pipeline.
+// Consumer reads every partition of the topic with one partition reader each (no consumer group: each node
+// needs the whole stream) and feeds the records to the books of an engine.Pipeline it runs, which publish
+// to a Publisher.
 type Consumer struct {
-	cfg Config
-	pub Publisher
-	log *slog.Logger
+	cfg    Config
+	pub    engine.Publisher
+	log    *slog.Logger
+	tracer trace.Tracer // nil: no spans
 
 	running atomic.Bool
-	pipe    atomic.Pointer[Pipeline]
+	pipe    atomic.Pointer[engine.Pipeline]
 	ready   atomic.Bool
 	parts   atomic.Pointer[[]*partState] // of the current run, for the gauges
 	outages atomic.Int64                 // partitions in an outage (see outage.go)
 
 	restarts  metric.Int64Counter
 	controls  metric.Int64Counter // transaction markers skipped
-	kafkaLogs *logLimiter
-	tap       *tapper // nil without Config.Tap
+	kafkaLogs *ratelog.Limiter
 }
+
+var _ engine.Books = (*Consumer)(nil)
 
 // partState is one partition's progress. next and hwm are read by the monitor and the gauges.
 type partState struct {
@@ -61,27 +68,27 @@ type partState struct {
 	fetchSince int64 // unix nanos when it was first seen waiting
 }
 
-// New validates cfg and returns a Consumer that publishes to pub. Nothing runs until Run.
-func New(cfg Config, pub Publisher) (*Consumer, error) {
+// New validates cfg and returns a Consumer whose books publish to pub. Nothing runs until Run.
+func New(cfg Config, pub engine.Publisher) (*Consumer, error) {
 	if pub == nil {
-		return nil, errors.New("ingest: nil Publisher")
+		return nil, errors.New("nil Publisher")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	c := &Consumer{cfg: cfg, pub: pub, log: cfg.Logger, kafkaLogs: newLogLimiter(1, 10)}
+	c := &Consumer{cfg: cfg, pub: pub, log: cfg.Logger, kafkaLogs: ratelog.New(1, 10)}
+	if cfg.TracerProvider != nil {
+		c.tracer = cfg.TracerProvider.Tracer(engine.TracerName)
+	}
 	var err error
-	if c.controls, err = cfg.Meter.Int64Counter(MetricControlRecords,
+	if c.controls, err = cfg.Meter.Int64Counter(metricControlRecords,
 		metric.WithDescription("Transaction control markers skipped by the partition readers."), metric.WithUnit("{record}")); err != nil {
 		return nil, err
 	}
-	c.restarts, err = cfg.Meter.Int64Counter(MetricReaderRestarts,
+	c.restarts, err = cfg.Meter.Int64Counter(metricReaderRestarts,
 		metric.WithDescription("Partition readers restarted after an error or a stall."), metric.WithUnit("{restart}"))
 	if err != nil {
-		return nil, err
-	}
-	if c.tap, err = newTapper(cfg); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -92,12 +99,12 @@ func New(cfg Config, pub Publisher) (*Consumer, error) {
 // (Config.OutageTimeout). Once caught up, only an outage turns it false until the next Run.
 func (c *Consumer) Ready() bool { return c.ready.Load() && c.outages.Load() == 0 }
 
-// Do runs fn on symbol's writer goroutine between two events; see Pipeline.Do. It returns ErrClosed when
-// the consumer is not running.
+// Do runs fn on symbol's writer goroutine between two events; see engine.Books. It returns
+// engine.ErrClosed when the consumer is not running.
 func (c *Consumer) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
 	p := c.pipe.Load()
 	if p == nil {
-		return ErrClosed
+		return engine.ErrClosed
 	}
 	return p.Do(ctx, symbol, fn)
 }
@@ -108,7 +115,7 @@ func (c *Consumer) Do(ctx context.Context, symbol string, fn func(b *book.Book))
 // Config.Partitions that the topic does not have is an error.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
-		return errors.New("ingest: Run already running")
+		return errors.New("consumer already running")
 	}
 	defer c.running.Store(false)
 	c.ready.Store(false)
@@ -127,14 +134,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 
 	var dl *deadLetter
-	pcfg := c.cfg.pipelineConfig()
+	bcfg := c.cfg.Books
 	if c.cfg.DeadLetterTopic != "" {
 		if dl, err = newDeadLetter(c.cfg, transport); err != nil {
 			return err
 		}
-		pcfg.OnReject = dl.enqueue
+		onReject := bcfg.OnReject
+		bcfg.OnReject = func(rec engine.Record, reason schema.Reason, err error) {
+			if onReject != nil {
+				onReject(rec, reason, err)
+			}
+			dl.enqueue(rec, reason, err)
+		}
 	}
-	pipe, err := NewPipeline(pcfg, c.pub)
+	pipe, err := engine.New(bcfg, c.pub)
 	if err != nil {
 		if dl != nil {
 			dl.close()
@@ -152,8 +165,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.parts.Store(&parts)
 	c.pipe.Store(pipe)
 	c.updateReady(parts)
-	c.log.Info("ingest: consuming", slog.String("topic", c.cfg.Topic), slog.Int("partitions", len(parts)),
-		slog.String("start", c.cfg.Start), slog.Int("shards", c.cfg.Shards))
+	c.log.Info("consuming", slog.String("topic", c.cfg.Topic), slog.Int("partitions", len(parts)),
+		slog.String("start", c.cfg.Start), slog.Int("shards", c.cfg.Books.Shards))
 
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -173,7 +186,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	_ = reg.Unregister()
 	c.parts.Store(nil)
-	c.log.Info("ingest: stopped", slog.String("topic", c.cfg.Topic))
+	c.log.Info("stopped", slog.String("topic", c.cfg.Topic))
 	return nil
 }
 
@@ -185,14 +198,13 @@ func (c *Consumer) discoverRetry(ctx context.Context, client *kafka.Client) ([]*
 		if err == nil {
 			return parts, nil
 		}
-		var fatal *configError
-		if errors.As(err, &fatal) {
+		if errors.Is(err, kafkatopic.ErrNoPartition) {
 			return nil, err
 		}
 		if ctx.Err() != nil {
 			return nil, nil
 		}
-		c.log.Warn("ingest: cannot read topic metadata, retrying", slog.String("topic", c.cfg.Topic),
+		c.log.Warn("cannot read topic metadata, retrying", slog.String("topic", c.cfg.Topic),
 			slog.Any("error", err), slog.Duration("backoff", backoff))
 		select {
 		case <-ctx.Done():
@@ -203,74 +215,18 @@ func (c *Consumer) discoverRetry(ctx context.Context, client *kafka.Client) ([]*
 	}
 }
 
-type configError struct{ msg string }
-
-func (e *configError) Error() string { return e.msg }
-
-// discover lists the topic's partitions and their first offset, high watermark and (for a start time) the
-// offset at that time, and returns the partition states with their start offsets.
+// discover reads the bounds of the partitions the consumer reads and returns their states, each starting
+// where Config.Start says.
 func (c *Consumer) discover(ctx context.Context, client *kafka.Client) ([]*partState, error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+	from, _ := kafkatopic.ParseStart(c.cfg.Start) // checked by Validate
+	b, err := kafkatopic.ReadBounds(ctx, client, c.cfg.Topic, c.cfg.Partitions, from, kafka.ReadCommitted)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int
-	for _, t := range md.Topics {
-		if t.Name != c.cfg.Topic {
-			continue
-		}
-		if t.Error != nil {
-			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
-		}
-		for _, p := range t.Partitions {
-			ids = append(ids, p.ID)
-		}
-	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("topic %s has no partitions", c.cfg.Topic)
-	}
-	slices.Sort(ids)
-	if len(c.cfg.Partitions) > 0 {
-		want := slices.Clone(c.cfg.Partitions)
-		slices.Sort(want)
-		want = slices.Compact(want)
-		for _, p := range want {
-			if _, ok := slices.BinarySearch(ids, p); !ok {
-				return nil, &configError{fmt.Sprintf("ingest: topic %s has no partition %d (it has %d)", c.cfg.Topic, p, len(ids))}
-			}
-		}
-		ids = want
-	}
-	kind, at, _ := c.cfg.startPosition()
-	firsts, err := c.listOffsets(ctx, client, ids, kafka.FirstOffset)
-	if err != nil {
-		return nil, err
-	}
-	lasts, err := c.listOffsets(ctx, client, ids, kafka.LastOffset)
-	if err != nil {
-		return nil, err
-	}
-	var ats map[int]int64
-	if kind == "time" {
-		if ats, err = c.listOffsets(ctx, client, ids, at.UnixMilli()); err != nil {
-			return nil, err
-		}
-	}
-	parts := make([]*partState, len(ids))
-	for i, id := range ids {
-		st := &partState{id: id, target: lasts[id],
+	parts := make([]*partState, len(b.Partitions))
+	for i, id := range b.Partitions {
+		st := &partState{id: id, start: b.Start[id], target: b.End[id],
 			attrs: metric.WithAttributeSet(attribute.NewSet(attribute.Int("partition", id)))}
-		switch kind {
-		case StartEarliest:
-			st.start = firsts[id]
-		case StartLatest:
-			st.start = lasts[id]
-		default:
-			st.start = ats[id]
-			if st.start < 0 { // nothing at or after the time
-				st.start = lasts[id]
-			}
-		}
 		st.next.Store(st.start)
 		st.hwm.Store(st.target)
 		if st.start >= st.target {
@@ -281,21 +237,21 @@ func (c *Consumer) discover(ctx context.Context, client *kafka.Client) ([]*partS
 	return parts, nil
 }
 
-// listOffsets lists one kind of offset of the consumer's partitions ids (see ListOffsets), read committed:
-// the "last offset" is the last stable offset, the end of what the partition readers are served.
+// listOffsets lists one kind of offset of the consumer's partitions ids (see kafkatopic.ListOffsets), read
+// committed: the "last offset" is the last stable offset, the end of what the partition readers are served.
 func (c *Consumer) listOffsets(ctx context.Context, client *kafka.Client, ids []int, ts int64) (map[int]int64, error) {
-	return listOffsetsIso(ctx, client, c.cfg.Topic, ids, ts, kafka.ReadCommitted)
+	return kafkatopic.ListOffsets(ctx, client, c.cfg.Topic, ids, ts, kafka.ReadCommitted)
 }
 
 // readPartition runs a partition reader, restarting it at the next offset after an error or a stall,
 // until ctx ends.
-func (c *Consumer) readPartition(ctx context.Context, client *kafka.Client, pipe *Pipeline, all []*partState, st *partState) {
+func (c *Consumer) readPartition(ctx context.Context, client *kafka.Client, pipe *engine.Pipeline, all []*partState, st *partState) {
 	backoff := 100 * time.Millisecond
 	for {
 		r := newPartitionReader(client, c.cfg, st.id, st.next.Load())
 		r.topicID = &st.topicID
 		r.onReset = func(ctx context.Context, restarted bool) error {
-			return pipe.restart(ctx, st.id, restarted)
+			return pipe.Restart(ctx, st.id, restarted)
 		}
 		progressed, err := c.fetchLoop(ctx, r, pipe, all, st)
 		if cerr := r.Close(); cerr != nil && err == nil {
@@ -308,7 +264,7 @@ func (c *Consumer) readPartition(ctx context.Context, client *kafka.Client, pipe
 			backoff = 100 * time.Millisecond
 		}
 		c.restarts.Add(context.Background(), 1, st.attrs)
-		c.log.Warn("ingest: restarting partition reader", slog.String("topic", c.cfg.Topic),
+		c.log.Warn("restarting partition reader", slog.String("topic", c.cfg.Topic),
 			slog.Int("partition", st.id), slog.Int64("offset", st.next.Load()), slog.Any("error", err))
 		select {
 		case <-ctx.Done():
@@ -319,15 +275,14 @@ func (c *Consumer) readPartition(ctx context.Context, client *kafka.Client, pipe
 	}
 }
 
-var errStalled = errors.New("ingest: partition reader stalled")
-
-// ReaderQueueCapacity is the QueueCapacity of the kafka-go Reader that the ingest benchmark uses as its
-// baseline of raw fetching (the consumer's own partition readers fetch with reader.go).
-const ReaderQueueCapacity = 4096
+var errStalled = errors.New("partition reader stalled")
 
 // fetchLoop hands the reader's records to the pipeline until ctx ends, the watchdog cancels the loop, or a
-// fetch fails. progressed reports whether any record went through.
-func (c *Consumer) fetchLoop(ctx context.Context, r *partitionReader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
+// fetch fails: decoded into batches per shard (engine.Batcher), handed over as soon as the broker has nothing
+// more past them, when the partition reaches the high watermark it had at start, and when events were held
+// for holdWindow while the next record is not there yet (handoff.go). Every record read is handed over or
+// rejected before it returns, unless ctx ends first. progressed reports whether any record went through.
+func (c *Consumer) fetchLoop(ctx context.Context, r *partitionReader, pipe *engine.Pipeline, all []*partState, st *partState) (progressed bool, err error) {
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	st.mu.Lock()
@@ -338,64 +293,25 @@ func (c *Consumer) fetchLoop(ctx context.Context, r *partitionReader, pipe *Pipe
 		st.cancel = nil
 		st.mu.Unlock()
 	}()
-	if pipe.tracer == nil {
-		return c.fetchBatched(ctx, fctx, r, pipe, all, st)
-	}
-	tb := &fetchBatch{tracer: pipe.tracer, topic: c.cfg.Topic, partition: st.id}
-	defer func() { tb.end(err) }()
-	for {
-		st.fetches++
-		st.fetching.Store(st.fetches)
-		var m kafka.Message
-		m, err = tb.fetch(fctx, r)
-		st.fetching.Store(0)
-		if err != nil {
-			if cause := context.Cause(fctx); cause != nil && ctx.Err() == nil {
-				err = cause
-			}
-			return progressed, err
-		}
-		if isControlRecord(&m) { // a transaction marker: no data, but it counts as read
-			c.skipControl(st)
-		} else {
-			rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
-			if err = pipe.Submit(tb.add(fctx, &m), rec); err != nil {
-				return progressed, err
-			}
-			c.tap.record(fctx, st, rec)
-			tb.full()
-		}
-		progressed = true
-		st.next.Store(m.Offset + 1)
-		c.advance(st, &m)
-		if err := c.caughtUp(fctx, pipe, all, st, m.Offset); err != nil {
-			return progressed, err
-		}
-	}
-}
-
-// fetchBatched is fetchLoop without tracing: the events go to the writers in batches (batch.go). Every
-// record read is handed over or rejected before it returns, unless ctx ends first.
-func (c *Consumer) fetchBatched(ctx, fctx context.Context, r *partitionReader, pipe *Pipeline, all []*partState, st *partState) (progressed bool, err error) {
-	b := newBatcher(pipe)
+	h := newHandOff(pipe.NewBatcher(), c.tracer, c.cfg.Topic, st.id)
 	defer func() {
 		// Hand over what is held, with the run's context: a stalled fetch (fctx cancelled) loses nothing.
-		if b.n > 0 && b.flush(ctx) == nil {
-			st.next.Store(b.next())
+		if h.held() && h.flush(ctx) == nil {
+			st.next.Store(h.next())
 		}
-		b.drop()
+		h.drop(err)
 	}()
 	for {
 		st.fetches++
 		st.fetching.Store(st.fetches)
-		m, err := r.FetchMessage(b.holdContext(fctx))
+		m, err := r.FetchMessage(h.holdContext(fctx))
 		st.fetching.Store(0)
 		if err != nil {
-			if b.holdEnded(fctx, err) { // nothing came within the hold window: hand over what is held
-				if err := b.flush(fctx); err != nil {
+			if h.holdEnded(fctx, err) { // nothing came within the hold window: hand over what is held
+				if err := h.flush(fctx); err != nil {
 					return progressed, err
 				}
-				st.next.Store(b.next())
+				st.next.Store(h.next())
 				continue
 			}
 			if cause := context.Cause(fctx); cause != nil && ctx.Err() == nil {
@@ -404,28 +320,29 @@ func (c *Consumer) fetchBatched(ctx, fctx context.Context, r *partitionReader, p
 			return progressed, err
 		}
 		if isControlRecord(&m) { // a transaction marker: no data, but it counts as read
-			c.skipControl(st)
-			b.skip(m.Offset)
+			c.controls.Add(context.Background(), 1, st.attrs)
+			h.skip(m.Offset)
 		} else {
-			rec := Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
-			if err := b.add(fctx, rec); err != nil {
+			rec := engine.Record{Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}
+			if err := h.add(fctx, rec); err != nil {
 				return progressed, err
 			}
-			c.tap.record(fctx, st, rec)
 		}
 		progressed = true
 		if m.Offset+1 >= m.HighWaterMark { // the broker had nothing past it: do not keep it waiting
-			if err := b.flush(fctx); err != nil {
+			if err := h.flush(fctx); err != nil {
 				return progressed, err
 			}
 		}
-		st.next.Store(b.next())
-		c.advance(st, &m)
+		st.next.Store(h.next())
+		if m.HighWaterMark > st.hwm.Load() {
+			st.hwm.Store(m.HighWaterMark)
+		}
 		if !st.ready.Load() && m.Offset+1 >= st.target {
-			if err := b.flush(fctx); err != nil {
+			if err := h.flush(fctx); err != nil {
 				return progressed, err
 			}
-			st.next.Store(b.next())
+			st.next.Store(h.next())
 			if err := c.caughtUp(fctx, pipe, all, st, m.Offset); err != nil {
 				return progressed, err
 			}
@@ -433,21 +350,9 @@ func (c *Consumer) fetchBatched(ctx, fctx context.Context, r *partitionReader, p
 	}
 }
 
-// skipControl counts a transaction marker read from st's partition.
-func (c *Consumer) skipControl(st *partState) {
-	c.controls.Add(context.Background(), 1, st.attrs)
-}
-
-// advance notes the high watermark m's fetch reported.
-func (c *Consumer) advance(st *partState, m *kafka.Message) {
-	if m.HighWaterMark > st.hwm.Load() {
-		st.hwm.Store(m.HighWaterMark)
-	}
-}
-
 // caughtUp marks st ready once the record at offset, the last below the high watermark seen at start, and
 // everything before it were applied.
-func (c *Consumer) caughtUp(ctx context.Context, pipe *Pipeline, all []*partState, st *partState, offset int64) error {
+func (c *Consumer) caughtUp(ctx context.Context, pipe *engine.Pipeline, all []*partState, st *partState, offset int64) error {
 	if st.ready.Load() || offset+1 < st.target {
 		return nil
 	}
@@ -466,7 +371,7 @@ func (c *Consumer) updateReady(all []*partState) {
 		}
 	}
 	if !c.ready.Swap(true) {
-		c.log.Info("ingest: caught up with the high watermarks seen at start", slog.String("topic", c.cfg.Topic))
+		c.log.Info("caught up with the high watermarks seen at start", slog.String("topic", c.cfg.Topic))
 	}
 }
 
@@ -477,7 +382,7 @@ func (c *Consumer) updateReady(all []*partState) {
 // When the consumer reads the whole topic (no Config.Partitions), each poll also reads the topic's metadata:
 // partitions added to it are read from their first offset by new partition readers (spawn), without a
 // restart. They do not hold readiness back.
-func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipeline, parts []*partState, spawn func(st *partState, all []*partState)) {
+func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *engine.Pipeline, parts []*partState, spawn func(st *partState, all []*partState)) {
 	ids := make([]int, len(parts))
 	for i, st := range parts {
 		ids[i] = st.id
@@ -499,7 +404,7 @@ func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipe
 					ids = append(ids, st.id)
 					spawn(st, parts)
 				}
-				c.log.Info("ingest: partitions added to the topic, reading them", slog.String("topic", c.cfg.Topic),
+				c.log.Info("partitions added to the topic, reading them", slog.String("topic", c.cfg.Topic),
 					slog.Int("added", len(added)), slog.Int("partitions", len(parts)))
 			}
 		}
@@ -507,7 +412,7 @@ func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *Pipe
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
-				c.kafkaLogs.warn(c.log, "ingest: cannot read high watermarks", slog.Any("error", err))
+				c.kafkaLogs.Warn(c.log, "cannot read high watermarks", slog.Any("error", err))
 				c.outageCheck(ctx, pipe, parts, false, time.Now())
 			}
 			continue
@@ -576,12 +481,12 @@ func (c *Consumer) addedPartitions(ctx context.Context, client *kafka.Client, kn
 
 func (c *Consumer) registerGauges() (metric.Registration, error) {
 	m := c.cfg.Meter
-	off, err := m.Int64ObservableGauge(MetricPartitionOffset,
+	off, err := m.Int64ObservableGauge(metricPartitionOffset,
 		metric.WithDescription("Next offset to read in the partition."), metric.WithUnit("{offset}"))
 	if err != nil {
 		return nil, err
 	}
-	lag, err := m.Int64ObservableGauge(MetricPartitionLag,
+	lag, err := m.Int64ObservableGauge(metricPartitionLag,
 		metric.WithDescription("Records in the partition past the reader's position (high watermark - next offset)."), metric.WithUnit("{record}"))
 	if err != nil {
 		return nil, err

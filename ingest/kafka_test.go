@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/enginetest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -150,7 +153,7 @@ func runConsumer(t *testing.T, c *Consumer) (stop func()) {
 	return stop
 }
 
-func newTestConsumer(t *testing.T, k *testCluster, cfg Config, pub Publisher) *Consumer {
+func newTestConsumer(t *testing.T, k *testCluster, cfg Config, pub engine.Publisher) *Consumer {
 	t.Helper()
 	cfg.Brokers = k.addrs
 	if cfg.Logger == nil {
@@ -172,7 +175,7 @@ func waitBook(t *testing.T, c *Consumer, sym, want string) {
 	var got string
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if got = bookOf(t, c.Do, sym); got == want {
+		if got = enginetest.BookOf(c.Do, sym); got == want {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -182,59 +185,59 @@ func waitBook(t *testing.T, c *Consumer, sym, want string) {
 
 func TestKafkaBooksAndRules(t *testing.T) {
 	k := newTestCluster(t, 3)
-	m := newMetrics()
-	rec := &recorder{}
-	c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t"), Shards: 2}, rec)
+	m := testkit.NewMetrics()
+	rec := &enginetest.Recorder{}
+	c := newTestConsumer(t, k, Config{Meter: m.Provider.Meter("t"), Books: engine.Config{Shards: 2}}, rec)
 	if c.Ready() {
 		t.Error("Ready before Run")
 	}
-	if err := c.Do(context.Background(), "BTC-USD", func(*book.Book) {}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Do before Run = %v, want ErrClosed", err)
+	if err := c.Do(context.Background(), "BTC-USD", func(*book.Book) {}); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("Do before Run = %v, want engine.ErrClosed", err)
 	}
 	stop := runConsumer(t, c)
 
 	k.produce(t,
 		// BTC-USD: snapshot, deltas, a redelivered delta
-		snap("BTC-USD", 100, L("43000.1:2", "42999:1"), L("43000.2:1.5")),
-		delta("BTC-USD", 101, L("43000.1:0"), L("43000.3:4")),
-		delta("BTC-USD", 101, L("43000.1:0"), L("43000.3:4")),
-		trade("BTC-USD", 102, "43000.2", "0.5"),
-		delta("BTC-USD", 103, L("42999:2.5"), nil),
+		enginetest.Snap("BTC-USD", 100, enginetest.L("43000.1:2", "42999:1"), enginetest.L("43000.2:1.5")),
+		enginetest.Delta("BTC-USD", 101, enginetest.L("43000.1:0"), enginetest.L("43000.3:4")),
+		enginetest.Delta("BTC-USD", 101, enginetest.L("43000.1:0"), enginetest.L("43000.3:4")),
+		enginetest.Trade("BTC-USD", 102, "43000.2", "0.5"),
+		enginetest.Delta("BTC-USD", 103, enginetest.L("42999:2.5"), nil),
 		// ETH-USD: a gap makes it stale, the next snapshot live again
-		snap("ETH-USD", 1, L("2000:1"), L("2001:1")),
-		delta("ETH-USD", 3, L("2000:5"), nil),
-		snap("ETH-USD", 4, L("2000:7"), L("2001:7")),
-		delta("ETH-USD", 5, nil, L("2001:6")),
+		enginetest.Snap("ETH-USD", 1, enginetest.L("2000:1"), enginetest.L("2001:1")),
+		enginetest.Delta("ETH-USD", 3, enginetest.L("2000:5"), nil),
+		enginetest.Snap("ETH-USD", 4, enginetest.L("2000:7"), enginetest.L("2001:7")),
+		enginetest.Delta("ETH-USD", 5, nil, enginetest.L("2001:6")),
 		// malformed records
 		`{"type":"delta","symbol":"SOL-USD",`,
-		`{"type":"quote","symbol":"SOL-USD","seq":1,"time":"`+evTime+`"}`,
-		delta("SOL-USD", 1, L("-5:1"), nil),
-		snap("SOL-USD", 1, L("12:1"), L("11:1")),
-		`{"type":"snapshot","seq":1,"time":"`+evTime+`","bids":[["1","1"]],"asks":[["2","1"]]}`,
+		`{"type":"quote","symbol":"SOL-USD","seq":1,"time":"`+enginetest.EvTime+`"}`,
+		enginetest.Delta("SOL-USD", 1, enginetest.L("-5:1"), nil),
+		enginetest.Snap("SOL-USD", 1, enginetest.L("12:1"), enginetest.L("11:1")),
+		`{"type":"snapshot","seq":1,"time":"`+enginetest.EvTime+`","bids":[["1","1"]],"asks":[["2","1"]]}`,
 		``,
 		// SOL-USD's first valid event
-		snap("SOL-USD", 2, L("10:1"), L("11:1")),
+		enginetest.Snap("SOL-USD", 2, enginetest.L("10:1"), enginetest.L("11:1")),
 	)
 	waitBook(t, c, "BTC-USD", "live=true seq=103 42999:2.5|43000.2:1.5,43000.3:4")
 	waitBook(t, c, "ETH-USD", "live=true seq=5 2000:7|2001:6")
 	waitBook(t, c, "SOL-USD", "live=true seq=2 10:1|11:1")
 	testkit.WaitFor(t, 5*time.Second, "Ready", c.Ready)
 
-	equalLines(t, "BTC-USD calls", rec.For("BTC-USD"), []string{
+	testkit.EqualLines(t, "BTC-USD calls", rec.For("BTC-USD"), []string{
 		"status BTC-USD live=false",
 		"snapshot BTC-USD 100 43000.1:2,42999:1|43000.2:1.5",
 		"update BTC-USD 101 42999:1|43000.2:1.5,43000.3:4",
 		"trade BTC-USD 102 0.5@43000.2 live=true",
 		"update BTC-USD 103 42999:2.5|43000.2:1.5,43000.3:4",
 	})
-	equalLines(t, "ETH-USD calls", rec.For("ETH-USD"), []string{
+	testkit.EqualLines(t, "ETH-USD calls", rec.For("ETH-USD"), []string{
 		"status ETH-USD live=false",
 		"snapshot ETH-USD 1 2000:1|2001:1",
 		"status ETH-USD live=false",
 		"snapshot ETH-USD 4 2000:7|2001:7",
 		"update ETH-USD 5 2000:7|2001:6",
 	})
-	equalLines(t, "SOL-USD calls", rec.For("SOL-USD"), []string{
+	testkit.EqualLines(t, "SOL-USD calls", rec.For("SOL-USD"), []string{
 		"status SOL-USD live=false",
 		"snapshot SOL-USD 2 10:1|11:1",
 	})
@@ -243,33 +246,33 @@ func TestKafkaBooksAndRules(t *testing.T) {
 		attr string
 		want int64
 	}{
-		{MetricRejected, "reason=bad_json", 2},
-		{MetricRejected, "reason=bad_type", 1},
-		{MetricRejected, "reason=bad_price", 1},
-		{MetricRejected, "reason=crossed", 1},
-		{MetricRejected, "reason=bad_symbol", 1},
-		{MetricSkipped, "reason=duplicate", 1},
-		{MetricSkipped, "reason=not_live", 1},
-		{MetricGaps, "", 1},
-		{MetricEvents, "type=snapshot", 4},
-		{MetricSymbols, "", 3},
-		{MetricStaleBooks, "", 0},
-		{MetricPartitionOffset, "", 16}, // every partition read from 0 to its end
-		{MetricPartitionLag, "", 0},
+		{engine.MetricRejected, "reason=bad_json", 2},
+		{engine.MetricRejected, "reason=bad_type", 1},
+		{engine.MetricRejected, "reason=bad_price", 1},
+		{engine.MetricRejected, "reason=crossed", 1},
+		{engine.MetricRejected, "reason=bad_symbol", 1},
+		{engine.MetricSkipped, "reason=duplicate", 1},
+		{engine.MetricSkipped, "reason=not_live", 1},
+		{engine.MetricGaps, "", 1},
+		{engine.MetricEvents, "type=snapshot", 4},
+		{engine.MetricSymbols, "", 3},
+		{engine.MetricStaleBooks, "", 0},
+		{metricPartitionOffset, "", 16}, // every partition read from 0 to its end
+		{metricPartitionLag, "", 0},
 	} {
 		var attrs []string
 		if tt.attr != "" {
 			attrs = []string{tt.attr}
 		}
-		if got := m.value(t, tt.name, attrs...); got != tt.want {
+		if got := m.Value(t, tt.name, attrs...); got != tt.want {
 			t.Errorf("%s{%s} = %d, want %d", tt.name, tt.attr, got, tt.want)
 		}
 	}
 	stop()
-	if err := c.Do(context.Background(), "BTC-USD", func(*book.Book) {}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Do after Run = %v, want ErrClosed", err)
+	if err := c.Do(context.Background(), "BTC-USD", func(*book.Book) {}); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("Do after Run = %v, want engine.ErrClosed", err)
 	}
-	if got := m.value(t, MetricPartitionLag); got != -1 {
+	if got := m.Value(t, metricPartitionLag); got != -1 {
 		t.Errorf("lag gauge still reported after Run returned: %d", got)
 	}
 }
@@ -288,9 +291,9 @@ func TestKafkaCompressedBatches(t *testing.T) {
 	for _, cc := range codecs {
 		t.Run(cc.name, func(t *testing.T) {
 			k := newTestCluster(t, 1, kgo.ProducerBatchCompression(cc.codec), kgo.ProducerLinger(20*time.Millisecond))
-			vals := []string{snap("BTC-USD", 1, L("100:1"), L("200:1"))}
+			vals := []string{enginetest.Snap("BTC-USD", 1, enginetest.L("100:1"), enginetest.L("200:1"))}
 			for i := uint64(2); i <= 200; i++ {
-				vals = append(vals, delta("BTC-USD", i, L(fmt.Sprintf("%d:%d", 100-i%50, i)), nil))
+				vals = append(vals, enginetest.Delta("BTC-USD", i, enginetest.L(fmt.Sprintf("%d:%d", 100-i%50, i)), nil))
 			}
 			k.produce(t, vals...)
 			got := k.rawBatchCodecs(t, 1)
@@ -307,7 +310,7 @@ func TestKafkaCompressedBatches(t *testing.T) {
 			for i := uint64(2); i <= 200; i++ {
 				want[100-i%50] = i
 			}
-			c := newTestConsumer(t, k, Config{}, &recorder{})
+			c := newTestConsumer(t, k, Config{}, &enginetest.Recorder{})
 			runConsumer(t, c)
 			testkit.WaitFor(t, 15*time.Second, "Ready", c.Ready)
 			var levels int
@@ -334,36 +337,36 @@ func TestKafkaCompressedBatches(t *testing.T) {
 
 func TestKafkaStartLatest(t *testing.T) {
 	k := newTestCluster(t, 3)
-	k.produce(t, snap("OLD-USD", 1, L("1:1"), L("2:1")), delta("OLD-USD", 2, L("1:2"), nil))
-	c := newTestConsumer(t, k, Config{Start: StartLatest}, &recorder{})
+	k.produce(t, enginetest.Snap("OLD-USD", 1, enginetest.L("1:1"), enginetest.L("2:1")), enginetest.Delta("OLD-USD", 2, enginetest.L("1:2"), nil))
+	c := newTestConsumer(t, k, Config{Start: kafkatopic.Latest}, &enginetest.Recorder{})
 	runConsumer(t, c)
 	testkit.WaitFor(t, 5*time.Second, "Ready with nothing to catch up", c.Ready)
-	k.produce(t, snap("NEW-USD", 7, L("1:1"), L("2:1")))
+	k.produce(t, enginetest.Snap("NEW-USD", 7, enginetest.L("1:1"), enginetest.L("2:1")))
 	waitBook(t, c, "NEW-USD", "live=true seq=7 1:1|2:1")
-	if err := c.Do(context.Background(), "OLD-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
-		t.Errorf("Do(OLD-USD) = %v, want ErrUnknownSymbol: records before the start were read", err)
+	if err := c.Do(context.Background(), "OLD-USD", func(*book.Book) {}); !errors.Is(err, engine.ErrUnknownSymbol) {
+		t.Errorf("Do(OLD-USD) = %v, want engine.ErrUnknownSymbol: records before the start were read", err)
 	}
 }
 
 func TestKafkaStartTime(t *testing.T) {
 	k := newTestCluster(t, 2)
 	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
-	k.produceAt(t, t0, snap("OLD-USD", 1, L("1:1"), L("2:1")))
-	k.produceAt(t, t0.Add(time.Hour), snap("NEW-USD", 1, L("1:1"), L("2:1")), delta("NEW-USD", 2, nil, L("2:5")))
-	c := newTestConsumer(t, k, Config{Start: t0.Add(30 * time.Minute).Format(time.RFC3339)}, &recorder{})
+	k.produceAt(t, t0, enginetest.Snap("OLD-USD", 1, enginetest.L("1:1"), enginetest.L("2:1")))
+	k.produceAt(t, t0.Add(time.Hour), enginetest.Snap("NEW-USD", 1, enginetest.L("1:1"), enginetest.L("2:1")), enginetest.Delta("NEW-USD", 2, nil, enginetest.L("2:5")))
+	c := newTestConsumer(t, k, Config{Start: t0.Add(30 * time.Minute).Format(time.RFC3339)}, &enginetest.Recorder{})
 	runConsumer(t, c)
 	testkit.WaitFor(t, 10*time.Second, "Ready", c.Ready)
 	waitBook(t, c, "NEW-USD", "live=true seq=2 1:1|2:5")
-	if err := c.Do(context.Background(), "OLD-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
-		t.Errorf("Do(OLD-USD) = %v, want ErrUnknownSymbol", err)
+	if err := c.Do(context.Background(), "OLD-USD", func(*book.Book) {}); !errors.Is(err, engine.ErrUnknownSymbol) {
+		t.Errorf("Do(OLD-USD) = %v, want engine.ErrUnknownSymbol", err)
 	}
 
 	// A start after everything: nothing is read, and the consumer is ready at once.
-	c2 := newTestConsumer(t, k, Config{Start: time.Now().Add(time.Hour).Format(time.RFC3339)}, &recorder{})
+	c2 := newTestConsumer(t, k, Config{Start: time.Now().Add(time.Hour).Format(time.RFC3339)}, &enginetest.Recorder{})
 	runConsumer(t, c2)
 	testkit.WaitFor(t, 5*time.Second, "Ready", c2.Ready)
-	if err := c2.Do(context.Background(), "NEW-USD", func(*book.Book) {}); !errors.Is(err, ErrUnknownSymbol) {
-		t.Errorf("Do(NEW-USD) with a future start = %v, want ErrUnknownSymbol", err)
+	if err := c2.Do(context.Background(), "NEW-USD", func(*book.Book) {}); !errors.Is(err, engine.ErrUnknownSymbol) {
+		t.Errorf("Do(NEW-USD) with a future start = %v, want engine.ErrUnknownSymbol", err)
 	}
 }
 
@@ -372,24 +375,24 @@ func TestKafkaReadyMeansApplied(t *testing.T) {
 	syms := []string{"A-USD", "B-USD", "C-USD", "D-USD", "E-USD", "F-USD"}
 	var vals []string
 	for _, s := range syms {
-		vals = append(vals, snap(s, 1, L("10:1"), L("20:1")))
+		vals = append(vals, enginetest.Snap(s, 1, enginetest.L("10:1"), enginetest.L("20:1")))
 	}
 	const n = 300
 	for i := uint64(2); i <= n; i++ {
 		for _, s := range syms {
-			vals = append(vals, delta(s, i, L(fmt.Sprintf("10:%d", i)), nil))
+			vals = append(vals, enginetest.Delta(s, i, enginetest.L(fmt.Sprintf("10:%d", i)), nil))
 		}
 	}
 	k.produce(t, vals...)
-	rec := &recorder{delay: 50 * time.Microsecond} // slow writers: the queues hold events when the reads end
-	c := newTestConsumer(t, k, Config{Shards: 3, QueueSize: 64}, rec)
+	rec := &enginetest.Recorder{Delay: 50 * time.Microsecond} // slow writers: the queues hold events when the reads end
+	c := newTestConsumer(t, k, Config{Books: engine.Config{Shards: 3, QueueSize: 64}}, rec)
 	runConsumer(t, c)
 	testkit.WaitFor(t, 20*time.Second, "Ready", c.Ready)
 	if got, want := len(rec.Lines()), len(syms)*(n+1); got != want {
 		t.Errorf("%d publisher calls when Ready turned true, want %d: Ready before the books caught up", got, want)
 	}
 	for _, s := range syms {
-		if got, want := bookOf(t, c.Do, s), fmt.Sprintf("live=true seq=%d 10:%d|20:1", n, n); got != want {
+		if got, want := enginetest.BookOf(c.Do, s), fmt.Sprintf("live=true seq=%d 10:%d|20:1", n, n); got != want {
 			t.Errorf("%s right after Ready: %q, want %q", s, got, want)
 		}
 	}
@@ -397,7 +400,7 @@ func TestKafkaReadyMeansApplied(t *testing.T) {
 
 func TestKafkaEmptyTopicReady(t *testing.T) {
 	k := newTestCluster(t, 3)
-	c := newTestConsumer(t, k, Config{}, &recorder{})
+	c := newTestConsumer(t, k, Config{}, &enginetest.Recorder{})
 	stop := runConsumer(t, c)
 	testkit.WaitFor(t, 5*time.Second, "Ready on an empty topic", c.Ready)
 	stop()
@@ -407,7 +410,7 @@ func TestKafkaWatchdogCancelsAStalledFetch(t *testing.T) {
 	// kafka-go recovers from a lost fetch response by itself; the hangs the watchdog is for (kafka-go issues
 	// #1133, #387, #847) cannot be provoked from the broker side, so drive the monitor directly.
 	k := newTestCluster(t, 2)
-	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("2:1")))
+	k.produce(t, enginetest.Snap("BTC-USD", 1, enginetest.L("1:1"), enginetest.L("2:1")))
 	for _, tc := range []struct {
 		name string
 		seen time.Duration // how long ago the monitor first saw the waiting call; 0: never seen
@@ -418,8 +421,8 @@ func TestKafkaWatchdogCancelsAStalledFetch(t *testing.T) {
 		{"new call", 0, false}, // first seen now: it has to wait StallTimeout from here
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newMetrics()
-			c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t"), PollInterval: 50 * time.Millisecond, StallTimeout: time.Second}, &recorder{})
+			m := testkit.NewMetrics()
+			c := newTestConsumer(t, k, Config{Meter: m.Provider.Meter("t"), PollInterval: 50 * time.Millisecond, StallTimeout: time.Second}, &enginetest.Recorder{})
 			transport := &kafka.Transport{}
 			defer transport.CloseIdleConnections()
 			client := &kafka.Client{Addr: kafka.TCP(k.addrs...), Transport: transport}
@@ -463,30 +466,30 @@ func TestKafkaWatchdogCancelsAStalledFetch(t *testing.T) {
 
 func TestKafkaRestartedReaderResumesAtItsPosition(t *testing.T) {
 	k := newTestCluster(t, 1)
-	m := newMetrics()
-	c := newTestConsumer(t, k, Config{Meter: m.mp.Meter("t")}, &recorder{})
+	m := testkit.NewMetrics()
+	c := newTestConsumer(t, k, Config{Meter: m.Provider.Meter("t")}, &enginetest.Recorder{})
 	runConsumer(t, c)
-	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("9:1")), delta("BTC-USD", 2, L("2:1"), nil))
+	k.produce(t, enginetest.Snap("BTC-USD", 1, enginetest.L("1:1"), enginetest.L("9:1")), enginetest.Delta("BTC-USD", 2, enginetest.L("2:1"), nil))
 	waitBook(t, c, "BTC-USD", "live=true seq=2 2:1,1:1|9:1")
 	st := (*c.parts.Load())[0]
 	testkit.WaitFor(t, 5*time.Second, "reader waiting in FetchMessage", func() bool { return st.fetching.Load() != 0 })
 	st.mu.Lock()
 	st.cancel() // what the watchdog does
 	st.mu.Unlock()
-	testkit.WaitFor(t, 5*time.Second, "restart", func() bool { return m.value(t, MetricReaderRestarts) == 1 })
-	k.produce(t, delta("BTC-USD", 3, L("3:1"), nil))
+	testkit.WaitFor(t, 5*time.Second, "restart", func() bool { return m.Value(t, metricReaderRestarts) == 1 })
+	k.produce(t, enginetest.Delta("BTC-USD", 3, enginetest.L("3:1"), nil))
 	waitBook(t, c, "BTC-USD", "live=true seq=3 3:1,2:1,1:1|9:1")
-	if g, d := m.value(t, MetricGaps), m.value(t, MetricSkipped); g != -1 || d != -1 {
+	if g, d := m.Value(t, engine.MetricGaps), m.Value(t, engine.MetricSkipped); g != -1 || d != -1 {
 		t.Errorf("after the restart: gaps %d, skipped %d; want none (resume exactly at the next offset)", g, d)
 	}
 }
 
 func TestKafkaDeadLetter(t *testing.T) {
 	k := newTestCluster(t, 1)
-	m := newMetrics()
-	c := newTestConsumer(t, k, Config{DeadLetterTopic: "md.dead", Meter: m.mp.Meter("t")}, &recorder{})
+	m := testkit.NewMetrics()
+	c := newTestConsumer(t, k, Config{DeadLetterTopic: "md.dead", Meter: m.Provider.Meter("t")}, &enginetest.Recorder{})
 	runConsumer(t, c)
-	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("2:1")), `not json`, snap("BTC-USD", 2, L("3:1"), L("2:1")))
+	k.produce(t, enginetest.Snap("BTC-USD", 1, enginetest.L("1:1"), enginetest.L("2:1")), `not json`, enginetest.Snap("BTC-USD", 2, enginetest.L("3:1"), enginetest.L("2:1")))
 	testkit.WaitFor(t, 10*time.Second, "Ready", c.Ready)
 
 	cons, err := kgo.NewClient(kgo.SeedBrokers(k.addrs...), kgo.ConsumeTopics("md.dead"),
@@ -514,20 +517,20 @@ func TestKafkaDeadLetter(t *testing.T) {
 		}
 		return ""
 	}
-	if string(got[0].Value) != "not json" || hdr(got[0], HeaderReason) != "bad_json" || hdr(got[0], HeaderOffset) != "1" || hdr(got[0], HeaderPartition) != "0" {
+	if string(got[0].Value) != "not json" || hdr(got[0], headerReason) != "bad_json" || hdr(got[0], headerOffset) != "1" || hdr(got[0], headerPartition) != "0" {
 		t.Errorf("first dead letter %q headers %v", got[0].Value, got[0].Headers)
 	}
-	if hdr(got[1], HeaderReason) != "crossed" || string(got[1].Key) != "BTC-USD" {
+	if hdr(got[1], headerReason) != "crossed" || string(got[1].Key) != "BTC-USD" {
 		t.Errorf("second dead letter %q key %q headers %v", got[1].Value, got[1].Key, got[1].Headers)
 	}
-	testkit.WaitFor(t, 5*time.Second, MetricDeadLetter+"{result=written} = 2", func() bool {
-		return m.value(t, MetricDeadLetter, "result=written") == 2
+	testkit.WaitFor(t, 5*time.Second, metricDeadLetter+"{result=written} = 2", func() bool {
+		return m.Value(t, metricDeadLetter, "result=written") == 2
 	})
 }
 
 func TestKafkaUnknownPartitionIsAnError(t *testing.T) {
 	k := newTestCluster(t, 2)
-	c := newTestConsumer(t, k, Config{Partitions: []int{0, 5}}, &recorder{})
+	c := newTestConsumer(t, k, Config{Partitions: []int{0, 5}}, &enginetest.Recorder{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Run(ctx); err == nil || ctx.Err() != nil {
@@ -552,7 +555,7 @@ func TestConfigValidate(t *testing.T) {
 		{"min > max bytes", Config{Brokers: []string{"k:9092"}, MinBytes: 10, MaxBytes: 5}, false},
 		{"negative wait", Config{Brokers: []string{"k:9092"}, MaxWait: -1}, false},
 		{"stall below wait", Config{Brokers: []string{"k:9092"}, StallTimeout: time.Second, MaxWait: time.Second}, false},
-		{"bad shards", Config{Brokers: []string{"k:9092"}, Shards: -2}, false},
+		{"bad shards", Config{Brokers: []string{"k:9092"}, Books: engine.Config{Shards: -2}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -562,8 +565,8 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	d := Config{}.WithDefaults()
-	if d.Topic != "md.events" || d.Start != "earliest" || d.QueueSize != 4096 || d.MaxWait != 500*time.Millisecond ||
-		d.MinBytes != 1 || d.MaxBytes != 1<<20 || d.Shards < 1 || d.Logger == nil || d.Meter == nil || d.DeadLetterTopic != "" {
+	if d.Topic != "md.events" || d.Start != "earliest" || d.Books.QueueSize != 4096 || d.MaxWait != 500*time.Millisecond ||
+		d.MinBytes != 1 || d.MaxBytes != 1<<20 || d.Books.Shards < 1 || d.Books.Logger != d.Logger || d.Logger == nil || d.Meter == nil || d.DeadLetterTopic != "" {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -573,10 +576,10 @@ func TestConfigValidate(t *testing.T) {
 // whatever its seq, never staying live on the old history.
 func TestKafkaTopicRecreated(t *testing.T) {
 	k := newTestCluster(t, 1)
-	rec := &recorder{}
+	rec := &enginetest.Recorder{}
 	c := newTestConsumer(t, k, Config{}, rec)
 	runConsumer(t, c)
-	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("9:1")), delta("BTC-USD", 2, L("2:1"), nil), delta("BTC-USD", 3, L("3:1"), nil))
+	k.produce(t, enginetest.Snap("BTC-USD", 1, enginetest.L("1:1"), enginetest.L("9:1")), enginetest.Delta("BTC-USD", 2, enginetest.L("2:1"), nil), enginetest.Delta("BTC-USD", 3, enginetest.L("3:1"), nil))
 	waitBook(t, c, "BTC-USD", "live=true seq=3 3:1,2:1,1:1|9:1")
 
 	ctx := context.Background()
@@ -612,7 +615,7 @@ func TestKafkaTopicRecreated(t *testing.T) {
 	defer cl.Close()
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	v := snap("BTC-USD", 1, L("5:1"), L("6:1"))
+	v := enginetest.Snap("BTC-USD", 1, enginetest.L("5:1"), enginetest.L("6:1"))
 	if err := cl.ProduceSync(pctx, &kgo.Record{Key: []byte("BTC-USD"), Value: []byte(v)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -626,9 +629,9 @@ func TestKafkaTopicRecreated(t *testing.T) {
 // from their first record.
 func TestKafkaPartitionsAdded(t *testing.T) {
 	k := newTestCluster(t, 1)
-	c := newTestConsumer(t, k, Config{}, &recorder{})
+	c := newTestConsumer(t, k, Config{}, &enginetest.Recorder{})
 	runConsumer(t, c)
-	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("9:1")))
+	k.produce(t, enginetest.Snap("BTC-USD", 1, enginetest.L("1:1"), enginetest.L("9:1")))
 	waitBook(t, c, "BTC-USD", "live=true seq=1 1:1|9:1")
 	testkit.WaitFor(t, 10*time.Second, "Ready", c.Ready)
 
@@ -650,7 +653,7 @@ func TestKafkaPartitionsAdded(t *testing.T) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for i, sym := range []string{"ETH-USD", "SOL-USD"} {
-		v := snap(sym, 1, L("2:1"), L("3:1"))
+		v := enginetest.Snap(sym, 1, enginetest.L("2:1"), enginetest.L("3:1"))
 		if err := cl.ProduceSync(pctx, &kgo.Record{Key: []byte(sym), Value: []byte(v), Partition: int32(i + 1)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
@@ -663,4 +666,34 @@ func TestKafkaPartitionsAdded(t *testing.T) {
 	if !c.Ready() {
 		t.Error("not ready after partitions were added")
 	}
+}
+
+// A fetch cut short by MaxBytes reports a high watermark past its last record, so the reader holds that
+// record's event for the next fetch; when that fetch does not come back, the event must not wait for it.
+func TestKafkaHeldEventsDoNotWaitForAStalledFetch(t *testing.T) {
+	k := newTestCluster(t, 1)
+	k.produce(t, enginetest.Snap("BTC-USD", 1, enginetest.L("1:1"), enginetest.L("9:1")))
+	k.produce(t, enginetest.Delta("BTC-USD", 2, enginetest.L("2:1"), nil)) // a second record batch
+	var fetches atomic.Int64
+	release := make(chan struct{})
+	k.c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.c.KeepControl()
+		if fetches.Add(1) == 1 {
+			return nil, nil, false // the first fetch: one record batch (MaxBytes 1), high watermark 2
+		}
+		<-release // later fetches hang until the end of the test
+		return nil, nil, false
+	})
+	defer close(release)
+	c := newTestConsumer(t, k, Config{MinBytes: 1, MaxBytes: 1}, &enginetest.Recorder{})
+	start := time.Now()
+	stop := runConsumer(t, c)
+	waitBook(t, c, "BTC-USD", "live=true seq=1 1:1|9:1")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("snapshot applied %v after the start, want it without the next fetch", d)
+	}
+	if n := fetches.Load(); n < 2 {
+		t.Errorf("%d fetches, want the second one waiting", n)
+	}
+	stop()
 }

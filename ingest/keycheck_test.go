@@ -2,64 +2,39 @@ package ingest
 
 import (
 	"context"
-	"sync"
 	"testing"
+	"time"
 
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/enginetest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/schema"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// A record on one symbol's partition (its key) that names another symbol, or that names its symbol twice,
-// must not touch either book: it is refused, counted and handed to OnReject (the dead-letter path).
-func TestPipelineRefusesAmbiguousRecords(t *testing.T) {
-	m := newMetrics()
-	rec := &recorder{}
-	var mu sync.Mutex
-	reasons := map[int64]schema.Reason{}
-	p := newTestPipeline(t, PipelineConfig{Shards: 1, QueueSize: 4, Meter: m.mp.Meter("t"),
-		OnReject: func(r Record, reason schema.Reason, err error) {
-			mu.Lock()
-			reasons[r.Offset] = reason
-			mu.Unlock()
-		}}, rec)
+// A record read from Kafka whose key (its partition's symbol) is not the symbol it names must not move
+// that symbol's book: the partition readers hand records over in batches, and the batches check the key as
+// Submit does. It is counted as key_mismatch and copied to the dead-letter topic.
+func TestKafkaRefusesRecordsKeyedForAnotherSymbol(t *testing.T) {
 	const victim, other = "VICTIM", "OTHER"
-	records := []Record{
-		{Offset: 0, Key: []byte(victim), Value: []byte(snap(victim, 1, L("10:1"), L("50:1")))},
-		{Offset: 1, Key: []byte(other), Value: []byte(snap(other, 1, L("10:1"), L("50:1")))},
-		// OTHER's partition, VICTIM's symbol.
-		{Offset: 2, Key: []byte(other), Value: []byte(delta(victim, 2, L("42:42"), nil))},
-		// Two symbols in one record.
-		{Offset: 3, Key: []byte(other), Value: []byte(`{"type":"delta","symbol":"OTHER","SYMBOL":"VICTIM","seq":2,"time":"2026-11-24T10:00:00Z","bids":[["42","42"]]}`)},
-		{Offset: 4, Key: []byte(other), Value: []byte(`{"type":"delta","symbol":"OTHER","symbol":"VICTIM","seq":2,"time":"2026-11-24T10:00:00Z","bids":[["42","42"]]}`)},
-		// VICTIM's real next delta applies; a record without a key is not checked.
-		{Offset: 5, Key: []byte(victim), Value: []byte(delta(victim, 2, L("11:1"), nil))},
-		{Offset: 6, Value: []byte(delta(other, 2, L("12:1"), nil))},
-	}
-	for _, r := range records {
-		if err := p.Submit(context.Background(), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Flush(context.Background()); err != nil {
+	k := newTestCluster(t, 1)
+	k.produce(t, enginetest.Snap(victim, 1, enginetest.L("10:1"), enginetest.L("50:1")),
+		enginetest.Snap(other, 1, enginetest.L("10:1"), enginetest.L("50:1")))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// OTHER's key, VICTIM's symbol: it would apply bid 42x42 to VICTIM and take VICTIM's seq 2.
+	bad := &kgo.Record{Key: []byte(other), Value: []byte(enginetest.Delta(victim, 2, enginetest.L("42:42"), nil))}
+	if err := k.cl.ProduceSync(ctx, bad).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := bookOf(t, p.Do, victim), "live=true seq=2 11:1,10:1|50:1"; got != want {
-		t.Errorf("VICTIM book = %q, want %q", got, want)
+	k.produce(t, enginetest.Delta(victim, 2, enginetest.L("11:1"), nil))
+	m := testkit.NewMetrics()
+	c := newTestConsumer(t, k, Config{Meter: m.Provider.Meter("t"), DeadLetterTopic: "md.dead"}, &enginetest.Recorder{})
+	stop := runConsumer(t, c)
+	testkit.WaitFor(t, 15*time.Second, "caught up", c.Ready)
+	waitBook(t, c, victim, "live=true seq=2 11:1,10:1|50:1")
+	if got := m.Value(t, engine.MetricRejected, "reason="+string(schema.ReasonKeyMismatch)); got != 1 {
+		t.Errorf("key_mismatch rejects = %d, want 1", got)
 	}
-	if got, want := bookOf(t, p.Do, other), "live=true seq=2 12:1,10:1|50:1"; got != want {
-		t.Errorf("OTHER book = %q, want %q", got, want)
-	}
-	want := map[int64]schema.Reason{2: schema.ReasonKeyMismatch, 3: schema.ReasonJSON, 4: schema.ReasonJSON}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(reasons) != len(want) {
-		t.Errorf("rejected %v, want %v", reasons, want)
-	}
-	for off, r := range want {
-		if reasons[off] != r {
-			t.Errorf("record %d rejected as %q, want %q", off, reasons[off], r)
-		}
-	}
-	if got := m.value(t, MetricRejected, "reason=key_mismatch"); got != 1 {
-		t.Errorf("%s{reason=key_mismatch} = %d, want 1", MetricRejected, got)
-	}
+	stop()
 }

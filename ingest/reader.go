@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/fetch"
@@ -133,10 +134,10 @@ func (r *partitionReader) fetch(ctx context.Context) error {
 // skipped is a jump in each symbol's seq, so the books concerned turn stale until their next snapshot.
 func (r *partitionReader) reset(ctx context.Context) error {
 	ids := []int{r.partition}
-	firsts, err := ListOffsets(ctx, r.client, r.cfg.Topic, ids, kafka.FirstOffset)
+	firsts, err := kafkatopic.ListOffsets(ctx, r.client, r.cfg.Topic, ids, kafka.FirstOffset, kafka.ReadUncommitted)
 	var lasts map[int]int64
 	if err == nil {
-		lasts, err = ListOffsets(ctx, r.client, r.cfg.Topic, ids, kafka.LastOffset)
+		lasts, err = kafkatopic.ListOffsets(ctx, r.client, r.cfg.Topic, ids, kafka.LastOffset, kafka.ReadUncommitted)
 	}
 	if err != nil {
 		return fmt.Errorf("fetch %s/%d at %d: offset out of range, and %w", r.cfg.Topic, r.partition, r.next, err)
@@ -166,7 +167,7 @@ func (r *partitionReader) checkTopic(ctx context.Context) error {
 		*r.topicID = id
 		return nil
 	}
-	firsts, err := ListOffsets(ctx, r.client, r.cfg.Topic, []int{r.partition}, kafka.FirstOffset)
+	firsts, err := kafkatopic.ListOffsets(ctx, r.client, r.cfg.Topic, []int{r.partition}, kafka.FirstOffset, kafka.ReadUncommitted)
 	if err != nil {
 		return fmt.Errorf("fetch %s/%d at %d: topic re-created, and %w", r.cfg.Topic, r.partition, r.next, err)
 	}

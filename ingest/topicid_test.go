@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/enginetest"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -16,7 +17,8 @@ import (
 // position; with no ID known yet, it takes the broker's.
 func TestReaderTopicIDChanged(t *testing.T) {
 	k := newTestCluster(t, 1)
-	k.produce(t, snap("BTC-USD", 1, L("1:1"), L("9:1")), delta("BTC-USD", 2, L("2:1"), nil), delta("BTC-USD", 3, L("3:1"), nil))
+	L := enginetest.L
+	k.produce(t, enginetest.Snap("BTC-USD", 1, L("1:1"), L("9:1")), enginetest.Delta("BTC-USD", 2, L("2:1"), nil), enginetest.Delta("BTC-USD", 3, L("3:1"), nil))
 	transport := &kafka.Transport{}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(k.addrs...), Transport: transport, Timeout: 10 * time.Second}

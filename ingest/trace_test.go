@@ -2,14 +2,13 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/enginetest"
 	"github.com/depthcast/depthcast/internal/testkit"
-	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -28,7 +27,7 @@ func (e *countingExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadO
 	for _, s := range spans {
 		var n int64
 		for _, a := range s.Attributes() {
-			if a.Key == AttrRecords {
+			if a.Key == engine.AttrRecords {
 				n = a.Value.AsInt64()
 			}
 		}
@@ -36,7 +35,7 @@ func (e *countingExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadO
 		case SpanFetch:
 			e.fetchSpans++
 			e.fetched += n
-		case SpanApply:
+		case engine.SpanApply:
 			e.applySpans++
 			e.applied += n
 			e.linked += int64(len(s.Links()))
@@ -53,26 +52,14 @@ func (e *countingExporter) counts() (fetched, applied, fetchSpans, applySpans in
 	return e.fetched, e.applied, e.fetchSpans, e.applySpans
 }
 
-func manyEvents(symbols, perSymbol int) []string {
-	var out []string
-	for s := range symbols {
-		sym := fmt.Sprintf("S%02d-USD", s)
-		out = append(out, snap(sym, 1, L("100:1", "99:1"), L("101:1", "102:1")))
-		for i := 2; i <= perSymbol; i++ {
-			out = append(out, delta(sym, uint64(i), L(fmt.Sprintf("99:%d", i)), nil))
-		}
-	}
-	return out
-}
-
 // Ingestion with tracing on and off, through kfake: every record lands in exactly one fetch span and one
 // apply span; the times are reported, not asserted (the machine is shared).
 func TestTracingCostThroughKafka(t *testing.T) {
-	values := manyEvents(20, 250)
+	values := enginetest.Stream(20, 250)
 	k := newTestCluster(t, 3)
 	k.produce(t, values...)
 	run := func(tp trace.TracerProvider) time.Duration {
-		c := newTestConsumer(t, k, Config{TracerProvider: tp}, &recorder{})
+		c := newTestConsumer(t, k, Config{TracerProvider: tp}, &enginetest.Recorder{})
 		start := time.Now()
 		stop := runConsumer(t, c)
 		testkit.WaitFor(t, 30*time.Second, "caught up", c.Ready)
@@ -96,51 +83,4 @@ func TestTracingCostThroughKafka(t *testing.T) {
 	}
 	t.Logf("%d records: tracing off %v, on %v (%d fetch spans, %d apply spans)", len(values), off.Round(time.Millisecond),
 		on.Round(time.Millisecond), fetchSpans, applySpans)
-}
-
-// BenchmarkPipelineTracing compares the writers with tracing off (no provider), and on with every span
-// sampled and exported to a counter. Compare the two within one run.
-func BenchmarkPipelineTracing(b *testing.B) {
-	values := manyEvents(8, 512)
-	for _, tc := range []struct {
-		name string
-		tp   func() (trace.TracerProvider, func())
-	}{
-		{"off", func() (trace.TracerProvider, func()) { return nil, func() {} }},
-		{"on", func() (trace.TracerProvider, func()) {
-			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&countingExporter{}))
-			return tp, func() { _ = tp.Shutdown(context.Background()) }
-		}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			tp, done := tc.tp()
-			defer done()
-			p, err := NewPipeline(PipelineConfig{Shards: 2, TracerProvider: tp}, nopPublisher{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			ctx := context.Background()
-			tracer := tracerOf(tp)
-			var off atomic.Int64
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				// One "fetch batch" of 512 records per 512 iterations, as the partition readers do.
-				sctx := ctx
-				var span trace.Span
-				if tracer != nil && i%512 == 0 {
-					sctx, span = tracer.Start(ctx, SpanFetch, trace.WithAttributes(attribute.Int(AttrPartition, 0)))
-				}
-				v := values[i%len(values)]
-				if err := p.Submit(sctx, Record{Offset: off.Add(1), Value: []byte(v)}); err != nil {
-					b.Fatal(err)
-				}
-				if span != nil {
-					span.End()
-				}
-			}
-			_ = p.Flush(ctx)
-		})
-	}
 }

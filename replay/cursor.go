@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -19,7 +19,7 @@ type cursor struct {
 	dec  *zstd.Decoder
 	f    *os.File
 	br   *blockReader
-	recs []ingest.Record // of the current block
+	recs []engine.Record // of the current block
 	i    int             // next in recs
 	err  error           // io.EOF, damage or a read failure: returned from then on
 	done bool            // closed
@@ -37,16 +37,16 @@ func newCursor(r *Recording, start position) (*cursor, error) {
 
 // Next returns the next record in file order, io.EOF after the last, or the damage (a *FormatError naming
 // the file and offset) after the last record before it. Key and Value are valid until the next call.
-func (c *cursor) Next(ctx context.Context) (ingest.Record, error) {
+func (c *cursor) Next(ctx context.Context) (engine.Record, error) {
 	if c.done {
-		return ingest.Record{}, ErrClosed
+		return engine.Record{}, ErrClosed
 	}
 	for c.i >= len(c.recs) {
 		if c.err != nil {
-			return ingest.Record{}, c.err
+			return engine.Record{}, c.err
 		}
 		if err := ctx.Err(); err != nil {
-			return ingest.Record{}, err
+			return engine.Record{}, err
 		}
 		c.recs, c.i = nil, 0
 		c.err = c.load()

@@ -27,7 +27,7 @@
 //
 // # Playback
 //
-// A Player plays a Source through a private ingest.Pipeline with one writer, so its Publisher sees every
+// A Player plays a Source through a private engine.Pipeline with one writer, so its Publisher sees every
 // record in recorded order and the same recording always gives the same calls. NewPlayer applies the
 // records before From without pacing, which leaves the books as they stood at From; Run then plays up to To,
 // paced by the records' times at a speed factor (0: as fast as the consumer's Wait lets it). Pause, Resume

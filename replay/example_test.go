@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/replay"
 )
 
@@ -28,7 +28,7 @@ func Example() {
 	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	for i := range 3 {
 		v := fmt.Sprintf(`{"type":"trade","symbol":"BTC-USD","seq":%d,"time":"2026-11-24T10:00:0%dZ","price":"43000","size":"1","side":"buy","trade_id":"t%d"}`, i+1, i, i)
-		if err := rec.Write(ingest.Record{Partition: 0, Offset: int64(i), Time: t0.Add(time.Duration(i) * time.Second), Key: []byte("BTC-USD"), Value: []byte(v)}); err != nil {
+		if err := rec.Write(engine.Record{Partition: 0, Offset: int64(i), Time: t0.Add(time.Duration(i) * time.Second), Key: []byte("BTC-USD"), Value: []byte(v)}); err != nil {
 			panic(err)
 		}
 	}

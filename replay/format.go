@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 )
 
 // The on-disk format, version 1 (FORMAT.md has the full description). All fixed-width integers are
@@ -190,7 +190,7 @@ var (
 func recordable(t time.Time) bool { return !t.Before(minTime) && !t.After(maxTime) }
 
 // appendRecord appends one record in the block payload encoding.
-func appendRecord(b []byte, rec *ingest.Record) []byte {
+func appendRecord(b []byte, rec *engine.Record) []byte {
 	b = binary.AppendUvarint(b, uint64(rec.Partition))
 	b = binary.AppendVarint(b, rec.Offset)
 	b = binary.AppendVarint(b, rec.Time.UnixNano())
@@ -203,7 +203,7 @@ func appendRecord(b []byte, rec *ingest.Record) []byte {
 // parseRecords decodes a block payload holding n records into recs (reused), with Key and Value pointing
 // into raw. A payload that does not hold exactly n well-formed records is an error (with the offset of the
 // trouble within raw).
-func parseRecords(raw []byte, n int, recs []ingest.Record) ([]ingest.Record, int, error) {
+func parseRecords(raw []byte, n int, recs []engine.Record) ([]engine.Record, int, error) {
 	recs = recs[:0]
 	i := 0
 	uv := func() (uint64, bool) {
@@ -250,7 +250,7 @@ func parseRecords(raw []byte, n int, recs []ingest.Record) ([]ingest.Record, int
 		if len(val) == 0 {
 			val = nil
 		}
-		recs = append(recs, ingest.Record{Partition: int(p), Offset: off, Time: time.Unix(0, ts).UTC(), Key: key, Value: val})
+		recs = append(recs, engine.Record{Partition: int(p), Offset: off, Time: time.Unix(0, ts).UTC(), Key: key, Value: val})
 	}
 	if i != len(raw) {
 		return recs, i, fmt.Errorf("%d bytes after the last of %d records", len(raw)-i, n)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/v1")
@@ -21,9 +21,9 @@ func TestCRC32CCheckValue(t *testing.T) {
 
 // fixtureRecords are the records of testdata/v1: an empty key, an empty value, times before 1970 and with
 // nanoseconds, large offsets, two blocks over two segments.
-func fixtureRecords() [][]ingest.Record {
+func fixtureRecords() [][]engine.Record {
 	ts := time.Date(2026, 11, 24, 10, 0, 0, 123456789, time.UTC)
-	return [][]ingest.Record{
+	return [][]engine.Record{
 		{
 			{Partition: 0, Offset: 0, Time: ts, Key: []byte("BTC-USD"), Value: []byte(`{"type":"snapshot","symbol":"BTC-USD","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["100","1"]],"asks":[["101","1"]]}`)},
 			{Partition: 7, Offset: 1 << 40, Time: time.Date(1969, 7, 20, 20, 17, 0, 1, time.UTC), Key: nil, Value: []byte("not an event")},
@@ -59,7 +59,7 @@ func TestFormatFixture(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var want []ingest.Record
+	var want []engine.Record
 	for _, b := range blocks {
 		want = append(want, b...)
 	}

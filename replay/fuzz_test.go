@@ -10,12 +10,12 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 )
 
 // realSegment records n simulated records in blocks of about blockBytes and returns the segment's bytes and
 // the records.
-func realSegment(t testing.TB, n, blockBytes int) ([]byte, []ingest.Record) {
+func realSegment(t testing.TB, n, blockBytes int) ([]byte, []engine.Record) {
 	t.Helper()
 	recs := simRecords(t, n, 3, 50)
 	dir := t.TempDir()
@@ -62,7 +62,7 @@ func FuzzSegmentReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, mode uint8, pos uint32, flip byte, data []byte) {
 		switch mode % 5 {
 		case 0:
-			_ = ReadSegment("fuzz.seg", data, func(ingest.Record) {})
+			_ = ReadSegment("fuzz.seg", data, func(engine.Record) {})
 			_, _ = decodeIndex("fuzz.idx", data)
 			return
 		case 3:
@@ -86,7 +86,7 @@ func FuzzSegmentReader(f *testing.F) {
 			b := segHeader{Codec: codecZstd, Seq: 1}.append(nil)
 			b = encodeBlock(enc, b, data, int(pos%64)+1)
 			var n uint32
-			err := ReadSegment("fuzz.seg", b, func(ingest.Record) { n++ })
+			err := ReadSegment("fuzz.seg", b, func(engine.Record) { n++ })
 			if err == nil && n != pos%64+1 {
 				t.Fatalf("read %d records, the block says %d", n, pos%64+1)
 			}
@@ -98,7 +98,7 @@ func FuzzSegmentReader(f *testing.F) {
 			data[int(pos)%len(data)] ^= flip | 1
 		}
 		n := 0
-		err := ReadSegment("fuzz.seg", data, func(r ingest.Record) {
+		err := ReadSegment("fuzz.seg", data, func(r engine.Record) {
 			if n >= len(recs) {
 				t.Fatalf("more records than were written")
 			}
@@ -138,7 +138,7 @@ func TestReaderBoundsAllocations(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range 10 {
-		if err := ReadSegment("big.seg", data, func(ingest.Record) {}); !errors.Is(err, ErrTruncated) {
+		if err := ReadSegment("big.seg", data, func(engine.Record) {}); !errors.Is(err, ErrTruncated) {
 			t.Fatalf("ReadSegment: %v, want ErrTruncated", err)
 		}
 		if _, err := decodeIndex("big.idx", idx); !errors.Is(err, ErrCorrupt) {

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/sim"
 	"go.uber.org/goleak"
 )
@@ -19,25 +19,25 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // simRecords returns n records of the simulated exchange (snapshots, deltas, trades; re-snapshots every
 // resnap events of a symbol), spread over three partitions by symbol, with increasing offsets.
-func simRecords(t testing.TB, n, symbols, resnap int) []ingest.Record {
+func simRecords(t testing.TB, n, symbols, resnap int) []engine.Record {
 	t.Helper()
 	x, err := sim.New(sim.Config{Symbols: symbols, Levels: 10, ResnapshotEvery: resnap})
 	if err != nil {
 		t.Fatal(err)
 	}
 	next := map[int]int64{}
-	out := make([]ingest.Record, n)
+	out := make([]engine.Record, n)
 	for i := range out {
 		e := x.Next()
 		p := int(e.Key[0]) % 3
-		out[i] = ingest.Record{Partition: p, Offset: next[p], Time: e.Time, Key: []byte(e.Key), Value: bytes.Clone(e.Value)}
+		out[i] = engine.Record{Partition: p, Offset: next[p], Time: e.Time, Key: []byte(e.Key), Value: bytes.Clone(e.Value)}
 		next[p]++
 	}
 	return out
 }
 
 // record writes recs with a Recorder of cfg (Dir set by the caller) and closes it.
-func record(t testing.TB, cfg RecorderConfig, recs []ingest.Record) {
+func record(t testing.TB, cfg RecorderConfig, recs []engine.Record) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
@@ -58,7 +58,7 @@ func record(t testing.TB, cfg RecorderConfig, recs []ingest.Record) {
 
 // readAll opens dir from from and returns every record the cursor gives (copied) and the error that ended
 // it (nil for io.EOF).
-func readAll(t testing.TB, dir string, log *slog.Logger) ([]ingest.Record, error) {
+func readAll(t testing.TB, dir string, log *slog.Logger) ([]engine.Record, error) {
 	t.Helper()
 	if log == nil {
 		log = quietLogger()
@@ -76,9 +76,9 @@ func readAll(t testing.TB, dir string, log *slog.Logger) ([]ingest.Record, error
 	return drain(t, c)
 }
 
-func drain(t testing.TB, c Cursor) ([]ingest.Record, error) {
+func drain(t testing.TB, c Cursor) ([]engine.Record, error) {
 	t.Helper()
-	var out []ingest.Record
+	var out []engine.Record
 	for {
 		r, err := c.Next(context.Background())
 		if errors.Is(err, io.EOF) {
@@ -93,7 +93,7 @@ func drain(t testing.TB, c Cursor) ([]ingest.Record, error) {
 }
 
 // sameRecords reports the first difference between want and got.
-func sameRecords(t testing.TB, want, got []ingest.Record) {
+func sameRecords(t testing.TB, want, got []engine.Record) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("got %d records, want %d", len(got), len(want))

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 )
@@ -23,7 +23,7 @@ const (
 type KafkaConfig struct {
 	// Brokers are the bootstrap addresses. Required.
 	Brokers []string
-	// Topic is the topic of upstream events. Default ingest.DefaultTopic.
+	// Topic is the topic of upstream events. Default "md.events".
 	Topic string
 	// Partitions, when not empty, restricts the source to these partitions. Default: all.
 	Partitions []int
@@ -62,7 +62,7 @@ func NewKafka(cfg KafkaConfig) (*Kafka, error) {
 		return nil, errors.New("replay: negative lookback, size or timeout")
 	}
 	if cfg.Topic == "" {
-		cfg.Topic = ingest.DefaultTopic
+		cfg.Topic = kafkatopic.DefaultTopic
 	}
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultKafkaMaxBytes
@@ -76,6 +76,11 @@ func NewKafka(cfg KafkaConfig) (*Kafka, error) {
 	t := &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: 5 * time.Second}
 	return &Kafka{cfg: cfg, transport: t, client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: t, Timeout: cfg.Timeout}}, nil
 }
+
+// Symbols lists none: which symbols the topic holds is left to the live feed, which reads the same topic
+// (reading the whole topic to list them would cost as much as a replay). A History over the topic accepts
+// the symbols the live feed knows.
+func (k *Kafka) Symbols(context.Context) ([]string, error) { return nil, nil }
 
 // Close releases the source's idle connections.
 func (k *Kafka) Close() error {
@@ -146,49 +151,26 @@ func (k *Kafka) Open(ctx context.Context, from time.Time) (Cursor, error) {
 
 // bounds returns the partitions and their first and end offsets.
 func (k *Kafka) bounds(ctx context.Context) (ids []int, starts, ends map[int]int64, err error) {
-	md, err := k.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{k.cfg.Topic}})
+	b, err := kafkatopic.ReadBounds(ctx, k.client, k.cfg.Topic, k.cfg.Partitions, kafka.FirstOffset, kafka.ReadUncommitted)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("replay: kafka metadata: %w", err)
+		return nil, nil, nil, fmt.Errorf("replay from kafka: %w", err)
 	}
-	for _, t := range md.Topics {
-		if t.Name != k.cfg.Topic {
-			continue
-		}
-		if t.Error != nil {
-			return nil, nil, nil, fmt.Errorf("replay: topic %s: %w", t.Name, t.Error)
-		}
-		for _, p := range t.Partitions {
-			if len(k.cfg.Partitions) == 0 || slices.Contains(k.cfg.Partitions, p.ID) {
-				ids = append(ids, p.ID)
-			}
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil, nil, fmt.Errorf("replay: topic %s has no partitions to read", k.cfg.Topic)
-	}
-	slices.Sort(ids)
-	if starts, err = k.offsets(ctx, ids, kafka.FirstOffset); err != nil {
-		return nil, nil, nil, err
-	}
-	if ends, err = k.offsets(ctx, ids, kafka.LastOffset); err != nil {
-		return nil, nil, nil, err
-	}
-	return ids, starts, ends, nil
+	return b.Partitions, b.First, b.End, nil
 }
 
 // offsets asks for one kind of offset (FirstOffset, LastOffset or a time in Unix milliseconds, -1 when no
 // record is that recent) of every partition.
 func (k *Kafka) offsets(ctx context.Context, ids []int, ts int64) (map[int]int64, error) {
-	out, err := ingest.ListOffsets(ctx, k.client, k.cfg.Topic, ids, ts)
+	out, err := kafkatopic.ListOffsets(ctx, k.client, k.cfg.Topic, ids, ts, kafka.ReadUncommitted)
 	if err != nil {
-		return nil, fmt.Errorf("replay: kafka: %w", err)
+		return nil, fmt.Errorf("replay from kafka: %w", err)
 	}
 	return out, nil
 }
 
 // fetch returns the records of partition id from offset off on (at least one, unless the partition ends
 // before off), up to MaxBytes.
-func (k *Kafka) fetch(ctx context.Context, id int, off int64, dst []ingest.Record) ([]ingest.Record, error) {
+func (k *Kafka) fetch(ctx context.Context, id int, off int64, dst []engine.Record) ([]engine.Record, error) {
 	res, err := k.client.Fetch(ctx, &kafka.FetchRequest{Topic: k.cfg.Topic, Partition: id, Offset: off,
 		MinBytes: 1, MaxBytes: int64(k.cfg.MaxBytes), MaxWait: 500 * time.Millisecond})
 	if err != nil {
@@ -216,18 +198,18 @@ func (k *Kafka) fetch(ctx context.Context, id int, off int64, dst []ingest.Recor
 		if err != nil {
 			return dst, err
 		}
-		dst = append(dst, ingest.Record{Partition: id, Offset: r.Offset, Time: r.Time, Key: key, Value: val})
+		dst = append(dst, engine.Record{Partition: id, Offset: r.Offset, Time: r.Time, Key: key, Value: val})
 	}
 }
 
 // recordAt returns the record at offset off of partition id.
-func (k *Kafka) recordAt(ctx context.Context, id int, off int64) (ingest.Record, error) {
+func (k *Kafka) recordAt(ctx context.Context, id int, off int64) (engine.Record, error) {
 	recs, err := k.fetch(ctx, id, off, nil)
 	if err != nil {
-		return ingest.Record{}, err
+		return engine.Record{}, err
 	}
 	if len(recs) == 0 || recs[0].Offset != off {
-		return ingest.Record{}, fmt.Errorf("replay: kafka %s/%d has no record at offset %d", k.cfg.Topic, id, off)
+		return engine.Record{}, fmt.Errorf("replay: kafka %s/%d has no record at offset %d", k.cfg.Topic, id, off)
 	}
 	return recs[0], nil
 }
@@ -235,7 +217,7 @@ func (k *Kafka) recordAt(ctx context.Context, id int, off int64) (ingest.Record,
 type kafkaPart struct {
 	id        int
 	next, end int64
-	buf       []ingest.Record
+	buf       []engine.Record
 }
 
 // kafkaCursor merges the partitions by record time, ties broken by partition; each partition's records
@@ -245,16 +227,16 @@ type kafkaCursor struct {
 	parts []*kafkaPart
 }
 
-func (c *kafkaCursor) Next(ctx context.Context) (ingest.Record, error) {
+func (c *kafkaCursor) Next(ctx context.Context) (engine.Record, error) {
 	var best *kafkaPart
 	for _, p := range c.parts {
 		if len(p.buf) == 0 && p.next < p.end {
 			recs, err := c.k.fetch(ctx, p.id, p.next, p.buf[:0])
 			if err != nil {
-				return ingest.Record{}, err
+				return engine.Record{}, err
 			}
 			if len(recs) == 0 {
-				return ingest.Record{}, fmt.Errorf("replay: kafka %s/%d returned nothing at offset %d before its end %d", c.k.cfg.Topic, p.id, p.next, p.end)
+				return engine.Record{}, fmt.Errorf("replay: kafka %s/%d returned nothing at offset %d before its end %d", c.k.cfg.Topic, p.id, p.next, p.end)
 			}
 			for len(recs) > 0 && recs[len(recs)-1].Offset >= p.end {
 				recs = recs[:len(recs)-1]
@@ -272,7 +254,7 @@ func (c *kafkaCursor) Next(ctx context.Context) (ingest.Record, error) {
 		}
 	}
 	if best == nil {
-		return ingest.Record{}, io.EOF
+		return engine.Record{}, io.EOF
 	}
 	rec := best.buf[0]
 	best.buf = best.buf[1:]

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,7 +20,7 @@ const topic = "md.events"
 // kafkaRecording writes the simulated exchange's records into three partitions of a kfake topic (by
 // symbol), with record times of whole milliseconds, some shared across partitions, and returns them in the
 // order the Kafka source must give: by time, ties by partition, each partition in offset order.
-func kafkaRecording(t *testing.T, n int) ([]string, []ingest.Record) {
+func kafkaRecording(t *testing.T, n int) ([]string, []engine.Record) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 	if err != nil {
@@ -38,7 +38,7 @@ func kafkaRecording(t *testing.T, n int) ([]string, []ingest.Record) {
 	offs := map[int32]int64{}
 	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	var krecs []*kgo.Record
-	want := make([]ingest.Record, n)
+	want := make([]engine.Record, n)
 	for i, r := range sims {
 		p, ok := part[string(r.Key)]
 		if !ok {
@@ -47,7 +47,7 @@ func kafkaRecording(t *testing.T, n int) ([]string, []ingest.Record) {
 		}
 		at := base.Add(time.Duration(i/4) * time.Millisecond) // four records per millisecond
 		krecs = append(krecs, &kgo.Record{Key: r.Key, Value: r.Value, Partition: p, Timestamp: at})
-		want[i] = ingest.Record{Partition: int(p), Offset: offs[p], Time: at, Key: r.Key, Value: r.Value}
+		want[i] = engine.Record{Partition: int(p), Offset: offs[p], Time: at, Key: r.Key, Value: r.Value}
 		offs[p]++
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -55,7 +55,7 @@ func kafkaRecording(t *testing.T, n int) ([]string, []ingest.Record) {
 	if err := cl.ProduceSync(ctx, krecs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	slices.SortStableFunc(want, func(a, b ingest.Record) int {
+	slices.SortStableFunc(want, func(a, b engine.Record) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
 			return c
 		}
@@ -64,14 +64,14 @@ func kafkaRecording(t *testing.T, n int) ([]string, []ingest.Record) {
 	return c.ListenAddrs(), want
 }
 
-func readAll(t *testing.T, src replay.Source, from time.Time) []ingest.Record {
+func readAll(t *testing.T, src replay.Source, from time.Time) []engine.Record {
 	t.Helper()
 	cur, err := src.Open(context.Background(), from)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cur.Close()
-	var out []ingest.Record
+	var out []engine.Record
 	for {
 		r, err := cur.Next(context.Background())
 		if errors.Is(err, io.EOF) {
@@ -84,7 +84,7 @@ func readAll(t *testing.T, src replay.Source, from time.Time) []ingest.Record {
 	}
 }
 
-func recString(r ingest.Record) string {
+func recString(r engine.Record) string {
 	return fmt.Sprintf("%d/%d %s %s %s", r.Partition, r.Offset, r.Time.UTC().Format(time.RFC3339Nano), r.Key, r.Value)
 }
 

@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 )
 
 // ErrNothingRecorded is returned by Range for a source that holds no record.
@@ -16,13 +16,13 @@ var ErrNothingRecorded = errors.New("replay: nothing recorded")
 // Memory is a Source over records held in memory, in recorded order (by Time, ties in slice order). It is
 // what tests and small tools replay; it is safe for concurrent use as long as nobody changes the records.
 type Memory struct {
-	recs []ingest.Record
+	recs []engine.Record
 }
 
 var _ Source = (*Memory)(nil)
 
 // NewMemory returns a Source over recs, which must be in non-decreasing Time order. It keeps recs (no copy).
-func NewMemory(recs []ingest.Record) (*Memory, error) {
+func NewMemory(recs []engine.Record) (*Memory, error) {
 	for i := 1; i < len(recs); i++ {
 		if recs[i].Time.Before(recs[i-1].Time) {
 			return nil, fmt.Errorf("replay: record %d at %s is before record %d at %s", i, recs[i].Time, i-1, recs[i-1].Time)
@@ -46,16 +46,16 @@ func (m *Memory) Open(ctx context.Context, from time.Time) (Cursor, error) {
 }
 
 type memoryCursor struct {
-	recs []ingest.Record
+	recs []engine.Record
 	i    int
 }
 
-func (c *memoryCursor) Next(ctx context.Context) (ingest.Record, error) {
+func (c *memoryCursor) Next(ctx context.Context) (engine.Record, error) {
 	if err := ctx.Err(); err != nil {
-		return ingest.Record{}, err
+		return engine.Record{}, err
 	}
 	if c.i >= len(c.recs) {
-		return ingest.Record{}, io.EOF
+		return engine.Record{}, io.EOF
 	}
 	r := c.recs[c.i]
 	c.i++

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/schema"
 )
 
@@ -38,13 +38,13 @@ func ev(t testing.TB, kind, sym string, seq int) []byte {
 
 // recordBlocks records blocks exactly as given: each inner string is "kind SYM SECONDS" and each block is
 // written as one block. It returns the records in order.
-func recordBlocks(t testing.TB, dir string, blocks [][]string) []ingest.Record {
+func recordBlocks(t testing.TB, dir string, blocks [][]string) []engine.Record {
 	t.Helper()
 	r, err := NewRecorder(RecorderConfig{Dir: dir, Logger: quietLogger(), SegmentBytes: 600})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []ingest.Record
+	var recs []engine.Record
 	for _, b := range blocks {
 		for _, spec := range b {
 			var kind, sym string
@@ -52,7 +52,7 @@ func recordBlocks(t testing.TB, dir string, blocks [][]string) []ingest.Record {
 			if _, err := fmt.Sscan(spec, &kind, &sym, &sec); err != nil {
 				t.Fatalf("%q: %v", spec, err)
 			}
-			rec := ingest.Record{Partition: 0, Offset: int64(len(recs)), Time: t0.Add(time.Duration(sec * float64(time.Second))),
+			rec := engine.Record{Partition: 0, Offset: int64(len(recs)), Time: t0.Add(time.Duration(sec * float64(time.Second))),
 				Key: []byte(sym), Value: ev(t, kind, sym, len(recs)+1)}
 			if err := r.Write(rec); err != nil {
 				t.Fatal(err)
@@ -140,7 +140,7 @@ func TestOpenFrom(t *testing.T) {
 // checkStart checks the Source contract for a cursor over recs that starts at start: no record at or after
 // from is skipped, and every symbol with a valid event before from has its last snapshot before from (or,
 // without one, its first event) at or after start.
-func checkStart(t *testing.T, recs []ingest.Record, start int, from time.Time) {
+func checkStart(t *testing.T, recs []engine.Record, start int, from time.Time) {
 	t.Helper()
 	if from.IsZero() {
 		if start != 0 {

@@ -6,30 +6,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
 	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/feed"
 	"go.opentelemetry.io/otel/metric"
 )
 
-// Limits and defaults of PlayerConfig.
+// Defaults of PlayerConfig. The speeds a Player accepts are the feed's: 0, or feed.MinReplaySpeed to
+// feed.MaxReplaySpeed (feed.CheckReplaySpeed).
 const (
-	// MaxSpeed is the largest speed factor a Player accepts.
-	MaxSpeed = 100000
-	// MinSpeed is the smallest speed factor above 0 a Player accepts: 1,000 times slower than recorded.
-	// Smaller factors (down to denormals such as 5e-324) would stretch a gap past what a wait can hold.
-	MinSpeed = 0.001
 	// DefaultQueueSize is the default hand-off queue of a Player's pipeline. It is small on purpose: with
 	// flow control, what is in the queue is what a slow client can still receive after its Wait said go.
 	DefaultQueueSize = 64
 )
-
-// ErrBadRequest is wrapped by the errors of a replay request that cannot be played: a range or speed out of
-// bounds, a symbol the recording does not hold. Callers answer it as a client error.
-var ErrBadRequest = errors.New("replay: bad request")
 
 // PlayerConfig configures a Player.
 type PlayerConfig struct {
@@ -42,10 +34,10 @@ type PlayerConfig struct {
 	// To is the time of the last record played (inclusive). Zero: the end of the source.
 	To time.Time
 	// Speed is the factor of recorded time: 1 plays as recorded, 10 ten times faster, 0 as fast as Wait
-	// lets it. 0, or MinSpeed..MaxSpeed.
+	// lets it. 0, or feed.MinReplaySpeed..feed.MaxReplaySpeed.
 	Speed float64
 	// Publisher receives the books' changes, as from the live stream. Required.
-	Publisher ingest.Publisher
+	Publisher engine.Publisher
 	// Wait, when set, is called before each record during playback (not during the pre-roll before From)
 	// and blocks until the consumer can take more, or returns an error (ctx's, or the consumer's) that
 	// stops playback. It is how a replay is flow-controlled by its client.
@@ -66,11 +58,11 @@ func (c *PlayerConfig) Validate() error {
 	if c.Publisher == nil {
 		return errors.New("replay: nil Publisher")
 	}
-	if err := checkSpeed(c.Speed); err != nil {
+	if err := feed.CheckReplaySpeed(c.Speed); err != nil {
 		return err
 	}
 	if !c.From.IsZero() && !c.To.IsZero() && c.From.After(c.To) {
-		return fmt.Errorf("%w: from %s is after to %s", ErrBadRequest, c.From.Format(time.RFC3339Nano), c.To.Format(time.RFC3339Nano))
+		return feed.ReplayRequestError("from %s is after to %s", c.From.Format(time.RFC3339Nano), c.To.Format(time.RFC3339Nano))
 	}
 	if c.QueueSize < 0 {
 		return fmt.Errorf("replay: queue size %d is negative", c.QueueSize)
@@ -78,16 +70,16 @@ func (c *PlayerConfig) Validate() error {
 	return nil
 }
 
-// Player plays a Source through a private ingest.Pipeline (one writer, so the Publisher sees every record in
+// Player plays a Source through a private engine.Pipeline (one writer, so the Publisher sees every record in
 // recorded order and the same recording always gives the same calls), paced by the records' times at a
 // speed factor, between From and To. NewPlayer applies everything before From; Run plays the rest; Pause,
 // Resume and SetSpeed may be called from any goroutine at any time. A seek is a new Player.
 type Player struct {
 	cfg  PlayerConfig
 	cur  Cursor
-	pipe *ingest.Pipeline
+	pipe *engine.Pipeline
 
-	pending *ingest.Record // first record at or after From, read by the pre-roll
+	pending *engine.Record // first record at or after From, read by the pre-roll
 	eof     bool
 
 	mu        sync.Mutex
@@ -115,7 +107,7 @@ func NewPlayer(ctx context.Context, cfg PlayerConfig) (*Player, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay: open: %w", err)
 	}
-	pipe, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 1, QueueSize: cfg.QueueSize, Logger: cfg.Logger, Meter: cfg.Meter}, cfg.Publisher)
+	pipe, err := engine.New(engine.Config{Shards: 1, QueueSize: cfg.QueueSize, Logger: cfg.Logger, Meter: cfg.Meter}, cfg.Publisher)
 	if err != nil {
 		_ = cur.Close()
 		return nil, err
@@ -156,8 +148,8 @@ func (p *Player) preroll(ctx context.Context) error {
 	return p.pipe.Flush(ctx)
 }
 
-// Do runs fn on symbol's writer between two records: see ingest.Pipeline.Do. It returns
-// ingest.ErrUnknownSymbol for a symbol that has not appeared yet.
+// Do runs fn on symbol's writer between two records: see engine.Pipeline.Do. It returns
+// engine.ErrUnknownSymbol for a symbol that has not appeared yet.
 func (p *Player) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
 	return p.pipe.Do(ctx, symbol, fn)
 }
@@ -188,18 +180,10 @@ func (p *Player) Paused() bool {
 	return p.paused
 }
 
-// checkSpeed returns an ErrBadRequest error for a speed factor other than 0 or MinSpeed..MaxSpeed.
-func checkSpeed(speed float64) error {
-	if math.IsNaN(speed) || speed < 0 || speed > MaxSpeed || (speed > 0 && speed < MinSpeed) {
-		return fmt.Errorf("%w: speed %v out of range: 0, or %v..%d", ErrBadRequest, speed, MinSpeed, MaxSpeed)
-	}
-	return nil
-}
-
-// SetSpeed changes the speed factor from the next record on. It returns an ErrBadRequest error for a factor
-// other than 0 or MinSpeed..MaxSpeed.
+// SetSpeed changes the speed factor from the next record on. It returns a feed.ErrReplayRequest error for a
+// factor other than 0 or feed.MinReplaySpeed..feed.MaxReplaySpeed.
 func (p *Player) SetSpeed(speed float64) error {
-	if err := checkSpeed(speed); err != nil {
+	if err := feed.CheckReplaySpeed(speed); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -272,25 +256,25 @@ func (p *Player) run(ctx context.Context) error {
 }
 
 // next returns the next record to play; ok is false at the end of the source.
-func (p *Player) next(ctx context.Context) (ingest.Record, bool, error) {
+func (p *Player) next(ctx context.Context) (engine.Record, bool, error) {
 	if p.pending != nil {
 		rec := *p.pending
 		p.pending = nil
 		return rec, true, nil
 	}
 	if p.eof {
-		return ingest.Record{}, false, nil
+		return engine.Record{}, false, nil
 	}
 	rec, err := p.cur.Next(ctx)
 	if errors.Is(err, io.EOF) {
 		p.eof = true
-		return ingest.Record{}, false, nil
+		return engine.Record{}, false, nil
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return ingest.Record{}, false, ctx.Err()
+			return engine.Record{}, false, ctx.Err()
 		}
-		return ingest.Record{}, false, fmt.Errorf("replay: read: %w", err)
+		return engine.Record{}, false, fmt.Errorf("replay: read: %w", err)
 	}
 	return rec, true, nil
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/schema"
 )
@@ -24,10 +24,10 @@ func (printer) PublishStatus(*book.Book)               {}
 // A Player applies what came before From silently, then plays the rest at the speed asked for.
 func ExamplePlayer() {
 	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-	ev := func(i int, v string) ingest.Record {
-		return ingest.Record{Offset: int64(i), Time: t0.Add(time.Duration(i) * time.Second), Key: []byte("BTC-USD"), Value: []byte(v)}
+	ev := func(i int, v string) engine.Record {
+		return engine.Record{Offset: int64(i), Time: t0.Add(time.Duration(i) * time.Second), Key: []byte("BTC-USD"), Value: []byte(v)}
 	}
-	src, _ := replay.NewMemory([]ingest.Record{
+	src, _ := replay.NewMemory([]engine.Record{
 		ev(0, `{"type":"snapshot","symbol":"BTC-USD","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["43000","1"]],"asks":[["43001","1"]]}`),
 		ev(1, `{"type":"delta","symbol":"BTC-USD","seq":2,"time":"2026-11-24T10:00:01Z","bids":[["43000.5","2"]],"asks":[]}`),
 		ev(2, `{"type":"delta","symbol":"BTC-USD","seq":3,"time":"2026-11-24T10:00:02Z","bids":[["43000.7","1"]],"asks":[]}`),

@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/replay"
 )
 
 // growing is a source whose records can be added to, counting the cursors opened on it.
 type growing struct {
-	recs  []ingest.Record
+	recs  []engine.Record
 	opens int
 }
 
@@ -27,8 +27,8 @@ func (g *growing) Open(ctx context.Context, from time.Time) (replay.Cursor, erro
 
 func TestLibrarySymbols(t *testing.T) {
 	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-	rec := func(i int, sym string) ingest.Record {
-		return ingest.Record{Offset: int64(i), Time: t0.Add(time.Duration(i) * time.Second), Key: []byte(sym)}
+	rec := func(i int, sym string) engine.Record {
+		return engine.Record{Offset: int64(i), Time: t0.Add(time.Duration(i) * time.Second), Key: []byte(sym)}
 	}
 	for _, tc := range []struct {
 		maxAge    time.Duration
@@ -38,7 +38,7 @@ func TestLibrarySymbols(t *testing.T) {
 		{0, 2, []string{"AAA", "BBB", "CCC"}},
 		{time.Hour, 1, []string{"AAA", "BBB"}},
 	} {
-		g := &growing{recs: []ingest.Record{rec(0, "BBB"), rec(1, "AAA"), rec(2, "BBB")}}
+		g := &growing{recs: []engine.Record{rec(0, "BBB"), rec(1, "AAA"), rec(2, "BBB")}}
 		lib := replay.NewLibrary(g)
 		lib.MaxAge = tc.maxAge
 		for range 2 {
@@ -66,7 +66,7 @@ func TestRecordingSymbols(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, _ := simRecords(t, 500, 9)
-	recs = append(recs, ingest.Record{Offset: 500, Time: recs[499].Time, Key: []byte("JUNK"), Value: []byte(`not json`)})
+	recs = append(recs, engine.Record{Offset: 500, Time: recs[499].Time, Key: []byte("JUNK"), Value: []byte(`not json`)})
 	for _, rec := range recs {
 		if err := r.Write(rec); err != nil {
 			t.Fatal(err)

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/depthcast/depthcast/sim"
@@ -20,16 +21,16 @@ import (
 
 // simRecords returns n records of the simulated exchange with the given seed, as a recording holds them,
 // and the exchange's books after each record (bookAt[i] is every symbol's book after records[:i+1]).
-func simRecords(t testing.TB, n int, seed int64) ([]ingest.Record, *sim.Exchange) {
+func simRecords(t testing.TB, n int, seed int64) ([]engine.Record, *sim.Exchange) {
 	t.Helper()
 	x, err := sim.New(sim.Config{Symbols: 3, Levels: 10, Seed: seed, ResnapshotEvery: 400})
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := make([]ingest.Record, n)
+	recs := make([]engine.Record, n)
 	for i := range recs {
 		e := x.Next()
-		recs[i] = ingest.Record{Partition: 0, Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}
+		recs[i] = engine.Record{Partition: 0, Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}
 	}
 	return recs, x
 }
@@ -135,15 +136,15 @@ func TestPlayerPrerollAndDeterminism(t *testing.T) {
 }
 
 // timed returns records of one symbol: a snapshot, then deltas every step.
-func timed(n int, start time.Time, step time.Duration) []ingest.Record {
-	recs := make([]ingest.Record, n)
+func timed(n int, start time.Time, step time.Duration) []engine.Record {
+	recs := make([]engine.Record, n)
 	for i := range recs {
 		at := start.Add(time.Duration(i) * step)
 		v := fmt.Sprintf(`{"type":"delta","symbol":"AAA","seq":%d,"time":%q,"bids":[["%d","1"]],"asks":[]}`, i+1, at.Format(time.RFC3339Nano), 100+i%5)
 		if i == 0 {
 			v = fmt.Sprintf(`{"type":"snapshot","symbol":"AAA","seq":1,"time":%q,"bids":[["99","1"]],"asks":[["200","1"]]}`, at.Format(time.RFC3339Nano))
 		}
-		recs[i] = ingest.Record{Offset: int64(i), Time: at, Key: []byte("AAA"), Value: []byte(v)}
+		recs[i] = engine.Record{Offset: int64(i), Time: at, Key: []byte("AAA"), Value: []byte(v)}
 	}
 	return recs
 }
@@ -210,7 +211,7 @@ func TestPlayerControls(t *testing.T) {
 	if n == 0 || n > 100 {
 		t.Fatalf("%d calls in 100 ms at speed 1", n)
 	}
-	if err := p.SetSpeed(-1); !errors.Is(err, replay.ErrBadRequest) {
+	if err := p.SetSpeed(-1); !errors.Is(err, feed.ErrReplayRequest) {
 		t.Fatalf("SetSpeed(-1) = %v", err)
 	}
 	if err := p.SetSpeed(100); err != nil {
@@ -260,28 +261,28 @@ func TestPlayerConfigErrors(t *testing.T) {
 		{Publisher: &log{}},
 		{Source: src},
 		{Source: src, Publisher: &log{}, Speed: -1},
-		{Source: src, Publisher: &log{}, Speed: replay.MaxSpeed + 1},
-		// Above 0 but below MinSpeed: denormals included, which would otherwise play with no pacing.
+		{Source: src, Publisher: &log{}, Speed: feed.MaxReplaySpeed + 1},
+		// Above 0 but below feed.MinReplaySpeed: denormals included, which would otherwise play with no pacing.
 		{Source: src, Publisher: &log{}, Speed: 1e-300},
 		{Source: src, Publisher: &log{}, Speed: 5e-324},
-		{Source: src, Publisher: &log{}, Speed: replay.MinSpeed / 2},
+		{Source: src, Publisher: &log{}, Speed: feed.MinReplaySpeed / 2},
 		{Source: src, Publisher: &log{}, From: now, To: now.Add(-time.Second)},
 	} {
 		if _, err := replay.NewPlayer(context.Background(), c); err == nil {
 			t.Errorf("NewPlayer(%+v) accepted", c)
 		}
 	}
-	p, err := replay.NewPlayer(context.Background(), replay.PlayerConfig{Source: src, Publisher: &log{}, Speed: replay.MinSpeed})
+	p, err := replay.NewPlayer(context.Background(), replay.PlayerConfig{Source: src, Publisher: &log{}, Speed: feed.MinReplaySpeed})
 	if err != nil {
-		t.Fatalf("NewPlayer at MinSpeed: %v", err)
+		t.Fatalf("NewPlayer at feed.MinReplaySpeed: %v", err)
 	}
 	defer p.Close()
 	for _, v := range []float64{1e-300, 5e-324, -5e-324} {
-		if err := p.SetSpeed(v); !errors.Is(err, replay.ErrBadRequest) {
-			t.Errorf("SetSpeed(%v): %v, want ErrBadRequest", v, err)
+		if err := p.SetSpeed(v); !errors.Is(err, feed.ErrReplayRequest) {
+			t.Errorf("SetSpeed(%v): %v, want feed.ErrReplayRequest", v, err)
 		}
 	}
-	if _, err := replay.NewMemory([]ingest.Record{{Time: now}, {Time: now.Add(-1)}}); err == nil {
+	if _, err := replay.NewMemory([]engine.Record{{Time: now}, {Time: now.Add(-1)}}); err == nil {
 		t.Error("NewMemory accepted records out of order")
 	}
 }

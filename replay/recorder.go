@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/klauspost/compress/zstd"
 )
@@ -148,15 +148,15 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 	return r, nil
 }
 
-var _ ingest.Tap = (*Recorder)(nil)
+var _ engine.Tap = (*Recorder)(nil)
 
-// Tap writes rec (ingest.Tap): a Recorder set as ingest.Config.Tap records what the pipeline reads.
-func (r *Recorder) Tap(_ context.Context, rec ingest.Record) error { return r.Write(rec) }
+// Tap writes rec (engine.Tap): a Recorder set as ingest.Config.Tap records what the pipeline reads.
+func (r *Recorder) Tap(_ context.Context, rec engine.Record) error { return r.Write(rec) }
 
 // Write appends one record to the open block; the bytes of Key and Value are copied. A record whose time
 // cannot be stored (outside the years 1678-2262) or whose key and value exceed MaxRecordBytes is refused
 // with ErrBadRecord. After a write to disk failed, Write returns that error.
-func (r *Recorder) Write(rec ingest.Record) error {
+func (r *Recorder) Write(rec engine.Record) error {
 	if !recordable(rec.Time) {
 		return fmt.Errorf("%w: time %v out of range", ErrBadRecord, rec.Time)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 )
 
 var zeroTime time.Time
@@ -127,11 +127,11 @@ func TestRecorderCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, val := []byte("k1"), []byte("v1")
-	if err := r.Write(ingest.Record{Time: t0, Key: key, Value: val}); err != nil {
+	if err := r.Write(engine.Record{Time: t0, Key: key, Value: val}); err != nil {
 		t.Fatal(err)
 	}
 	key[1], val[1] = '2', '2'
-	if err := r.Write(ingest.Record{Offset: 1, Time: t0, Key: key, Value: val}); err != nil {
+	if err := r.Write(engine.Record{Offset: 1, Time: t0, Key: key, Value: val}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Close(); err != nil {
@@ -173,7 +173,7 @@ func TestRecorderRefusesBadRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	for _, rec := range []ingest.Record{
+	for _, rec := range []engine.Record{
 		{Time: time.Time{}},
 		{Time: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{Time: t0, Partition: -1},
@@ -183,7 +183,7 @@ func TestRecorderRefusesBadRecords(t *testing.T) {
 			t.Errorf("Write(%v, partition %d, %d bytes) = %v, want ErrBadRecord", rec.Time, rec.Partition, len(rec.Value), err)
 		}
 	}
-	if err := r.Write(ingest.Record{Time: t0}); err != nil {
+	if err := r.Write(engine.Record{Time: t0}); err != nil {
 		t.Fatal(err)
 	}
 }

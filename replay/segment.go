@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -50,12 +50,12 @@ type blockReader struct {
 	hdr    [blkHeaderSize]byte
 	stored []byte
 	raw    []byte
-	recs   []ingest.Record
+	recs   []engine.Record
 }
 
 // next reads the block at b.off. It returns io.EOF exactly at the end of the data, the block's records
 // (valid until the next call) otherwise, or a *FormatError naming the block's offset.
-func (b *blockReader) next() ([]ingest.Record, error) {
+func (b *blockReader) next() ([]engine.Record, error) {
 	off := b.off
 	if b.size >= 0 && off == b.size {
 		return nil, io.EOF
@@ -114,7 +114,7 @@ func (b *blockReader) next() ([]ingest.Record, error) {
 // ReadSegment reads a whole segment held in memory and calls fn for each record in order (Key and Value
 // are valid during the call only). It returns nil after the last block, or the first damage as a
 // *FormatError naming name and the offset; fn has then seen every record before it.
-func ReadSegment(name string, data []byte, fn func(ingest.Record)) error {
+func ReadSegment(name string, data []byte, fn func(engine.Record)) error {
 	if _, err := parseSegHeader(name, data[:min(len(data), segHeaderSize)]); err != nil {
 		return err
 	}

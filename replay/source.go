@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 )
 
 // Source is recorded history that replays read. Implementations are safe for concurrent use: each replay
@@ -25,7 +25,7 @@ type Cursor interface {
 	// Next returns the next record, or io.EOF after the last. The record's Key and Value are valid until
 	// the next call to Next. A cursor over damaged data returns every record before the damage and then
 	// an error naming the file and offset.
-	Next(ctx context.Context) (ingest.Record, error)
+	Next(ctx context.Context) (engine.Record, error)
 	// Close releases the cursor's resources.
 	Close() error
 }

@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/segmentio/kafka-go"
 )
 
 // Defaults of WriterConfig.
 const (
-	DefaultTopic      = "md.events"
 	DefaultRate       = 2000 // events per second, the CLI default; a zero Rate means unlimited
 	DefaultPartitions = 3
 	// maxBatch bounds the events written in one synchronous WriteMessages call.
@@ -104,7 +104,7 @@ func Run(ctx context.Context, x *Exchange, cfg WriterConfig) error {
 		return err
 	}
 	if cfg.Topic == "" {
-		cfg.Topic = DefaultTopic
+		cfg.Topic = kafkatopic.DefaultTopic
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -26,6 +26,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/shopspring/decimal"
 )
@@ -215,11 +217,11 @@ func runExchange(t *testing.T, brokers []string, cfg sim.Config, rate float64) {
 func TestDashboardBrowser(t *testing.T) {
 	brokers := newCluster(t)
 	runExchange(t, brokers, sim.Config{Symbols: 8, Levels: 40, Seed: 11}, 400)
-	nodeCfg := func(listen string) MainConfig {
-		return MainConfig{Listen: listen, ShutdownTimeout: 5 * time.Second,
-			Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: ingest.StartEarliest}}
+	nodeCfg := func(listen string) node.Config {
+		return node.Config{Listen: listen, ShutdownTimeout: 5 * time.Second,
+			Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: kafkatopic.Earliest}}
 	}
-	m, stop := startMain(t, nodeCfg("127.0.0.1:0"))
+	m, stop := startNode(t, nodeCfg("127.0.0.1:0"))
 	addr := m.Addr()
 	waitFor(t, "8 symbols", func() bool { return len(symbolsStatus(t, addr)) == 8 })
 
@@ -267,7 +269,7 @@ func TestDashboardBrowser(t *testing.T) {
 	verified := js[string](t, ctx, "JSON.stringify("+jsVerifiedBySymbol+")")
 	stop()
 	waitJS(t, ctx, "the page to notice the node is gone", `document.getElementById("conn-state").dataset.state !== "connected"`)
-	startMain(t, nodeCfg(addr))
+	startNode(t, nodeCfg(addr))
 	waitJS(t, ctx, "the page to reconnect", jsConnected+" && "+jsReconnects+" > "+strconv.Itoa(reconnects))
 	if n := js[string](t, ctx, `document.getElementById("conn-state").dataset.resumed`); n == "0" || n == "" {
 		t.Errorf("the reconnect resumed %q books, want every book it held", n)

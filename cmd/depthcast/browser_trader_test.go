@@ -8,6 +8,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -82,8 +84,8 @@ func TestDashboardTraderView(t *testing.T) {
 			stopX()
 		}
 	})
-	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second,
-		Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: ingest.StartEarliest, PollInterval: 100 * time.Millisecond, OutageTimeout: 2 * time.Second}})
+	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second,
+		Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: kafkatopic.Earliest, PollInterval: 100 * time.Millisecond, OutageTimeout: 2 * time.Second}})
 	addr := m.Addr()
 	waitFor(t, "8 symbols", func() bool { return len(symbolsStatus(t, addr)) == 8 })
 

@@ -8,9 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/depthcast/depthcast/auth"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -29,7 +33,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	ff.register(fs, "127.0.0.1:8080")
 	sf.register(fs)
 	gf.register(fs)
-	topic := fs.String("topic", ingest.DefaultTopic, "topic inside the embedded broker")
+	topic := fs.String("topic", kafkatopic.DefaultTopic, "topic inside the embedded broker")
 	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
 	var maxLevels int
 	registerMaxBookLevels(fs, &maxLevels)
@@ -69,23 +73,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}
 	fcfg := ff.config()
 	fcfg.Guard = gf.config()
-	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest, MaxBookLevels: maxLevels}
+	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: kafkatopic.Earliest, Books: engine.Config{MaxBookLevels: maxLevels}}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if *recordDir != "" {
-		rec, rerr := startRecording(rf.config(*recordDir, log.With("component", "recorder")), cancel, &icfg)
+		rec, wait, rerr := startRecording(ctx, cancel, rf.config(*recordDir, log.With("component", "recorder")), time.Time{}, &icfg)
 		if rerr != nil {
 			return rerr
 		}
 		defer func() {
+			cancel(nil)
+			wait()
 			if cerr := rec.Close(); cerr != nil && err == nil {
 				err = cerr
 			}
 		}()
 	}
-	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout,
-		Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg})
-	if err != nil {
+	ncfg := node.Config{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg}
+	if err := ncfg.Validate(); err != nil {
 		return usageError{err}
 	}
 	simCtx, stopSim := context.WithCancel(ctx)
@@ -99,7 +104,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 			log.Error("simulated exchange stopped", "err", err)
 		}
 	}()
-	err = runNode(ctx, m, nil, log, stdout, func(w io.Writer) {
+	err = runNode(ctx, ncfg, nil, log, stdout, func(w io.Writer, _ *node.Node) {
 		fmt.Fprintf(w, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
 	})
 	stopSim()
@@ -118,22 +123,39 @@ func wsScheme(tls bool) string {
 	return "ws"
 }
 
-// runNode runs m until ctx ends, reloading keys on SIGHUP (none when keys is nil). Once the node listens it
-// prints its URLs to stdout, then what more writes (when not nil).
-func runNode(ctx context.Context, m *Main, keys *auth.KeyStore, log *slog.Logger, stdout io.Writer, more func(w io.Writer)) error {
+// runNode builds the node of cfg, traced as the OTEL_* environment asks (telemetry.go), and runs it until
+// ctx ends, reloading keys on SIGHUP (none when keys is nil). Once the node listens it prints its URLs to
+// stdout, then what more writes (when not nil).
+func runNode(ctx context.Context, cfg node.Config, keys *auth.KeyStore, log *slog.Logger, stdout io.Writer, more func(w io.Writer, n *node.Node)) error {
+	tp, stopTracing, err := newTracerProvider(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(tctx); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}()
+	cfg.TracerProvider = tp
+	n, err := node.New(cfg)
+	if err != nil {
+		return usageError{err}
+	}
 	stopReload := reloadOnHUP(ctx, keys, log)
 	defer stopReload()
 	go func() {
 		select {
-		case <-m.Started():
-			printURLs(stdout, m.Addr(), m.TLS())
+		case <-n.Started():
+			printURLs(stdout, n.Addr(), n.TLS())
 			if more != nil {
-				more(stdout)
+				more(stdout, n)
 			}
 		case <-ctx.Done():
 		}
 	}()
-	return m.Run(ctx)
+	return n.Run(ctx)
 }
 
 func printURLs(w io.Writer, addr string, tls bool) {

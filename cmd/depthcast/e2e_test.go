@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,7 +74,7 @@ func TestServeEndToEnd(t *testing.T) {
 	produce(t, prod, keys, values)
 	all = append(all, values...)
 
-	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
+	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	if code, body := httpGet(t, m.Addr(), "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d %s", code, body)
@@ -193,7 +193,7 @@ func TestServeCompressedBatches(t *testing.T) {
 		}
 	}
 	writeEvents(400)
-	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
+	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
 	c := dialWS(t, m.Addr())
 	waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(syms) })
 	c.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))
@@ -251,22 +251,4 @@ func batchCodecs(t *testing.T, brokers []string) []int {
 		}
 	}
 	return codecs
-}
-
-// A node whose feed config is invalid is refused by NewMain, as is one without brokers.
-func TestNewMainValidates(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  MainConfig
-	}{
-		{"no brokers", MainConfig{}},
-		{"bad feed config", MainConfig{Ingest: ingest.Config{Brokers: []string{"127.0.0.1:9092"}}, Feed: feed.Config{SendQueueBytes: 10}}},
-		{"negative shutdown timeout", MainConfig{Ingest: ingest.Config{Brokers: []string{"127.0.0.1:9092"}}, ShutdownTimeout: -time.Second}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if _, err := NewMain(tc.cfg); err == nil {
-				t.Error("NewMain accepted it")
-			}
-		})
-	}
 }

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/sim"
 )
 
@@ -154,7 +156,7 @@ type ingestFlags struct {
 
 // registerMaxBookLevels adds --max-book-levels, which maps onto ingest.Config.MaxBookLevels.
 func registerMaxBookLevels(fs *flag.FlagSet, n *int) {
-	fs.IntVar(n, "max-book-levels", ingest.DefaultMaxBookLevels,
+	fs.IntVar(n, "max-book-levels", engine.DefaultMaxBookLevels,
 		"most levels a side of one book may hold; a record past it is refused (too_many_levels) and the book goes stale until a snapshot")
 }
 
@@ -164,15 +166,15 @@ func (f *ingestFlags) register(fs *flag.FlagSet, withBrokers bool) {
 		fs.StringVar(&f.partitions, "partitions", "", "read only these partitions, e.g. 0,1,2 (default: all)")
 		fs.StringVar(&f.deadLetter, "dead-letter-topic", "", "topic that receives rejected records (default: off)")
 	}
-	fs.StringVar(&f.topic, "topic", ingest.DefaultTopic, "Kafka topic of upstream events")
-	fs.StringVar(&f.start, "start", ingest.StartEarliest, "where to start reading: earliest, latest or an RFC 3339 time")
+	fs.StringVar(&f.topic, "topic", kafkatopic.DefaultTopic, "Kafka topic of upstream events")
+	fs.StringVar(&f.start, "start", kafkatopic.Earliest, "where to start reading: earliest, latest or an RFC 3339 time")
 	fs.IntVar(&f.shards, "shards", 0, "book writer goroutines (default: GOMAXPROCS)")
 	fs.DurationVar(&f.outage, "outage-timeout", ingest.DefaultOutageTimeout, "a partition out of contact with the broker this long has its books marked stale")
 }
 
 func (f *ingestFlags) config() (ingest.Config, error) {
-	c := ingest.Config{Brokers: f.brokers, Topic: f.topic, Start: f.start, Shards: f.shards, DeadLetterTopic: f.deadLetter,
-		OutageTimeout: f.outage, MaxBookLevels: f.maxLevels}
+	c := ingest.Config{Brokers: f.brokers, Topic: f.topic, Start: f.start, DeadLetterTopic: f.deadLetter,
+		OutageTimeout: f.outage, Books: engine.Config{Shards: f.shards, MaxBookLevels: f.maxLevels}}
 	if f.partitions != "" {
 		for _, p := range strings.Split(f.partitions, ",") {
 			var n int

@@ -15,11 +15,12 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/gorilla/websocket"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -78,46 +79,14 @@ func produce(t *testing.T, cl *kgo.Client, keys []string, values [][]byte) {
 	}
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return nodetest.QuietLogger() }
 
-// startMain runs a node with Run in a goroutine until the test ends, and waits until it listens. stop
-// closes it (also at cleanup) and checks that Run returned nil.
-func startMain(t *testing.T, cfg MainConfig) (m *Main, stop func()) {
+// startNode runs a node of cfg until the test ends (node/nodetest); stop stops it earlier, and checks
+// that its Run returned nil.
+func startNode(t *testing.T, cfg node.Config) (n *nodetest.Node, stop func()) {
 	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
-	}
-	m, err := NewMain(cfg)
-	if err != nil {
-		t.Fatalf("NewMain: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Run(context.Background()) }()
-	select {
-	case <-m.Started():
-	case err := <-done:
-		t.Fatalf("Run returned before listening: %v", err)
-	case <-time.After(waitTimeout):
-		t.Fatal("the node did not start listening")
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			if err := m.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Error("Run did not return after Close")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return m, stop
+	n = nodetest.Start(t, cfg)
+	return n, n.Stop
 }
 
 // httpGet returns the status and body of GET http://addr/path.

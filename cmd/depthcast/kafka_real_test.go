@@ -32,6 +32,8 @@ import (
 	"github.com/depthcast/depthcast/client"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -90,17 +92,17 @@ func realProduce(t *testing.T, cl *kgo.Client, keys []string, values [][]byte) {
 }
 
 // realNode starts a node reading topic from brokers.
-func realNode(t *testing.T, brokers []string, topic, start string) (*Main, func()) {
+func realNode(t *testing.T, brokers []string, topic, start string) (*nodetest.Node, func()) {
 	t.Helper()
-	return startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: start}})
+	return startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: start}})
 }
 
-func waitReady(t *testing.T, m *Main) {
+func waitReady(t *testing.T, m *nodetest.Node) {
 	t.Helper()
 	testkit.WaitFor(t, 2*time.Minute, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 }
 
-func subscribeBooks(t *testing.T, m *Main, syms []string) *wsClient {
+func subscribeBooks(t *testing.T, m *nodetest.Node, syms []string) *wsClient {
 	t.Helper()
 	return subscribeAt(t, m.Addr(), syms)
 }
@@ -412,7 +414,7 @@ func TestKafkaJavaAndKcatProducers(t *testing.T) {
 		return &in
 	}
 	var c *wsClient
-	var m *Main
+	var m *nodetest.Node
 	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 		java := exec.CommandContext(ctx, "bash", kafkaScript(t), "class", "org.apache.kafka.tools.ConsoleProducer",
 			"--bootstrap-server", strings.Join(brokers, ","), "--topic", topic, "--compression-codec", codec,
@@ -742,7 +744,7 @@ func TestKafkaLeaderFailover(t *testing.T) {
 	x := newExchange(t, 6, 61)
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1500)
-	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, Start: "earliest", PollInterval: 500 * time.Millisecond, OutageTimeout: 2 * time.Minute,
 	}})
 	waitReady(t, m)
@@ -814,7 +816,7 @@ func TestKafkaClusterRestart(t *testing.T) {
 	x := newExchange(t, 3, 71)
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1000)
-	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, Start: "earliest", OutageTimeout: 2 * time.Minute,
 	}})
 	waitReady(t, m)
@@ -855,7 +857,7 @@ func TestKafkaPartitionsAdded(t *testing.T) {
 		t.Fatalf("no symbol of %v hashes to a new partition: the test would prove nothing", syms)
 	}
 	produced := produceEvents(t, prod, x, 1000)
-	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, Start: "earliest", PollInterval: time.Second,
 	}})
 	waitReady(t, m)
@@ -899,7 +901,7 @@ func TestKafkaOutage(t *testing.T) {
 	x := newExchange(t, 3, 91)
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1000)
-	m, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, OutageTimeout: 3 * time.Second, PollInterval: 500 * time.Millisecond,
 	}})
 	waitReady(t, m)

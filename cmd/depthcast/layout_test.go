@@ -9,22 +9,28 @@ import (
 	"testing"
 )
 
-// The dependency direction of the design: schema <- book <- ingest, feed <- cmd. book and schema stay pure,
-// ingest and feed never import each other, nothing imports cmd. auth stands alone: feed declares the
-// Authenticator it needs and cmd wires auth into it. internal/testkit serves tests only.
+// The dependency direction of the design: schema <- book <- engine <- ingest, feed <- replay; all <- node <-
+// cmd. book and schema stay pure, the engine knows nothing of Kafka, files or WebSockets, ingest and feed
+// never import each other, replay depends on the engine (and on the feed, whose Replayer it implements) and
+// not on Kafka ingestion, only node and cmd put the parts together, nothing imports cmd. internal/testkit,
+// internal/enginetest and node/nodetest serve tests only.
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/depthcast/depthcast/"
 	forbidden := map[string][]string{
 		"schema": {"book", "ingest", "feed", "sim", "cmd/", "bench"},
 		"book":   {"ingest", "feed", "sim", "cmd/", "bench"},
-		"ingest": {"feed", "cmd/", "bench"},
-		"feed":   {"ingest", "replay", "sim", "cmd/", "bench", "auth"},
+		"engine": {"ingest", "feed", "replay", "sim", "client", "node", "cmd/", "bench", "internal/kafkatopic", "auth"},
+		"ingest": {"feed", "replay", "node", "cmd/", "bench"},
+		"feed":   {"ingest", "replay", "sim", "client", "node", "cmd/", "bench"},
 		"auth":   {"schema", "book", "ingest", "feed", "sim", "cmd/", "bench"},
 		"sim":    {"ingest", "feed", "cmd/", "bench"},
 		"client": {"ingest", "feed", "sim", "cmd/", "bench"},
-		"replay": {"feed", "sim", "cmd/", "bench"},
+		"replay": {"ingest", "node", "sim", "cmd/", "bench"},
+		"node":   {"cmd/", "bench", "sim", "client", "replay"},
 		// Test support imports no package of the project.
-		"internal/testkit": {"schema", "book", "ingest", "feed", "auth", "sim", "client", "replay", "cmd/", "bench"},
+		"internal/testkit":    {"schema", "book", "engine", "ingest", "feed", "auth", "sim", "client", "replay", "cmd/", "bench"},
+		"internal/enginetest": {"engine", "ingest", "feed", "auth", "sim", "client", "replay", "cmd/", "bench"},
+		"internal/kafkatopic": {"schema", "book", "engine", "ingest", "feed", "auth", "sim", "client", "replay", "cmd/", "bench"},
 	}
 	// What a pure package may not import: it does no I/O and no logging.
 	impure := []string{"net", "net/http", "os", "io/fs", "log", "log/slog", "github.com/segmentio/kafka-go", "github.com/lxzan/gws"}
@@ -48,14 +54,31 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		})
 	}
-	t.Run("internal/testkit/tests-only", func(t *testing.T) {
+	// The book engine knows nothing of Kafka or WebSockets: the inputs and the feed meet it through its
+	// contracts (Publisher, Books, Record).
+	t.Run("engine/no-transport", func(t *testing.T) {
+		out, err := exec.Command("go", "list", "-deps", "../../engine").Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, bad := range []string{"github.com/segmentio/kafka-go", "github.com/lxzan/gws", "net/http"} {
+				if dep == bad || strings.HasPrefix(dep, bad+"/") {
+					t.Errorf("engine depends on %s", dep)
+				}
+			}
+		}
+	})
+	t.Run("test-support/tests-only", func(t *testing.T) {
 		out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}: {{join .Imports " "}}`, "../../...").Output()
 		if err != nil {
 			t.Fatalf("go list: %v", err)
 		}
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if strings.Contains(line, " "+mod+"internal/testkit") {
-				t.Errorf("%s: a package imports internal/testkit outside its tests", line)
+			for _, p := range []string{"internal/testkit", "internal/enginetest", "node/nodetest"} {
+				if strings.Contains(line, " "+mod+p) {
+					t.Errorf("%s: a package imports %s outside its tests", line, p)
+				}
 			}
 		}
 	})

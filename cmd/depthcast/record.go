@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/schema"
-	"github.com/segmentio/kafka-go"
 )
 
 // recorderFlags map onto replay.RecorderConfig.
@@ -52,10 +51,10 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	lf.register(fs)
 	rf.register(fs)
 	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, host:port[,host:port…] (required)")
-	topic := fs.String("topic", ingest.DefaultTopic, "Kafka topic of upstream events")
+	topic := fs.String("topic", kafkatopic.DefaultTopic, "Kafka topic of upstream events")
 	partitions := fs.String("partitions", "", "record only these partitions, e.g. 0,1,2 (default: all)")
 	out := fs.String("out", "", "directory of the recording; created if missing, must not hold one already (required)")
-	from := fs.String("from", ingest.StartEarliest, "where to start in every partition: earliest, latest or an RFC 3339 time")
+	from := fs.String("from", kafkatopic.Earliest, "where to start in every partition: earliest, latest or an RFC 3339 time")
 	to := fs.String("to", "", "stop once every partition has passed this RFC 3339 time, or \"now\" (default: run until stopped)")
 	if err := parseFlags(fs, args); err != nil {
 		return usageErr(err)
@@ -94,27 +93,23 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageError{err}
 	}
 
-	rec, err := replay.NewRecorder(rcfg)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	rec, wait, err := startRecording(ctx, cancel, rcfg, until, &icfg)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	tap := newRecordTap(rec, cancel, until)
-	icfg.Tap = tap
 	consumer, err := ingest.New(icfg, discardPublisher{})
 	if err != nil {
+		cancel(nil)
+		wait()
 		_ = rec.Close()
 		return err
 	}
 	log.Info("recording", "brokers", []string(brokers), "topic", icfg.Topic, "out", *out, "from", *from, "to", *to)
-	var wg sync.WaitGroup
-	if !until.IsZero() {
-		wg.Go(func() { tap.watch(ctx, icfg, log) })
-	}
 	runErr := consumer.Run(ctx)
 	cancel(nil)
-	wg.Wait()
+	wait()
 	closeErr := rec.Close()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
@@ -129,18 +124,27 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// startRecording starts a recorder of cfg and sets it as icfg's tap: a failed write cancels the command
-// with the error. The caller closes the recorder after the consumer stopped.
-func startRecording(cfg replay.RecorderConfig, cancel context.CancelCauseFunc, icfg *ingest.Config) (*replay.Recorder, error) {
+// startRecording starts a recorder of cfg and a capture over it as icfg's tap (see replay.Capture: with
+// until, it completes once every partition the consumer reads has passed it). When the capture completes,
+// ctx is cancelled; when a write fails, ctx is cancelled with the error. wait waits for the capture's
+// goroutine once ctx is done; the caller closes the recorder after the consumer stopped.
+func startRecording(ctx context.Context, cancel context.CancelCauseFunc, cfg replay.RecorderConfig, until time.Time, icfg *ingest.Config) (rec *replay.Recorder, wait func(), err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, usageError{err}
+		return nil, nil, usageError{err}
 	}
-	rec, err := replay.NewRecorder(cfg)
+	if rec, err = replay.NewRecorder(cfg); err != nil {
+		return nil, nil, err
+	}
+	capture, err := replay.NewCapture(replay.CaptureConfig{Recorder: rec, Until: until, Brokers: icfg.Brokers, Topic: icfg.Topic,
+		Partitions: icfg.Partitions, Start: icfg.Start, Logger: cfg.Logger})
 	if err != nil {
-		return nil, err
+		_ = rec.Close()
+		return nil, nil, err
 	}
-	icfg.Tap = newRecordTap(rec, cancel, time.Time{})
-	return rec, nil
+	icfg.Books.Tap = capture
+	var wg sync.WaitGroup
+	wg.Go(func() { cancel(capture.Run(ctx)) })
+	return rec, wg.Wait, nil
 }
 
 // discardPublisher drops what the writers do: record builds the books (so that what it records went through
@@ -150,142 +154,3 @@ type discardPublisher struct{}
 func (discardPublisher) PublishBook(*book.Book, bool)           {}
 func (discardPublisher) PublishTrade(*book.Book, *schema.Event) {}
 func (discardPublisher) PublishStatus(*book.Book)               {}
-
-// recordTap writes every record the consumer reads to the recorder. A write failure cancels the command
-// with the error (ingest only logs and counts it). With an until time it drops records stamped after it
-// and tracks, per partition, whether the recording is complete.
-type recordTap struct {
-	rec    *replay.Recorder
-	cancel context.CancelCauseFunc
-	until  time.Time
-
-	mu   sync.Mutex
-	next map[int]int64 // next offset per partition, after the last record seen
-	done map[int]bool  // partitions past until
-}
-
-var _ ingest.Tap = (*recordTap)(nil)
-
-func newRecordTap(rec *replay.Recorder, cancel context.CancelCauseFunc, until time.Time) *recordTap {
-	return &recordTap{rec: rec, cancel: cancel, until: until, next: map[int]int64{}, done: map[int]bool{}}
-}
-
-func (t *recordTap) Tap(_ context.Context, r ingest.Record) error {
-	if !t.until.IsZero() {
-		t.mu.Lock()
-		t.next[r.Partition] = r.Offset + 1
-		if r.Time.After(t.until) {
-			t.done[r.Partition] = true
-		}
-		skip := t.done[r.Partition]
-		t.mu.Unlock()
-		if skip {
-			return nil
-		}
-	}
-	if err := t.rec.Write(r); err != nil {
-		t.cancel(fmt.Errorf("recording failed at partition %d offset %d: %w", r.Partition, r.Offset, err))
-		return err
-	}
-	return nil
-}
-
-// watch stops the command once every partition is done: past until (a record stamped after it), or read up
-// to the end offset listed once until has passed.
-func (t *recordTap) watch(ctx context.Context, icfg ingest.Config, log *slog.Logger) {
-	transport := &kafka.Transport{ClientID: "depthcast-record", DialTimeout: 5 * time.Second}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(icfg.Brokers...), Transport: transport, Timeout: 10 * time.Second}
-	var starts, ends map[int]int64
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if ends == nil && !time.Now().Before(t.until) {
-			var err error
-			if starts, ends, err = partitionBounds(ctx, client, icfg); err != nil {
-				ends = nil
-				if ctx.Err() == nil {
-					log.Warn("record: cannot list the partitions' offsets, retrying", "err", err)
-				}
-			}
-		}
-		if ends != nil && t.complete(starts, ends) {
-			log.Info("record: every partition has passed --to", "to", t.until.Format(time.RFC3339Nano))
-			t.cancel(nil)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// complete reports whether every partition is done: past until, or read up to its end. A partition nothing
-// was read from is done when it holds nothing from where reading started.
-func (t *recordTap) complete(starts, ends map[int]int64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for p, end := range ends {
-		next, seen := t.next[p]
-		if !seen {
-			next = starts[p]
-		}
-		if !t.done[p] && next < end {
-			return false
-		}
-	}
-	return true
-}
-
-// partitionBounds lists, for every partition the consumer reads, the offset it starts at (as the consumer
-// computes it from Config.Start; with "latest", the end now) and the end offset now.
-func partitionBounds(ctx context.Context, client *kafka.Client, icfg ingest.Config) (starts, ends map[int]int64, err error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{icfg.Topic}})
-	if err != nil {
-		return nil, nil, err
-	}
-	var ids []int
-	for _, tp := range md.Topics {
-		if tp.Name != icfg.Topic {
-			continue
-		}
-		if tp.Error != nil {
-			return nil, nil, tp.Error
-		}
-		for _, p := range tp.Partitions {
-			if len(icfg.Partitions) == 0 || slices.Contains(icfg.Partitions, p.ID) {
-				ids = append(ids, p.ID)
-			}
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil, fmt.Errorf("topic %s has no partitions", icfg.Topic)
-	}
-	list := func(ts int64) (map[int]int64, error) {
-		return ingest.ListOffsets(ctx, client, icfg.Topic, ids, ts)
-	}
-	if ends, err = list(kafka.LastOffset); err != nil {
-		return nil, nil, err
-	}
-	switch icfg.Start {
-	case "", ingest.StartEarliest:
-		starts, err = list(kafka.FirstOffset)
-	case ingest.StartLatest:
-		starts = ends
-	default:
-		at, perr := time.Parse(time.RFC3339Nano, icfg.Start)
-		if perr != nil {
-			return nil, nil, perr
-		}
-		if starts, err = list(at.UnixMilli()); err == nil {
-			for p, off := range starts {
-				if off < 0 { // nothing at or after the time: reading starts at the end
-					starts[p] = ends[p]
-				}
-			}
-		}
-	}
-	return starts, ends, err
-}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/schema"
@@ -32,7 +32,7 @@ func runToEnd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 // topicRecords reads every record of the topic with franz-go, n of them, by partition in offset order.
-func topicRecords(t *testing.T, brokers []string, n int) map[int][]ingest.Record {
+func topicRecords(t *testing.T, brokers []string, n int) map[int][]engine.Record {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -41,14 +41,14 @@ func topicRecords(t *testing.T, brokers []string, n int) map[int][]ingest.Record
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	out := map[int][]ingest.Record{}
+	out := map[int][]engine.Record{}
 	for got := 0; got < n; {
 		f := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			t.Fatalf("read %d of %d records from the topic: %v", got, n, err)
 		}
 		f.EachRecord(func(r *kgo.Record) {
-			out[int(r.Partition)] = append(out[int(r.Partition)], ingest.Record{Partition: int(r.Partition), Offset: r.Offset,
+			out[int(r.Partition)] = append(out[int(r.Partition)], engine.Record{Partition: int(r.Partition), Offset: r.Offset,
 				Time: r.Timestamp, Key: r.Key, Value: r.Value})
 			got++
 		})
@@ -57,7 +57,7 @@ func topicRecords(t *testing.T, brokers []string, n int) map[int][]ingest.Record
 }
 
 // recordingRecords reads a whole recording, by partition in file order; it fails on any damage.
-func recordingRecords(t *testing.T, dir string) map[int][]ingest.Record {
+func recordingRecords(t *testing.T, dir string) map[int][]engine.Record {
 	t.Helper()
 	rec, err := replay.OpenDirLogger(dir, quietLogger())
 	if err != nil {
@@ -72,7 +72,7 @@ func recordingRecords(t *testing.T, dir string) map[int][]ingest.Record {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	out := map[int][]ingest.Record{}
+	out := map[int][]engine.Record{}
 	for {
 		r, err := c.Next(context.Background())
 		if errors.Is(err, io.EOF) {
@@ -86,7 +86,7 @@ func recordingRecords(t *testing.T, dir string) map[int][]ingest.Record {
 	}
 }
 
-func sameStream(t *testing.T, want, got map[int][]ingest.Record) {
+func sameStream(t *testing.T, want, got map[int][]engine.Record) {
 	t.Helper()
 	for p, ws := range want {
 		gs := got[p]
@@ -162,7 +162,7 @@ func TestRecordFromTo(t *testing.T) {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	all := topicRecords(t, brokers, 14)
-	want := map[int][]ingest.Record{}
+	want := map[int][]engine.Record{}
 	for p, rs := range all {
 		for _, r := range rs {
 			if string(r.Key) == "b" {
@@ -277,7 +277,7 @@ func TestRecordingVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		if err := rec.Write(ingest.Record{Partition: i % 2, Offset: int64(i / 2), Time: time.Now(), Value: []byte("v")}); err != nil {
+		if err := rec.Write(engine.Record{Partition: i % 2, Offset: int64(i / 2), Time: time.Now(), Value: []byte("v")}); err != nil {
 			t.Fatal(err)
 		}
 	}

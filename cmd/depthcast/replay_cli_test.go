@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/auth"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
@@ -31,7 +31,7 @@ func writeRecording(t *testing.T, n int) (string, *sim.Exchange) {
 	x, _ := sim.New(sim.Config{Symbols: 3, Levels: 20, Seed: 4})
 	for i := range n {
 		e := x.Next()
-		if err := rec.Write(ingest.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}); err != nil {
+		if err := rec.Write(engine.Record{Offset: int64(i), Time: e.Time, Key: []byte(e.Key), Value: e.Value}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
@@ -91,7 +93,7 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Tap: rec}})
+	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Books: engine.Config{Tap: rec}}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	live := dialWS(t, m.Addr())
 	live.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))
@@ -121,9 +123,9 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	}
 	defer recording.Close()
 	fcfg := feed.Config{}
-	fcfg.Replayer = newReplayer(recording, quietLogger())
-	rm, _ := startMain(t, MainConfig{Listen: "127.0.0.1:0", Feed: fcfg, Input: func(pub ingest.Publisher) (Input, error) {
-		return &playInput{cfg: replay.PlayerConfig{Source: recording, Publisher: pub, Logger: quietLogger()}, log: quietLogger()}, nil
+	fcfg.Replayer = replay.NewHistory(recording, quietLogger())
+	rm, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Feed: fcfg, Input: func(pub engine.Publisher) (node.Input, error) {
+		return replay.NewStream(replay.PlayerConfig{Source: recording, Publisher: pub, Logger: quietLogger()}, quietLogger()), nil
 	}})
 	a, rawA := replayAll(t, rm.Addr(), syms)
 	_, rawB := replayAll(t, rm.Addr(), syms)

@@ -131,21 +131,7 @@ func (f *authFlags) build() (feed.Authenticator, *auth.KeyStore, error) {
 	if a.Keys == nil && a.JWT == nil {
 		return nil, nil, nil
 	}
-	return feedAuth{&a}, a.Keys, nil
-}
-
-// feedAuth wires the auth package into the feed's Authenticator.
-type feedAuth struct{ a *auth.Authenticator }
-
-var _ feed.Authenticator = feedAuth{}
-
-func (f feedAuth) Authenticate(token string) (feed.Identity, error) {
-	g, err := f.a.Verify(token)
-	if err != nil {
-		return feed.Identity{}, err
-	}
-	return feed.Identity{Name: g.Name, MaxConnections: g.MaxConnections, MaxSubscriptions: g.MaxSubscriptions,
-		Symbols: g.Symbols, Expires: g.Expires}, nil
+	return &a, a.Keys, nil
 }
 
 // reloadOnHUP reloads ks on every SIGHUP until ctx is done; the returned function stops it and waits.

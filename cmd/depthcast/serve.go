@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/replay"
 )
 
@@ -46,20 +47,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fcfg.MaxReplays = rf.maxReplays
 	rlog := log.With("component", "replay")
 	if *recordings != "" {
-		fcfg.Replayer = newReplayer(dirSource{dir: *recordings, log: rlog}, rlog)
+		fcfg.Replayer = replay.NewHistory(replay.Dir{Path: *recordings, Logger: rlog}, rlog)
 	} else {
 		k, err := replay.NewKafka(replay.KafkaConfig{Brokers: icfg.Brokers, Topic: icfg.Topic, Partitions: icfg.Partitions, Lookback: *lookback})
 		if err != nil {
 			return usageError{err}
 		}
 		defer k.Close()
-		fcfg.Replayer = newReplayer(kafkaSource{k}, rlog)
+		fcfg.Replayer = replay.NewHistory(k, rlog)
 	}
-	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg})
-	if err != nil {
-		return usageError{err}
-	}
-	return runNode(ctx, m, keys, log, stdout, nil)
+	return runNode(ctx, node.Config{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg},
+		keys, log, stdout, nil)
 }
 
 type errString string

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/sim"
 )
 
@@ -19,7 +19,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	lf.register(fs)
 	sf.register(fs)
 	fs.Var(&brokers, "brokers", "Kafka bootstrap brokers, host:port[,host:port…] (required)")
-	topic := fs.String("topic", ingest.DefaultTopic, "topic to write to")
+	topic := fs.String("topic", kafkatopic.DefaultTopic, "topic to write to")
 	compression := fs.String("compression", "", "record batch compression: none, gzip, snappy, lz4 or zstd")
 	create := fs.Bool("create-topic", true, "create the topic when it does not exist")
 	maxEvents := fs.Uint64("max-events", 0, "stop after this many events (0: run until stopped)")

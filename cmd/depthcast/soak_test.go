@@ -22,6 +22,7 @@ import (
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -263,9 +264,10 @@ func TestSoak(t *testing.T) {
 	go func() {
 		simDone <- sim.Run(simCtx, x, sim.WriterConfig{Brokers: brokers, Topic: topic, Rate: 1000, Logger: quietLogger()})
 	}()
-	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0",
+	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0",
 		Ingest: ingest.Config{Brokers: brokers, Topic: topic},
-		Feed:   feed.Config{SendQueueBytes: 64 << 10, WriteTimeout: 2 * time.Second, Heartbeat: 500 * time.Millisecond, ViewLinger: 2 * time.Second}})
+		Feed:   feed.Config{SendQueueBytes: 64 << 10, WriteTimeout: 2 * time.Second, Heartbeat: 500 * time.Millisecond},
+		Hub:    feed.HubConfig{ViewLinger: 2 * time.Second}})
 	waitFor(t, "every symbol live", func() bool {
 		st := symbolsStatus(t, m.Addr())
 		n := 0

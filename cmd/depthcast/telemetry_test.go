@@ -13,7 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/sim"
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -188,9 +190,16 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 	const n = 600
 	keys, values := events(x, n)
 	produce(t, prod, keys, values)
-	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
+	tp, shutdown, err := newTracerProvider(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}, TracerProvider: tp})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
-	stop() // flushes the spans
+	stop()
+	if err := shutdown(context.Background()); err != nil { // flushes the spans
+		t.Fatal(err)
+	}
 
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
@@ -212,7 +221,7 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 				t.Errorf("fetch span topic %v", v)
 			}
 			part, first, last := attrOf(s, ingest.AttrPartition), attrOf(s, ingest.AttrOffsetFirst), attrOf(s, ingest.AttrOffsetLast)
-			count, syms := attrOf(s, ingest.AttrRecords), attrOf(s, ingest.AttrSymbols)
+			count, syms := attrOf(s, engine.AttrRecords), attrOf(s, engine.AttrSymbols)
 			if part == nil || first == nil || last == nil || count == nil || syms == nil {
 				t.Fatalf("fetch span without its attributes: %v", s.Attributes)
 			}
@@ -229,9 +238,9 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 			}
 			fetched += count.GetIntValue()
 			offsets[part.GetIntValue()] = append(offsets[part.GetIntValue()], first.GetIntValue(), last.GetIntValue())
-		case ingest.SpanApply:
+		case engine.SpanApply:
 			applySpans++
-			applied += attrOf(s, ingest.AttrRecords).GetIntValue()
+			applied += attrOf(s, engine.AttrRecords).GetIntValue()
 		}
 	}
 	if fetched != n || applied != n {
@@ -253,7 +262,7 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 	}
 	linked := 0
 	for _, s := range recv.spans {
-		if s.Name != ingest.SpanApply {
+		if s.Name != engine.SpanApply {
 			continue
 		}
 		for _, l := range s.Links {

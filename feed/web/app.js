@@ -1,19 +1,20 @@
-// depthcast dashboard. Plain JavaScript, no dependencies, no build step.
+// depthcast dashboard. Plain JavaScript, no dependencies, no build step in the page: its book code (sdk/) is
+// the TypeScript client's build output, committed.
 //
 // One WebSocket to /ws carries a depth-20 book subscription and a trades subscription for every watched
-// symbol. Each book is rebuilt here from its snapshot and updates; every book message's prev_seq must be the
-// last seq held, and its checksum (CRC-32 IEEE of the top 10 levels per side, docs/protocol.md §2) must match the
-// rebuilt book, or the symbol is subscribed again for a fresh snapshot. A lost connection reconnects with
+// symbol. Each book is rebuilt here from its snapshot and updates by the TypeScript client's Book (book.js,
+// on ./sdk/); every book message's prev_seq must be the last seq held, and its checksum (CRC-32 IEEE of the
+// top 10 levels per side, docs/protocol.md §2) must match the rebuilt book, or the symbol is subscribed again
+// for a fresh snapshot. A lost connection reconnects with
 // exponential backoff and jitter and resumes every book from the last seq it holds.
 //
 // Messages only change state; the DOM is written once per animation frame, and only what changed.
-import { applySide, checksumString, crc32, eventMillis, fracDigits, pad } from "./book.js";
+import { applyMessage, bookState, eventMillis, fracDigits, pad } from "./book.js";
 import { depthChart, sideTotal } from "./depth.js";
 import { clock, drawSide, fmtBytes, fmtDuration, fmtInt, makeLadder, midOf, setText } from "./view.js";
 import { fmtCompact, groupSide, groupSteps, notional, percentile } from "./group.js";
 
 const DEPTH = 20;          // levels per side shown and subscribed
-const CHECK_LEVELS = 10;   // levels per side in the checksum: min(10, DEPTH)
 const MAX_WATCH = 32;      // symbols subscribed at once
 const TRADES_SHOWN = 40;
 const STALE_LINK_MS = 15000; // no message for this long (heartbeats come every 5 s): reconnect
@@ -54,11 +55,10 @@ let lastError = "";
 function symbolState(sym) {
   let st = symbols.get(sym);
   if (!st) {
-    st = {
-      sym, bids: [], asks: [], seq: 0, hasBook: false, status: "unknown", serverSeq: 0,
-      pdp: 0, sdp: 0, count: 0, rate: 0, verified: 0, mismatches: 0, resyncs: 0,
+    st = Object.assign(bookState(sym, DEPTH), {
+      sym, serverSeq: 0, count: 0, rate: 0, verified: 0, mismatches: 0, resyncs: 0,
       trades: [], lastTrade: null, bookDirty: true, tradesDirty: true,
-    };
+    });
     symbols.set(sym, st);
   }
   return st;
@@ -255,46 +255,33 @@ function flushResyncs() {
   }
 }
 
-function verify(st, m) {
-  if (typeof m.checksum !== "number") return true;
-  if (crc32(checksumString(st, CHECK_LEVELS)) === m.checksum) {
-    checksumOk++;
-    st.verified++;
-    st.failStreak = 0;
-    return true;
-  }
-  checksumBad++;
-  st.mismatches++;
-  return false;
-}
-
 function handle(m) {
   switch (m.type) {
-    case "snapshot": {
+    case "snapshot":
+    case "update":
+    case "status": {
       const st = symbolState(m.symbol);
-      st.bids = [];
-      st.asks = [];
-      applySide(st.bids, m.bids || [], true, st, DEPTH);
-      applySide(st.asks, m.asks || [], false, st, DEPTH);
-      st.seq = m.seq;
-      st.hasBook = true;
-      st.status = "live";
-      bookMessage(st, m, false); // a snapshot's time is its book's last change, maybe long ago: no latency sample
-      if (!verify(st, m)) resync(st, "checksum mismatch on a snapshot");
-      break;
-    }
-    case "update": {
-      const st = symbolState(m.symbol);
-      if (!st.hasBook) break; // waiting for the snapshot of a resubscription
-      if (m.prev_seq !== st.seq) {
-        resync(st, "gap: prev_seq " + m.prev_seq + " after seq " + st.seq);
-        break;
+      switch (applyMessage(st, m)) {
+        case "verified":
+          checksumOk++;
+          st.verified++;
+          st.failStreak = 0;
+          // A snapshot's time is its book's last change, maybe long ago: no latency sample.
+          bookMessage(st, m, m.type === "update");
+          break;
+        case "status":
+          markDirty("book", "markets", "header");
+          break;
+        case "gap":
+          resync(st, m.type === "update" ? "gap: prev_seq " + m.prev_seq + " after seq " + st.seq : "gap");
+          break;
+        case "checksum":
+          checksumBad++;
+          st.mismatches++;
+          resync(st, "checksum mismatch " + (m.type === "snapshot" ? "on a snapshot" : "at seq " + m.seq));
+          break;
+        default: // an update before the snapshot of a resubscription
       }
-      applySide(st.bids, m.bids || [], true, st, DEPTH);
-      applySide(st.asks, m.asks || [], false, st, DEPTH);
-      st.seq = m.seq;
-      bookMessage(st, m, true);
-      if (!verify(st, m)) resync(st, "checksum mismatch at seq " + m.seq);
       break;
     }
     case "trade": {
@@ -308,12 +295,6 @@ function handle(m) {
         sampleLatency(m.time);
         markDirty("trades", "header");
       }
-      break;
-    }
-    case "status": {
-      const st = symbolState(m.symbol);
-      st.status = m.status;
-      markDirty("book", "markets", "header");
       break;
     }
     case "error":

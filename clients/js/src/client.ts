@@ -5,6 +5,7 @@
  * dead connection, and surfaces close codes as typed errors (1013: back off and retry; 1008: stop).
  */
 import { Book, BookFaultError, type BookMessage, type StatusMessage } from "./book.js";
+import type { Level } from "./checksum.js";
 
 /** WebSocketLike is the part of the platform WebSocket the client uses. */
 export interface WebSocketLike {
@@ -17,15 +18,27 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
-/** WebSocketConstructor builds a WebSocketLike: the browser's WebSocket, or `ws` on Node. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * WebSocketConstructor builds a WebSocketLike: the browser's WebSocket, or `ws` on Node. The third
+ * argument is passed only with `tokenIn: "header"` (the `ws` package's options, carrying the header).
+ */
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+  options?: { headers: Record<string, string> },
+) => WebSocketLike;
 
 /** ClientOptions configure a Client. Durations are in milliseconds. */
 export interface ClientOptions {
   /** url of the feed, e.g. ws://127.0.0.1:8080/ws. */
   url: string;
-  /** token, sent as ?token= at the handshake. */
+  /** token: an API key or JWT, presented at the handshake as tokenIn says. */
   token?: string;
+  /**
+   * tokenIn: "query" (default) sends ?token=, which browsers can do; "header" sends
+   * `Authorization: Bearer` (Node with the `ws` package: keeps the token out of URLs and logs).
+   */
+  tokenIn?: "query" | "header";
   /** WebSocket constructor; default globalThis.WebSocket. */
   WebSocket?: WebSocketConstructor;
   /** heartbeatTimeoutMs: no message for this long means the connection is dead (default 15000). */
@@ -36,9 +49,21 @@ export interface ClientOptions {
   backoffMaxMs?: number;
   /** tryAgainMinMs: least delay after a 1013 close (default 1000). */
   tryAgainMinMs?: number;
-  /** reconnect: whether to reconnect after a close other than 1008 (default true). */
+  /** reconnect: whether to reconnect after a close that allows it (default true). */
   reconnect?: boolean;
 }
+
+/**
+ * FATAL_CLOSE_CODES end the client instead of a reconnect: 1008 (policy: not authorized, a limit) and
+ * the codes for a fault in what the client sent (1002, 1003, 1007, 1009), which a retry would repeat.
+ */
+export const FATAL_CLOSE_CODES: readonly number[] = [1002, 1003, 1007, 1008, 1009];
+
+/** HEARTBEAT_TIMEOUT_CODE is the close code of a connection the client drops for silence. */
+export const HEARTBEAT_TIMEOUT_CODE = 4000;
+
+/** RETRIED_REFUSALS are the error codes for which a subscription the client restores itself is retried. */
+const RETRIED_REFUSALS = new Set(["unknown_symbol", "unavailable"]);
 
 /** FeedCloseError is a close of the connection by the feed, with its WebSocket code and reason. */
 export class FeedCloseError extends Error {
@@ -95,12 +120,27 @@ export interface Trade {
 /** ClientEvent is what the async iterator and the listeners receive. */
 export type ClientEvent =
   | { type: "open" }
-  | { type: "book"; symbol: string; book: Book; message: BookMessage }
+  | BookEvent
   | { type: "trade"; trade: Trade }
   | { type: "status"; symbol: string; status: "live" | "stale" }
   | { type: "resync"; symbol: string; error: BookFaultError }
-  | { type: "error"; error: Error }
+  | { type: "error"; error: Error; retryInMs?: number }
   | { type: "close"; error: FeedCloseError; retryInMs: number | undefined };
+
+/**
+ * BookEvent: a snapshot or update was applied to `book` and verified (prev_seq chain and checksum).
+ * `seq`, `bestBid` and `bestAsk` are as of this message; `book` is the live book, which an iterator
+ * that reads behind the feed may see further on.
+ */
+export interface BookEvent {
+  type: "book";
+  symbol: string;
+  seq: number;
+  bestBid: Level | undefined;
+  bestAsk: Level | undefined;
+  book: Book;
+  message: BookMessage;
+}
 
 /** BookSubscription is the depth and conflation interval of a book subscription. */
 export interface BookSubscription {
@@ -113,6 +153,11 @@ type Listener = (ev: ClientEvent) => void;
 /** Client is a connection to the feed; it is not safe to share between unrelated owners. */
 export class Client {
   private readonly opts: Required<Omit<ClientOptions, "token" | "WebSocket">> & { token?: string };
+  /** requests the client sent on its own (restores, resyncs, retries), by id, with their symbols. */
+  private readonly ownRequests = new Map<number, string[]>();
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly refusals = new Map<string, number>();
+  private readonly stopWaiters = new Set<() => void>();
   private readonly WS: WebSocketConstructor;
   private ws: WebSocketLike | undefined;
   private readonly books = new Map<string, Book>();
@@ -124,7 +169,7 @@ export class Client {
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
-  /** fatal is the error that stopped the client (a 1008), if any. */
+  /** fatal is the close that stopped the client (1008, or 1002, 1003, 1007, 1009), if any. */
   fatal: Error | undefined;
   /** counts of messages received and verified. */
   readonly stats = { messages: 0, verified: 0, resyncs: 0, reconnects: 0 };
@@ -140,6 +185,7 @@ export class Client {
       backoffMaxMs: opts.backoffMaxMs ?? 30000,
       tryAgainMinMs: opts.tryAgainMinMs ?? 1000,
       reconnect: opts.reconnect ?? true,
+      tokenIn: opts.tokenIn ?? "query",
       ...(opts.token !== undefined ? { token: opts.token } : {}),
     };
   }
@@ -179,7 +225,7 @@ export class Client {
       this.bookSubs.set(sym, s);
       this.books.set(sym, new Book(sym, s.depth));
     }
-    this.sendBookSubscribe(symbols, s, false);
+    this.sendBookSubscribe(symbols, s, false, false);
   }
 
   /** subscribeTrades subscribes symbols' trades. */
@@ -190,10 +236,18 @@ export class Client {
 
   /** close closes the connection and stops reconnecting. */
   close(): void {
+    this.stop();
+    this.ws?.close(1000, "client closed");
+  }
+
+  /** stop ends reconnects, retries and the heartbeat timer; events() then ends. */
+  private stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.heartbeat);
-    this.ws?.close(1000, "client closed");
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    this.wakeIterators();
   }
 
   /** events returns an async iterator over the client's events; it ends when the client stops. */
@@ -204,6 +258,8 @@ export class Client {
       queue.push(ev);
       wake?.();
     });
+    const onStop = (): void => wake?.();
+    this.stopWaiters.add(onStop);
     try {
       for (;;) {
         while (queue.length > 0) {
@@ -217,7 +273,12 @@ export class Client {
       }
     } finally {
       off();
+      this.stopWaiters.delete(onStop);
     }
+  }
+
+  private wakeIterators(): void {
+    for (const w of [...this.stopWaiters]) w();
   }
 
   private emit(ev: ClientEvent): void {
@@ -228,10 +289,17 @@ export class Client {
     if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(msg));
   }
 
-  private sendBookSubscribe(symbols: string[], s: Required<BookSubscription>, resume: boolean): void {
+  private sendBookSubscribe(
+    symbols: string[],
+    s: Required<BookSubscription>,
+    resume: boolean,
+    own: boolean,
+  ): void {
+    const id = this.nextId++;
+    if (own) this.ownRequests.set(id, symbols);
     const msg: Record<string, unknown> = {
       op: "subscribe",
-      id: this.nextId++,
+      id,
       channel: "book",
       symbols,
       depth: s.depth,
@@ -250,12 +318,19 @@ export class Client {
 
   private dial(): void {
     let url = this.opts.url;
-    if (this.opts.token !== undefined)
-      url += (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(this.opts.token);
-    const ws = new this.WS(url);
+    const token = this.opts.token;
+    let ws: WebSocketLike;
+    if (token !== undefined && this.opts.tokenIn === "header") {
+      ws = new this.WS(url, undefined, { headers: { Authorization: `Bearer ${token}` } });
+    } else {
+      if (token !== undefined) url += (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
+      ws = new this.WS(url);
+    }
     this.ws = ws;
     ws.onopen = () => {
+      if (this.ws !== ws) return;
       this.attempt = 0;
+      this.ownRequests.clear();
       this.armHeartbeat();
       // Resubscribe what was subscribed, each book group resuming from its seq.
       const groups = new Map<string, string[]>();
@@ -263,7 +338,8 @@ export class Client {
         const k = `${s.depth}/${s.intervalMs}`;
         groups.set(k, [...(groups.get(k) ?? []), sym]);
       }
-      for (const syms of groups.values()) this.sendBookSubscribe(syms, this.bookSubs.get(syms[0]!)!, true);
+      for (const syms of groups.values())
+        this.sendBookSubscribe(syms, this.bookSubs.get(syms[0]!)!, true, this.stats.reconnects > 0);
       if (this.tradeSubs.size > 0)
         this.send({ op: "subscribe", id: this.nextId++, channel: "trades", symbols: [...this.tradeSubs] });
       this.emit({ type: "open" });
@@ -287,9 +363,12 @@ export class Client {
     if (code === 1008) err = new PolicyError(reason);
     else if (code === 1013) err = new TryAgainError(reason);
     else err = new FeedCloseError(code, reason);
-    if (this.stopped || code === 1008 || !this.opts.reconnect) {
-      if (code === 1008) this.fatal = err;
-      this.stopped = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    const fatal = FATAL_CLOSE_CODES.includes(code);
+    if (this.stopped || fatal || !this.opts.reconnect) {
+      if (fatal) this.fatal = err;
+      this.stop();
       this.emit({ type: "close", error: err, retryInMs: undefined });
       return;
     }
@@ -312,8 +391,8 @@ export class Client {
     this.heartbeat = setTimeout(() => {
       if (this.ws !== ws || !ws) return;
       this.ws = undefined;
-      ws.close(4000, "heartbeat timeout");
-      this.closed(4000, "heartbeat timeout");
+      ws.close(HEARTBEAT_TIMEOUT_CODE, "heartbeat timeout");
+      this.closed(HEARTBEAT_TIMEOUT_CODE, "heartbeat timeout");
     }, this.opts.heartbeatTimeoutMs);
   }
 
@@ -334,13 +413,47 @@ export class Client {
       case "trade":
         return this.emit({ type: "trade", trade: msg as unknown as Trade });
       case "error":
-        return this.emit({
-          type: "error",
-          error: new FeedError(String(msg["code"]), String(msg["message"]), msg["id"] as number | undefined),
-        });
+        return this.onError(
+          new FeedError(String(msg["code"]), String(msg["message"]), msg["id"] as number | undefined),
+        );
+      case "subscribed":
+        if (typeof msg["id"] === "number" && this.ownRequests.delete(msg["id"]) && msg["channel"] === "book")
+          for (const sym of msg["symbols"] as string[]) this.refusals.delete(sym);
+        return;
       default:
-        return; // subscribed, unsubscribed, heartbeat, pong
+        return; // unsubscribed, heartbeat, pong
     }
+  }
+
+  /**
+   * onError handles an error reply. A restore or resync the client sent on its own and the feed refused
+   * with unknown_symbol or unavailable (a node that just started and has not read every symbol yet) is
+   * sent again for each of its symbols after an exponential backoff; other refusals only surface.
+   */
+  private onError(err: FeedError): void {
+    const syms = err.id === undefined ? undefined : this.ownRequests.get(err.id);
+    if (err.id !== undefined) this.ownRequests.delete(err.id);
+    if (syms === undefined || !RETRIED_REFUSALS.has(err.code)) {
+      this.emit({ type: "error", error: err });
+      return;
+    }
+    let longest = 0;
+    for (const sym of syms) {
+      if (!this.bookSubs.has(sym)) continue;
+      const n = this.refusals.get(sym) ?? 0;
+      this.refusals.set(sym, n + 1);
+      const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** n);
+      const delay = cap / 2 + (Math.random() * cap) / 2;
+      longest = Math.max(longest, delay);
+      const t = setTimeout(() => {
+        this.retryTimers.delete(t);
+        const s = this.bookSubs.get(sym);
+        if (this.stopped || s === undefined) return;
+        this.sendBookSubscribe([sym], s, true, true);
+      }, delay);
+      this.retryTimers.add(t);
+    }
+    this.emit({ type: "error", error: err, retryInMs: longest });
   }
 
   private onBook(msg: BookMessage | StatusMessage): void {
@@ -360,7 +473,15 @@ export class Client {
       return;
     }
     this.stats.verified++;
-    this.emit({ type: "book", symbol: msg.symbol, book, message: msg });
+    this.emit({
+      type: "book",
+      symbol: msg.symbol,
+      seq: book.seq,
+      bestBid: book.bestBid(),
+      bestAsk: book.bestAsk(),
+      book,
+      message: msg,
+    });
   }
 
   private resync(book: Book, err: BookFaultError): void {
@@ -369,6 +490,6 @@ export class Client {
     this.emit({ type: "resync", symbol: book.symbol, error: err });
     const s = this.bookSubs.get(book.symbol)!;
     this.send({ op: "unsubscribe", id: this.nextId++, channel: "book", symbols: [book.symbol] });
-    this.sendBookSubscribe([book.symbol], s, false);
+    this.sendBookSubscribe([book.symbol], s, false, true);
   }
 }

@@ -7,12 +7,15 @@ from ._decimal import DecimalError, canonical, decimal_to_ticks, format_ticks, p
 from .book import Book, Level
 from .checksum import checksum_levels, checksum_string, crc32
 from .client import (
+    FATAL_CLOSE_CODES,
+    HEARTBEAT_TIMEOUT,
     BookEvent,
     Client,
     Event,
     Options,
     ReconnectEvent,
     ResyncEvent,
+    RetryEvent,
     StatusEvent,
     TradeEvent,
 )
@@ -31,12 +34,15 @@ from .errors import (
 from .replay import replay_frame, replay_rows, replay_rows_async
 
 __all__ = [
+    "FATAL_CLOSE_CODES",
+    "HEARTBEAT_TIMEOUT",
     "BookEvent",
     "Client",
     "Event",
     "Options",
     "ReconnectEvent",
     "ResyncEvent",
+    "RetryEvent",
     "StatusEvent",
     "TradeEvent",
     "replay_frame",

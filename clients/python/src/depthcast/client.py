@@ -79,8 +79,29 @@ class ReconnectEvent:
     error: Exception
 
 
-Event = BookEvent | TradeEvent | StatusEvent | ResyncEvent | ReconnectEvent
+@dataclass(frozen=True)
+class RetryEvent:
+    """RetryEvent: the feed refused a subscription the client restored by itself (``error``, e.g.
+    ``unknown_symbol`` from a node that has not read every symbol yet); it is sent again for ``symbol``
+    after ``delay`` seconds."""
+
+    symbol: str
+    delay: float
+    error: RequestError
+
+
+Event = BookEvent | TradeEvent | StatusEvent | ResyncEvent | ReconnectEvent | RetryEvent
 """Event is what the client's iterators yield."""
+
+HEARTBEAT_TIMEOUT = 4000
+"""HEARTBEAT_TIMEOUT is the close code of a connection the client drops because nothing arrived for
+``Options.heartbeat_timeout`` seconds."""
+
+FATAL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009})
+"""FATAL_CLOSE_CODES end the client instead of a reconnect: 1008 (policy) and the codes for a fault in
+what the client sent, which a retry would repeat."""
+
+_RETRIED_REFUSALS = frozenset({"unknown_symbol", "unavailable"})
 
 
 @dataclass
@@ -182,8 +203,10 @@ class Client:
 
     On a gap or checksum mismatch it resubscribes that symbol alone. When the connection ends (1001,
     1006, a heartbeat timeout, 1013 and others) it reconnects with exponential backoff and jitter and
-    resubscribes each unconflated book with ``resume`` at the seq it holds. A 1008 close or a refused
-    handshake (401, 403) raises and stops; so does an ``error`` reply to one of its requests.
+    resubscribes each unconflated book with ``resume`` at the seq it holds; a restore the feed refuses as
+    ``unknown_symbol`` or ``unavailable`` (a node still reading its backlog) is retried per symbol with
+    backoff. A 1008 close (or 1002, 1003, 1007, 1009) or a refused handshake (401, 403) raises and stops;
+    so does an ``error`` reply to one of the caller's own subscriptions.
     """
 
     def __init__(self, url: str, options: Options | None = None) -> None:
@@ -197,6 +220,10 @@ class Client:
         self._next_id = 1
         self._ws: ClientConnection | None = None
         self._closed = False
+        self._connections = 0
+        self._own: dict[int, list[str]] = {}  # requests the client sent by itself, by id
+        self._refusals: dict[str, int] = {}
+        self._retries: set[asyncio.Task[None]] = set()
 
     def subscribe_book(self, symbols: list[str], depth: int = 0, interval_ms: int = 0) -> Client:
         """subscribe_book adds book subscriptions; call before iterating (or while, taking effect on
@@ -231,8 +258,10 @@ class Client:
         self._next_id += 1
         return i
 
-    async def _send(self, ws: ClientConnection, req: dict[str, Any]) -> None:
+    async def _send(self, ws: ClientConnection, req: dict[str, Any], own: bool = False) -> None:
         req["id"] = self._id()
+        if own:
+            self._own[req["id"]] = list(req["symbols"])
         await ws.send(json.dumps(req, separators=(",", ":")))
 
     async def _subscribe_all(self, ws: ClientConnection) -> None:
@@ -253,7 +282,7 @@ class Client:
             else:
                 for s in syms:
                     self.books[s].reset()
-            await self._send(ws, req)
+            await self._send(ws, req, own=self._connections > 1)
         if self._trades:
             await self._send(ws, {"op": "subscribe", "channel": "trades", "symbols": self._trades})
 
@@ -269,7 +298,48 @@ class Client:
                 "depth": sub.depth,
                 "interval_ms": sub.interval_ms,
             },
+            own=True,
         )
+
+    def _refused(self, ws: ClientConnection, err: RequestError) -> list[RetryEvent] | None:
+        """_refused schedules the retries of a refused request the client sent by itself, when the
+        refusal may pass (unknown_symbol, unavailable); None when the error is for the caller."""
+        syms = self._own.pop(err.request_id, None) if err.request_id is not None else None
+        if syms is None or err.code not in _RETRIED_REFUSALS:
+            return None
+        events: list[RetryEvent] = []
+        for sym in syms:
+            if sym not in self._book_subs:
+                continue
+            n = self._refusals.get(sym, 0)
+            self._refusals[sym] = n + 1
+            delay = self._delay(n, err)
+            self.books[sym].reset()
+            task = asyncio.get_running_loop().create_task(self._retry(ws, sym, delay))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+            events.append(RetryEvent(sym, delay, err))
+        return events
+
+    async def _retry(self, ws: ClientConnection, symbol: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        sub = self._book_subs.get(symbol)
+        if sub is None or self._closed:
+            return
+        try:
+            await self._send(
+                ws,
+                {
+                    "op": "subscribe",
+                    "channel": "book",
+                    "symbols": [symbol],
+                    "depth": sub.depth,
+                    "interval_ms": sub.interval_ms,
+                },
+                own=True,
+            )
+        except ConnectionClosed:
+            pass  # the reconnect restores it
 
     def _delay(self, attempt: int, err: Exception) -> float:
         o = self.options
@@ -294,6 +364,8 @@ class Client:
                 err = e
             else:
                 self._ws = ws
+                self._connections += 1
+                self._own.clear()
                 try:
                     await self._subscribe_all(ws)
                     async for ev in self._read(ws):
@@ -301,15 +373,18 @@ class Client:
                         yield ev
                     if self._closed:
                         return
-                    err = ClosedError(1006, "heartbeat timeout")
+                    err = ClosedError(HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                    await ws.close(HEARTBEAT_TIMEOUT, "heartbeat timeout")
                 except ConnectionClosed as e:
                     if self._closed:
                         return
                     err = closed_error(e)
-                    if isinstance(err, PolicyViolation) or err.code in (1002, 1003, 1007, 1009):
+                    if err.code in FATAL_CLOSE_CODES:
                         raise err from e
                 finally:
                     self._ws = None
+                    for task in list(self._retries):
+                        task.cancel()
                     await ws.close()
             attempt += 1
             if self.options.max_attempts is not None and attempt > self.options.max_attempts:
@@ -355,12 +430,23 @@ class Client:
                 yield StatusEvent(str(sym), str(msg.get("status")))
             elif kind == "error":
                 rid = msg.get("id")
-                raise RequestError(
+                err = RequestError(
                     str(msg.get("code")),
                     str(msg.get("message")),
                     rid if isinstance(rid, int) else None,
                 )
-            # subscribed, unsubscribed, heartbeat, pong: nothing to do beyond resetting the timeout
+                retries = self._refused(ws, err)
+                if retries is None:
+                    raise err
+                for r in retries:
+                    yield r
+            elif kind == "subscribed":
+                rid = msg.get("id")
+                syms = self._own.pop(rid, None) if isinstance(rid, int) else None
+                if syms is not None and msg.get("channel") == "book":
+                    for sym in syms:
+                        self._refusals.pop(sym, None)
+            # unsubscribed, heartbeat, pong: nothing to do beyond resetting the timeout
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self.events()

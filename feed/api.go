@@ -8,40 +8,34 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/schema"
 )
 
-func (s *Server) routes() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ws", s.serveWS)
-	if s.cfg.Replayer != nil {
-		mux.HandleFunc("GET /replay", func(w http.ResponseWriter, r *http.Request) {
-			s.serveWS(w, r.WithContext(context.WithValue(r.Context(), replayRoute{}, true)))
-		})
-	}
-	mux.HandleFunc("GET /v1/symbols", s.serveSymbols)
-	mux.HandleFunc("GET /v1/book/{symbol}", s.serveBook)
-	mux.HandleFunc("GET /v1/stats", s.serveStats)
+// api is the HTTP API beside the WebSocket routes (docs/protocol.md §3): /v1/symbols, /v1/book/{symbol},
+// /v1/stats, /healthz, /readyz, /metrics, and the dashboard at / with its assets under /ui/. It reads the
+// Hub and the Books; the door (guard.checkAPI) has already passed a /v1/ request when it gets here.
+type api struct {
+	hub      *Hub
+	books    engine.Books
+	stats    func() Stats
+	ready    func() bool  // the books caught up
+	draining func() bool  // Shutdown started
+	metrics  http.Handler // nil: no /metrics
+}
+
+// register adds the API's routes to mux.
+func (a *api) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/symbols", a.serveSymbols)
+	mux.HandleFunc("GET /v1/book/{symbol}", a.serveBook)
+	mux.HandleFunc("GET /v1/stats", a.serveStats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if s.isDraining() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("draining\n"))
-			return
-		}
-		if !s.cfg.Ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("catching up\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
-	if s.cfg.Metrics != nil {
-		mux.Handle("GET /metrics", s.cfg.Metrics)
+	mux.HandleFunc("GET /readyz", a.serveReady)
+	if a.metrics != nil {
+		mux.Handle("GET /metrics", a.metrics)
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -49,24 +43,6 @@ func (s *Server) routes() *http.ServeMux {
 		_, _ = w.Write(indexPage)
 	})
 	mux.Handle("GET /ui/", dashboardAssets())
-	return mux
-}
-
-// replayRoute marks the requests of /replay for serveWS.
-type replayRoute struct{}
-
-// ServeHTTP serves the feed: /ws, /replay (with a Replayer), /v1/symbols, /v1/book/{symbol}, /v1/stats, /healthz, /readyz, /metrics,
-// and the dashboard at / with its assets under /ui/. Every WebSocket upgrade passes the guard first
-// (Config.Guard), whatever its route.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if isUpgrade(r) {
-		s.serveUpgrade(w, r)
-		return
-	}
-	if !s.serveAPI(w, r) {
-		return
-	}
-	s.mux.ServeHTTP(w, r)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -81,12 +57,33 @@ type httpError struct {
 	Message string `json:"message"`
 }
 
-func (s *Server) serveSymbols(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"symbols": s.symbols()})
+// serveReady answers 200 once the books caught up, 503 before and while draining.
+func (a *api) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if a.draining() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("draining\n"))
+		return
+	}
+	if !a.ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("catching up\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (a *api) serveSymbols(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"symbols": a.hub.symbols()})
+}
+
+func (a *api) serveStats(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, a.stats())
 }
 
 // serveBook answers a snapshot in the shape of the WebSocket snapshot, cut on the book's writer.
-func (s *Server) serveBook(w http.ResponseWriter, r *http.Request) {
+func (a *api) serveBook(w http.ResponseWriter, r *http.Request) {
 	sym := r.PathValue("symbol")
 	depth := 0
 	if d := r.URL.Query().Get("depth"); d != "" {
@@ -97,7 +94,7 @@ func (s *Server) serveBook(w http.ResponseWriter, r *http.Request) {
 		}
 		depth = n
 	}
-	if s.lookup(sym) == nil {
+	if a.hub.lookup(sym) == nil {
 		writeJSON(w, http.StatusNotFound, httpError{"error", CodeUnknownSymbol, "no such symbol: " + sym})
 		return
 	}
@@ -105,7 +102,7 @@ func (s *Server) serveBook(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var body []byte
 	live := false
-	err := s.books.Do(ctx, sym, func(b *book.Book) {
+	err := a.books.Do(ctx, sym, func(b *book.Book) {
 		live = b.Live()
 		bids := b.Top(book.Bids, depth, nil)
 		asks := b.Top(book.Asks, depth, nil)

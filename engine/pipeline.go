@@ -1,4 +1,4 @@
-package ingest
+package engine
 
 import (
 	"context"
@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/internal/ratelog"
 	"github.com/depthcast/depthcast/schema"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Publisher receives what the writers do. Every call for a symbol comes from that symbol's single writer
-// goroutine, in event order; b is only valid during the call (do not retain).
+// Publisher receives what the writers do: the feed's Hub, live or for one replay. Every call for a symbol
+// comes from that symbol's single writer goroutine, in event order; b is only valid during the call (do not
+// retain it).
 type Publisher interface {
 	// PublishBook is called after a snapshot (snapshot=true) or a delta was applied to b.
 	PublishBook(b *book.Book, snapshot bool)
@@ -24,6 +26,19 @@ type Publisher interface {
 	// PublishStatus is called when a symbol is first seen (b.Live()==false) and when a live book goes stale.
 	PublishStatus(b *book.Book)
 }
+
+// Books gives access to the books on their writers. Pipeline implements it, and so do the inputs built on a
+// Pipeline (the Kafka consumer, a replay's player); the feed reads books through it.
+type Books interface {
+	// Do runs fn on the single writer of symbol's book, between two events, and waits for it: fn sees one
+	// consistent version of the book, and whatever fn queues for clients cannot be overtaken by a later
+	// change of that book. When Do returns nil, fn has run to its end. When Do returns an error (ctx ended
+	// first, an unknown symbol, closed), fn has not run and never will, so fn may touch state the caller
+	// owns. fn must not retain b, block, or call back into the books.
+	Do(ctx context.Context, symbol string, fn func(b *book.Book)) error
+}
+
+var _ Books = (*Pipeline)(nil)
 
 // Record is one raw upstream record, from Kafka or from a recording.
 type Record struct {
@@ -36,8 +51,10 @@ type Record struct {
 
 // Errors returned by Do, Submit and Flush.
 var (
-	ErrUnknownSymbol = errors.New("ingest: unknown symbol")
-	ErrClosed        = errors.New("ingest: not running")
+	// ErrUnknownSymbol: no event of the symbol has been seen.
+	ErrUnknownSymbol = errors.New("unknown symbol")
+	// ErrClosed: the books are not running (closed, or not started yet).
+	ErrClosed = errors.New("books are not running")
 )
 
 type itemKind uint8
@@ -75,7 +92,7 @@ const (
 // checks the sequence, applies the event to the book and calls the Publisher. It has no notion of Kafka: the
 // Consumer feeds it from partition readers, a replay feeds it from a recording.
 type Pipeline struct {
-	cfg    PipelineConfig
+	cfg    Config
 	pub    Publisher
 	log    *slog.Logger
 	shards []*shard
@@ -92,18 +109,19 @@ type Pipeline struct {
 
 	m       *pipelineMetrics
 	tracer  trace.Tracer // nil: no spans
-	rejLogs *logLimiter
-	gapLogs *logLimiter
+	tap     *tapper      // nil without Config.Tap
+	rejLogs *ratelog.Limiter
+	gapLogs *ratelog.Limiter
 }
 
 // shard owns the books of the symbols that hash to it. Only its goroutine touches syms.
 type shard struct {
-	p      *Pipeline
-	q      chan item
-	syms   map[string]*symState
-	tctx   context.Context // the open apply span's context while tracing
-	window *time.Timer     // ends an apply span's window (trace.go)
-	cur    item            // the item being handled: a field, so that receiving one allocates nothing
+	p    *Pipeline
+	idx  int // in p.shards
+	q    chan item
+	syms map[string]*symState
+	tctx context.Context // the open apply span's context while tracing
+	cur  item            // the item being handled: a field, so that receiving one allocates nothing
 
 	free    chan *eventBatch // batch buffers not in use (batch.go)
 	batched atomic.Int64     // events of the queued batches beyond one per batch, for the queue gauge
@@ -118,9 +136,9 @@ type symState struct {
 }
 
 // NewPipeline validates cfg and starts the shard writers. Close stops them.
-func NewPipeline(cfg PipelineConfig, pub Publisher) (*Pipeline, error) {
+func New(cfg Config, pub Publisher) (*Pipeline, error) {
 	if pub == nil {
-		return nil, errors.New("ingest: nil Publisher")
+		return nil, errors.New("engine: nil Publisher")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -133,14 +151,14 @@ func NewPipeline(cfg PipelineConfig, pub Publisher) (*Pipeline, error) {
 		shards:  make([]*shard, cfg.Shards),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		rejLogs: newLogLimiter(5, 20),
-		gapLogs: newLogLimiter(5, 20),
+		rejLogs: ratelog.New(5, 20),
+		gapLogs: ratelog.New(5, 20),
 		tracer:  tracerOf(cfg.TracerProvider),
 	}
 	size, nbuf := batchBuffers(cfg.QueueSize)
 	p.batchSize = size
 	for i := range p.shards {
-		s := &shard{p: p, q: make(chan item, cfg.QueueSize), syms: make(map[string]*symState),
+		s := &shard{p: p, idx: i, q: make(chan item, cfg.QueueSize), syms: make(map[string]*symState),
 			free: make(chan *eventBatch, nbuf)}
 		for range nbuf {
 			s.free <- new(eventBatch) // its entries are allocated when first used
@@ -152,6 +170,10 @@ func NewPipeline(cfg PipelineConfig, pub Publisher) (*Pipeline, error) {
 		return nil, err
 	}
 	p.m = m
+	if p.tap, err = newTapper(cfg); err != nil {
+		m.close()
+		return nil, err
+	}
 	for _, s := range p.shards {
 		p.wg.Add(1)
 		go s.run()
@@ -165,9 +187,9 @@ var decoders = sync.Pool{New: func() any { return new(schema.Decoder) }}
 
 // Submit decodes and validates rec and queues its event on the shard of its symbol. It blocks while that
 // queue is full. A record that fails decoding or validation is counted, logged (rate-limited), passed to
-// OnReject and skipped: Submit returns nil for it. Submit returns ErrClosed after Close and ctx.Err() when ctx
-// ends first. Records of one symbol must be submitted in order from one goroutine at a time (Kafka gives
-// that per partition, and a symbol lives in one partition).
+// OnReject and skipped: Submit returns nil for it. Then the Tap, if any, sees the record. Submit returns
+// ErrClosed after Close and ctx.Err() when ctx ends first. Records of one symbol must be submitted in order
+// from one goroutine at a time (Kafka gives that per partition, and a symbol lives in one partition).
 func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 	select {
 	case <-p.stop:
@@ -178,26 +200,37 @@ func (p *Pipeline) Submit(ctx context.Context, rec Record) error {
 	// event itself is fresh, since it goes to another goroutine.
 	d := decoders.Get().(*schema.Decoder)
 	var ev schema.Event
-	err := d.Decode(rec.Value, &ev)
+	ok := p.decode(ctx, d, rec, &ev)
 	decoders.Put(d)
-	if err != nil {
+	if ok {
+		it := item{kind: itemEvent, ev: ev, rec: rec}
+		if p.tracer != nil {
+			it.sc = trace.SpanContextFromContext(ctx)
+		}
+		if err := p.shardOf(ev.Symbol).enqueue(ctx, it); err != nil {
+			return err
+		}
+	}
+	p.tap.record(ctx, rec)
+	return nil
+}
+
+// decode decodes and checks rec into ev with d and counts the event; a record that does not decode, or
+// whose Kafka key is not its symbol, is rejected and decode reports false.
+func (p *Pipeline) decode(ctx context.Context, d *schema.Decoder, rec Record, ev *schema.Event) bool {
+	if err := d.Decode(rec.Value, ev); err != nil {
 		p.reject(ctx, rec, "", schema.ReasonOf(err), err)
-		return nil
+		return false
 	}
 	if len(rec.Key) > 0 && string(rec.Key) != ev.Symbol {
 		// A record keyed for one symbol's partition must not move another symbol's book.
 		err := &schema.EventError{Reason: schema.ReasonKeyMismatch,
 			Msg: fmt.Sprintf("key %.70q is not the symbol %q", rec.Key, ev.Symbol)}
 		p.reject(ctx, rec, ev.Symbol, schema.ReasonKeyMismatch, err)
-		return nil
+		return false
 	}
 	p.m.events.Add(context.Background(), 1, p.m.typeOpt[ev.Type]...)
-	s := p.shardOf(ev.Symbol)
-	it := item{kind: itemEvent, ev: ev, rec: rec}
-	if p.tracer != nil {
-		it.sc = trace.SpanContextFromContext(ctx)
-	}
-	return s.enqueue(ctx, it)
+	return true
 }
 
 // enqueue puts it on s's queue, waiting while the queue is full; it returns ErrClosed after Close, or ctx's
@@ -226,7 +259,7 @@ func (s *shard) enqueue(ctx context.Context, it item) error {
 // fn must not retain b, block, or call Do, Submit or Flush.
 func (p *Pipeline) Do(ctx context.Context, symbol string, fn func(b *book.Book)) error {
 	if fn == nil {
-		return errors.New("ingest: nil func")
+		return errors.New("engine: nil func")
 	}
 	done := make(chan error, 1)
 	it := item{kind: itemDo, ev: schema.Event{Symbol: symbol}, fn: fn, done: done, claim: new(atomic.Uint32)}
@@ -289,6 +322,17 @@ func (p *Pipeline) Close() {
 	})
 }
 
+// Run holds the pipeline open until ctx is done, then closes it: a Pipeline its owner feeds (Submit, a
+// Batcher) is the input of a node, as the Kafka consumer is.
+func (p *Pipeline) Run(ctx context.Context) error {
+	<-ctx.Done()
+	p.Close()
+	return nil
+}
+
+// Ready reports true: a pipeline fed by its owner has no upstream to catch up with.
+func (p *Pipeline) Ready() bool { return true }
+
 // Symbols returns how many symbols are known and how many of their books are live.
 func (p *Pipeline) Symbols() (known, live int) {
 	return int(p.nSymbols.Load()), int(p.nLive.Load())
@@ -321,7 +365,7 @@ func (p *Pipeline) reject(ctx context.Context, rec Record, symbol string, reason
 	if symbol != "" {
 		attrs = append(attrs, slog.String("symbol", symbol))
 	}
-	p.rejLogs.warnContext(ctx, p.log, "ingest: record rejected", attrs...)
+	p.rejLogs.WarnContext(ctx, p.log, "record rejected", attrs...)
 	if p.cfg.OnReject != nil {
 		p.cfg.OnReject(rec, reason, err)
 	}
@@ -348,18 +392,17 @@ func (s *shard) run() {
 				}
 			}
 		}
-		if s.p.tracer != nil {
-			s.drainTraced(&s.cur)
-			s.cur = item{}
-			continue
-		}
 		s.handleCur()
 	}
 }
 
 // handleCur handles s.cur and lets go of what it refers to.
 func (s *shard) handleCur() {
-	s.handle(&s.cur)
+	if s.p.tracer != nil && (s.cur.kind == itemEvent || s.cur.kind == itemBatch) {
+		s.handleTraced(&s.cur)
+	} else {
+		s.handle(&s.cur)
+	}
 	s.cur = item{}
 }
 
@@ -411,7 +454,7 @@ func (s *shard) apply(ev *schema.Event, rec *Record) {
 	if st.last != 0 && ev.Seq != st.last+1 {
 		p.m.gaps.Add(ctx, 1)
 		wasLive := st.b.Live()
-		p.gapLogs.warnContext(s.logContext(), p.log, "ingest: sequence gap",
+		p.gapLogs.WarnContext(s.logContext(), p.log, "sequence gap",
 			slog.String("symbol", ev.Symbol), slog.Uint64("last_seq", st.last), slog.Uint64("seq", ev.Seq),
 			slog.String("type", ev.Type.String()), slog.Bool("was_live", wasLive),
 			slog.Int("partition", rec.Partition), slog.Int64("offset", rec.Offset))

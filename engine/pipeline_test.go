@@ -1,4 +1,4 @@
-package ingest
+package engine
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -14,16 +13,17 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/internal/enginetest"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/schema"
 )
 
-func newTestPipeline(t *testing.T, cfg PipelineConfig, pub Publisher) *Pipeline {
+func newTestPipeline(t *testing.T, cfg Config, pub Publisher) *Pipeline {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p, err := NewPipeline(cfg, pub)
+	p, err := New(cfg, pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,18 +43,6 @@ func submitAll(t *testing.T, p *Pipeline, values ...string) {
 	}
 }
 
-// bookOf reads a book through Do: "live seq bids|asks".
-func bookOf(t *testing.T, do func(context.Context, string, func(*book.Book)) error, sym string) string {
-	t.Helper()
-	var s string
-	if err := do(context.Background(), sym, func(b *book.Book) {
-		s = fmt.Sprintf("live=%v seq=%d %s", b.Live(), b.Seq(), bookString(b))
-	}); err != nil {
-		return err.Error()
-	}
-	return s
-}
-
 func TestPipelineRules(t *testing.T) {
 	const X = "BTC-USD"
 	tests := []struct {
@@ -67,9 +55,9 @@ func TestPipelineRules(t *testing.T) {
 		{
 			name: "snapshot then deltas",
 			records: []string{
-				snap(X, 100, L("43000.1:2", "42999:1"), L("43000.2:1.5")),
-				delta(X, 101, L("43000.1:0"), L("43000.3:4")),
-				delta(X, 102, L("42999.5:3"), nil),
+				enginetest.Snap(X, 100, enginetest.L("43000.1:2", "42999:1"), enginetest.L("43000.2:1.5")),
+				enginetest.Delta(X, 101, enginetest.L("43000.1:0"), enginetest.L("43000.3:4")),
+				enginetest.Delta(X, 102, enginetest.L("42999.5:3"), nil),
 			},
 			calls: []string{
 				"status BTC-USD live=false",
@@ -83,12 +71,12 @@ func TestPipelineRules(t *testing.T) {
 		{
 			name: "duplicates are skipped",
 			records: []string{
-				snap(X, 10, L("1:1"), L("2:1")),
-				delta(X, 11, L("1:5"), nil),
-				delta(X, 11, L("1:7"), nil),      // redelivery
-				snap(X, 9, L("1.5:1"), L("3:1")), // older
-				trade(X, 11, "2", "1"),
-				delta(X, 12, nil, L("2:2")),
+				enginetest.Snap(X, 10, enginetest.L("1:1"), enginetest.L("2:1")),
+				enginetest.Delta(X, 11, enginetest.L("1:5"), nil),
+				enginetest.Delta(X, 11, enginetest.L("1:7"), nil),                 // redelivery
+				enginetest.Snap(X, 9, enginetest.L("1.5:1"), enginetest.L("3:1")), // older
+				enginetest.Trade(X, 11, "2", "1"),
+				enginetest.Delta(X, 12, nil, enginetest.L("2:2")),
 			},
 			calls: []string{
 				"status BTC-USD live=false",
@@ -102,11 +90,11 @@ func TestPipelineRules(t *testing.T) {
 		{
 			name: "deltas before the first snapshot are skipped, trades flow",
 			records: []string{
-				delta(X, 5, L("1:1"), nil),
-				trade(X, 6, "1.5", "0.1"),
-				delta(X, 7, L("1:2"), nil),
-				snap(X, 8, L("1:3"), L("2:3")),
-				delta(X, 9, L("1:4"), nil),
+				enginetest.Delta(X, 5, enginetest.L("1:1"), nil),
+				enginetest.Trade(X, 6, "1.5", "0.1"),
+				enginetest.Delta(X, 7, enginetest.L("1:2"), nil),
+				enginetest.Snap(X, 8, enginetest.L("1:3"), enginetest.L("2:3")),
+				enginetest.Delta(X, 9, enginetest.L("1:4"), nil),
 			},
 			calls: []string{
 				"status BTC-USD live=false",
@@ -120,12 +108,12 @@ func TestPipelineRules(t *testing.T) {
 		{
 			name: "gap makes the book stale until the next snapshot",
 			records: []string{
-				snap(X, 1, L("1:1"), L("2:1")),
-				delta(X, 3, L("1:2"), nil), // gap: 2 missing
-				delta(X, 4, L("1:3"), nil),
-				trade(X, 5, "2", "1"),
-				snap(X, 6, L("1:9"), L("2:9")),
-				delta(X, 7, nil, L("2:8")),
+				enginetest.Snap(X, 1, enginetest.L("1:1"), enginetest.L("2:1")),
+				enginetest.Delta(X, 3, enginetest.L("1:2"), nil), // gap: 2 missing
+				enginetest.Delta(X, 4, enginetest.L("1:3"), nil),
+				enginetest.Trade(X, 5, "2", "1"),
+				enginetest.Snap(X, 6, enginetest.L("1:9"), enginetest.L("2:9")),
+				enginetest.Delta(X, 7, nil, enginetest.L("2:8")),
 			},
 			calls: []string{
 				"status BTC-USD live=false",
@@ -141,8 +129,8 @@ func TestPipelineRules(t *testing.T) {
 		{
 			name: "gap before a snapshot just applies it",
 			records: []string{
-				snap(X, 1, L("1:1"), L("2:1")),
-				snap(X, 5, L("1:2"), L("2:2")),
+				enginetest.Snap(X, 1, enginetest.L("1:1"), enginetest.L("2:1")),
+				enginetest.Snap(X, 5, enginetest.L("1:2"), enginetest.L("2:2")),
 			},
 			calls: []string{
 				"status BTC-USD live=false",
@@ -155,14 +143,14 @@ func TestPipelineRules(t *testing.T) {
 		{
 			name: "malformed records are counted and change nothing",
 			records: []string{
-				snap(X, 1, L("10:1"), L("11:1")),
+				enginetest.Snap(X, 1, enginetest.L("10:1"), enginetest.L("11:1")),
 				`{"type":"delta","symbol":"BTC-USD","seq":2,`, // bad JSON
-				`{"type":"quote","symbol":"BTC-USD","seq":2,"time":"` + evTime + `"}`,
-				delta(X, 2, L("-1:1"), nil),      // negative price
-				snap(X, 2, L("12:1"), L("11:1")), // crossed snapshot
-				delta("", 2, L("10:2"), nil),     // missing symbol
-				``,                               // empty value
-				`{"type":"delta","seq":2,"time":"` + evTime + `","bids":[["10","2"]]}`, // no symbol field
+				`{"type":"quote","symbol":"BTC-USD","seq":2,"time":"` + enginetest.EvTime + `"}`,
+				enginetest.Delta(X, 2, enginetest.L("-1:1"), nil),                 // negative price
+				enginetest.Snap(X, 2, enginetest.L("12:1"), enginetest.L("11:1")), // crossed snapshot
+				enginetest.Delta("", 2, enginetest.L("10:2"), nil),                // missing symbol
+				``, // empty value
+				`{"type":"delta","seq":2,"time":"` + enginetest.EvTime + `","bids":[["10","2"]]}`, // no symbol field
 			},
 			calls: []string{
 				"status BTC-USD live=false",
@@ -182,10 +170,10 @@ func TestPipelineRules(t *testing.T) {
 		{
 			name: "a record the book refuses does not advance seq",
 			records: []string{
-				snap(X, 1, L("10:1"), L("11:1")),
-				delta(X, 2, L("11.5:1"), nil), // would cross the book
-				delta(X, 3, L("10:2"), nil),   // shows the gap
-				snap(X, 4, L("10:3"), L("11:3")),
+				enginetest.Snap(X, 1, enginetest.L("10:1"), enginetest.L("11:1")),
+				enginetest.Delta(X, 2, enginetest.L("11.5:1"), nil), // would cross the book
+				enginetest.Delta(X, 3, enginetest.L("10:2"), nil),   // shows the gap
+				enginetest.Snap(X, 4, enginetest.L("10:3"), enginetest.L("11:3")),
 			},
 			calls: []string{
 				"status BTC-USD live=false",
@@ -203,19 +191,19 @@ func TestPipelineRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := newMetrics()
-			rec := &recorder{}
+			m := testkit.NewMetrics()
+			rec := &enginetest.Recorder{}
 			var rejected []string
 			var mu sync.Mutex
-			p := newTestPipeline(t, PipelineConfig{Shards: 1, QueueSize: 4, Meter: m.mp.Meter("t"),
+			p := newTestPipeline(t, Config{Shards: 1, QueueSize: 4, Meter: m.Provider.Meter("t"),
 				OnReject: func(r Record, reason schema.Reason, err error) {
 					mu.Lock()
 					rejected = append(rejected, fmt.Sprintf("%d:%s", r.Offset, reason))
 					mu.Unlock()
 				}}, rec)
 			submitAll(t, p, tt.records...)
-			equalLines(t, "publisher calls", rec.Lines(), tt.calls)
-			if got := bookOf(t, p.Do, X); got != tt.book {
+			testkit.EqualLines(t, "publisher calls", rec.Lines(), tt.calls)
+			if got := enginetest.BookOf(p.Do, X); got != tt.book {
 				t.Errorf("book = %q, want %q", got, tt.book)
 			}
 			var nrej int64
@@ -225,7 +213,7 @@ func TestPipelineRules(t *testing.T) {
 				if attr != "" {
 					attrs = []string{attr}
 				}
-				if got := m.value(t, name, attrs...); got != want {
+				if got := m.Value(t, name, attrs...); got != want {
 					t.Errorf("%s = %d, want %d", k, got, want)
 				}
 				if name == MetricRejected {
@@ -240,41 +228,41 @@ func TestPipelineRules(t *testing.T) {
 }
 
 func TestPipelineSymbolsAndStaleGauge(t *testing.T) {
-	m := newMetrics()
-	p := newTestPipeline(t, PipelineConfig{Shards: 3, Meter: m.mp.Meter("t")}, &recorder{})
+	m := testkit.NewMetrics()
+	p := newTestPipeline(t, Config{Shards: 3, Meter: m.Provider.Meter("t")}, &enginetest.Recorder{})
 	submitAll(t, p,
-		snap("A", 1, L("1:1"), L("2:1")),
-		snap("B", 1, L("1:1"), L("2:1")),
-		trade("C", 1, "1", "1"),
-		delta("A", 3, L("1:2"), nil), // gap: A stale
+		enginetest.Snap("A", 1, enginetest.L("1:1"), enginetest.L("2:1")),
+		enginetest.Snap("B", 1, enginetest.L("1:1"), enginetest.L("2:1")),
+		enginetest.Trade("C", 1, "1", "1"),
+		enginetest.Delta("A", 3, enginetest.L("1:2"), nil), // gap: A stale
 	)
 	if known, live := p.Symbols(); known != 3 || live != 1 {
 		t.Errorf("Symbols() = %d, %d; want 3, 1", known, live)
 	}
-	if got := m.value(t, MetricSymbols); got != 3 {
+	if got := m.Value(t, MetricSymbols); got != 3 {
 		t.Errorf("%s = %d, want 3", MetricSymbols, got)
 	}
-	if got := m.value(t, MetricStaleBooks); got != 2 {
+	if got := m.Value(t, MetricStaleBooks); got != 2 {
 		t.Errorf("%s = %d, want 2", MetricStaleBooks, got)
 	}
 }
 
 func TestPipelineDo(t *testing.T) {
-	rec := &recorder{}
-	p := newTestPipeline(t, PipelineConfig{Shards: 2}, rec)
-	submitAll(t, p, snap("A", 1, L("1:1"), L("2:1")))
+	rec := &enginetest.Recorder{}
+	p := newTestPipeline(t, Config{Shards: 2}, rec)
+	submitAll(t, p, enginetest.Snap("A", 1, enginetest.L("1:1"), enginetest.L("2:1")))
 
 	if err := p.Do(context.Background(), "NOPE", func(*book.Book) { t.Error("fn ran for an unknown symbol") }); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("Do(unknown) = %v, want ErrUnknownSymbol", err)
 	}
-	if got := bookOf(t, p.Do, "A"); got != "live=true seq=1 1:1|2:1" {
+	if got := enginetest.BookOf(p.Do, "A"); got != "live=true seq=1 1:1|2:1" {
 		t.Errorf("book = %q", got)
 	}
 
 	// A cancelled context stops the wait while the writer is busy.
-	rec.block = make(chan struct{})
-	defer func() { close(rec.block) }()
-	if err := p.Submit(context.Background(), Record{Value: []byte(delta("A", 2, L("1:2"), nil))}); err != nil {
+	rec.Block = make(chan struct{})
+	defer func() { close(rec.Block) }()
+	if err := p.Submit(context.Background(), Record{Value: []byte(enginetest.Delta("A", 2, enginetest.L("1:2"), nil))}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -286,23 +274,23 @@ func TestPipelineDo(t *testing.T) {
 
 func TestPipelineDoSeesEventOrder(t *testing.T) {
 	// What fn hands on is ordered with the Publisher calls: it sits between two events.
-	rec := &recorder{}
-	p := newTestPipeline(t, PipelineConfig{Shards: 4}, rec)
+	rec := &enginetest.Recorder{}
+	p := newTestPipeline(t, Config{Shards: 4}, rec)
 	ctx := context.Background()
-	if err := p.Submit(ctx, Record{Value: []byte(snap("A", 1, L("1:1"), L("9:1")))}); err != nil {
+	if err := p.Submit(ctx, Record{Value: []byte(enginetest.Snap("A", 1, enginetest.L("1:1"), enginetest.L("9:1")))}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := uint64(2); i <= 200; i++ {
-			if err := p.Submit(ctx, Record{Value: []byte(delta("A", i, L(fmt.Sprintf("%d:1", 1+i%7)), nil))}); err != nil {
+			if err := p.Submit(ctx, Record{Value: []byte(enginetest.Delta("A", i, enginetest.L(fmt.Sprintf("%d:1", 1+i%7)), nil))}); err != nil {
 				t.Error(err)
 				return
 			}
 		}
 	})
 	for range 50 {
-		if err := p.Do(ctx, "A", func(b *book.Book) { rec.add(fmt.Sprintf("do A %d", b.Seq())) }); err != nil {
+		if err := p.Do(ctx, "A", func(b *book.Book) { rec.Add(fmt.Sprintf("do A %d", b.Seq())) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -328,11 +316,11 @@ func TestPipelineDoSeesEventOrder(t *testing.T) {
 }
 
 func TestPipelineBackpressure(t *testing.T) {
-	rec := &recorder{block: make(chan struct{})}
-	p := newTestPipeline(t, PipelineConfig{Shards: 1, QueueSize: 2}, rec)
+	rec := &enginetest.Recorder{Block: make(chan struct{})}
+	p := newTestPipeline(t, Config{Shards: 1, QueueSize: 2}, rec)
 	ctx := context.Background()
 	// The writer takes the snapshot and blocks in PublishBook; two more fill the queue; the fourth blocks.
-	vals := []string{snap("A", 1, L("1:1"), L("9:1")), delta("A", 2, L("2:1"), nil), delta("A", 3, L("3:1"), nil)}
+	vals := []string{enginetest.Snap("A", 1, enginetest.L("1:1"), enginetest.L("9:1")), enginetest.Delta("A", 2, enginetest.L("2:1"), nil), enginetest.Delta("A", 3, enginetest.L("3:1"), nil)}
 	for _, v := range vals {
 		if err := p.Submit(ctx, Record{Value: []byte(v)}); err != nil {
 			t.Fatal(err)
@@ -341,30 +329,30 @@ func TestPipelineBackpressure(t *testing.T) {
 	testkit.WaitFor(t, time.Second, "queue drained to 2", func() bool { return len(p.shards[0].q) == 2 })
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := p.Submit(short, Record{Value: []byte(delta("A", 4, L("4:1"), nil))}); !errors.Is(err, context.DeadlineExceeded) {
+	if err := p.Submit(short, Record{Value: []byte(enginetest.Delta("A", 4, enginetest.L("4:1"), nil))}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Submit into a full queue = %v, want it to block until the deadline", err)
 	}
-	close(rec.block)
-	if err := p.Submit(ctx, Record{Value: []byte(delta("A", 4, L("4:1"), nil))}); err != nil {
+	close(rec.Block)
+	if err := p.Submit(ctx, Record{Value: []byte(enginetest.Delta("A", 4, enginetest.L("4:1"), nil))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := bookOf(t, p.Do, "A"); got != "live=true seq=4 4:1,3:1,2:1,1:1|9:1" {
+	if got := enginetest.BookOf(p.Do, "A"); got != "live=true seq=4 4:1,3:1,2:1,1:1|9:1" {
 		t.Errorf("book = %q", got)
 	}
 }
 
 func TestPipelineClose(t *testing.T) {
-	rec := &recorder{}
-	p, err := NewPipeline(PipelineConfig{Shards: 2, Logger: slog.New(slog.DiscardHandler)}, rec)
+	rec := &enginetest.Recorder{}
+	p, err := New(Config{Shards: 2, Logger: slog.New(slog.DiscardHandler)}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	for i := uint64(1); i <= 100; i++ {
-		if err := p.Submit(ctx, Record{Value: []byte(trade("A", i, "1", "1"))}); err != nil {
+		if err := p.Submit(ctx, Record{Value: []byte(enginetest.Trade("A", i, "1", "1"))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -373,7 +361,7 @@ func TestPipelineClose(t *testing.T) {
 	if n := len(rec.For("A")); n != 101 {
 		t.Errorf("after Close %d calls for A, want 101 (queued events are drained)", n)
 	}
-	if err := p.Submit(ctx, Record{Value: []byte(trade("A", 101, "1", "1"))}); !errors.Is(err, ErrClosed) {
+	if err := p.Submit(ctx, Record{Value: []byte(enginetest.Trade("A", 101, "1", "1"))}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Submit after Close = %v", err)
 	}
 	if err := p.Do(ctx, "A", func(*book.Book) {}); !errors.Is(err, ErrClosed) {
@@ -386,20 +374,20 @@ func TestPipelineClose(t *testing.T) {
 
 func TestPipelineManySymbolsConcurrently(t *testing.T) {
 	// Several submitters (like partition readers), each owning a set of symbols, under -race.
-	rec := &recorder{}
-	p := newTestPipeline(t, PipelineConfig{Shards: 4, QueueSize: 8}, rec)
+	rec := &enginetest.Recorder{}
+	p := newTestPipeline(t, Config{Shards: 4, QueueSize: 8}, rec)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for w := range 3 {
 		wg.Go(func() {
 			for s := range 5 {
 				sym := fmt.Sprintf("S%d-%d", w, s)
-				_ = p.Submit(ctx, Record{Value: []byte(snap(sym, 1, L("10:1"), L("20:1")))})
+				_ = p.Submit(ctx, Record{Value: []byte(enginetest.Snap(sym, 1, enginetest.L("10:1"), enginetest.L("20:1")))})
 			}
 			for i := uint64(2); i <= 60; i++ {
 				for s := range 5 {
 					sym := fmt.Sprintf("S%d-%d", w, s)
-					_ = p.Submit(ctx, Record{Value: []byte(delta(sym, i, L(fmt.Sprintf("10:%d", i)), nil))})
+					_ = p.Submit(ctx, Record{Value: []byte(enginetest.Delta(sym, i, enginetest.L(fmt.Sprintf("10:%d", i)), nil))})
 				}
 			}
 		})
@@ -411,7 +399,7 @@ func TestPipelineManySymbolsConcurrently(t *testing.T) {
 	for w := range 3 {
 		for s := range 5 {
 			sym := fmt.Sprintf("S%d-%d", w, s)
-			if got, want := bookOf(t, p.Do, sym), "live=true seq=60 10:60|20:1"; got != want {
+			if got, want := enginetest.BookOf(p.Do, sym), "live=true seq=60 10:60|20:1"; got != want {
 				t.Errorf("%s: %q, want %q", sym, got, want)
 			}
 			calls := rec.For(sym)
@@ -432,7 +420,7 @@ func TestRejectLogsAreRateLimited(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	h := slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil)
-	p := newTestPipeline(t, PipelineConfig{Shards: 1, Logger: slog.New(h)}, &recorder{})
+	p := newTestPipeline(t, Config{Shards: 1, Logger: slog.New(h)}, &enginetest.Recorder{})
 	for i := range 1000 {
 		if err := p.Submit(context.Background(), Record{Partition: 2, Offset: int64(i), Value: []byte("garbage")}); err != nil {
 			t.Fatal(err)
@@ -461,71 +449,30 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-func TestLogLimiter(t *testing.T) {
-	now := time.Unix(0, 0)
-	l := newLogLimiter(2, 3)
-	l.now = func() time.Time { return now }
-	allowed := 0
-	for range 10 {
-		if ok, _ := l.allow(); ok {
-			allowed++
-		}
-	}
-	if allowed != 3 {
-		t.Errorf("burst: %d allowed, want 3", allowed)
-	}
-	now = now.Add(time.Second) // two tokens
-	ok, suppressed := l.allow()
-	if !ok || suppressed != 7 {
-		t.Errorf("after 1s: ok=%v suppressed=%d, want true 7", ok, suppressed)
-	}
-	if ok, _ := l.allow(); !ok {
-		t.Error("second token missing")
-	}
-	if ok, _ := l.allow(); ok {
-		t.Error("third token after 1s at 2/s")
-	}
-}
-
-func TestPipelineConfigValidate(t *testing.T) {
+func TestConfigValidate(t *testing.T) {
 	tests := []struct {
-		cfg PipelineConfig
+		cfg Config
 		ok  bool
 	}{
-		{PipelineConfig{}, true},
-		{PipelineConfig{Shards: 1, QueueSize: 1}, true},
-		{PipelineConfig{Shards: -1}, false},
-		{PipelineConfig{QueueSize: -5}, false},
-		{PipelineConfig{Shards: 100000}, false},
+		{Config{}, true},
+		{Config{Shards: 1, QueueSize: 1}, true},
+		{Config{Shards: -1}, false},
+		{Config{QueueSize: -5}, false},
+		{Config{Shards: 100000}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%+v: Validate() = %v, want ok=%v", tt.cfg, err, tt.ok)
 		}
 	}
-	if _, err := NewPipeline(PipelineConfig{}, nil); err == nil {
+	if _, err := New(Config{}, nil); err == nil {
 		t.Error("NewPipeline with a nil Publisher succeeded")
-	}
-}
-
-func TestImportRules(t *testing.T) {
-	// DESIGN.md: ingest and feed do not import each other; nothing imports cmd.
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"github.com/depthcast/depthcast/feed", "github.com/depthcast/depthcast/cmd", "github.com/depthcast/depthcast/replay"} {
-			if dep == banned || strings.HasPrefix(dep, banned+"/") {
-				t.Errorf("ingest depends on %s", dep)
-			}
-		}
 	}
 }
 
 // timeRecorder keeps the time of every trade it is given.
 type timeRecorder struct {
-	nopPublisher
+	enginetest.Discard
 	mu    sync.Mutex
 	times []string
 }
@@ -540,7 +487,7 @@ func TestSubmitEventTimes(t *testing.T) {
 	// Submit reuses the previous event's time string when the next one carries the same time: every event
 	// must still get its own time, whatever came before it (a different time, a rejected record).
 	rec := &timeRecorder{}
-	p, err := NewPipeline(PipelineConfig{Shards: 1}, rec)
+	p, err := New(Config{Shards: 1}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +524,7 @@ func TestSubmitEventTimes(t *testing.T) {
 // TestDoAbandonedNeverRuns: when Do returns ctx's error because the writer was busy, fn must never run later,
 // so nothing fn touches can race with the caller that has moved on. Run with -race.
 func TestDoAbandonedNeverRuns(t *testing.T) {
-	p := newTestPipeline(t, PipelineConfig{Shards: 1}, &recorder{})
+	p := newTestPipeline(t, Config{Shards: 1}, &enginetest.Recorder{})
 	ctx := context.Background()
 	snap := `{"type":"snapshot","symbol":"BTC-USD","seq":1,"time":"2026-11-24T10:00:00Z","bids":[["1","1"]],"asks":[["2","1"]]}`
 	if err := p.Submit(ctx, Record{Value: []byte(snap)}); err != nil {

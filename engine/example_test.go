@@ -1,4 +1,4 @@
-package ingest_test
+package engine_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/schema"
 )
 
@@ -25,7 +25,7 @@ func (printer) PublishStatus(b *book.Book) { fmt.Printf("status %s live=%v\n", b
 
 // A Pipeline fed without Kafka, as a replay of a recording does.
 func ExamplePipeline() {
-	p, err := ingest.NewPipeline(ingest.PipelineConfig{Shards: 2, Logger: slog.New(slog.DiscardHandler)}, printer{})
+	p, err := engine.New(engine.Config{Shards: 2, Logger: slog.New(slog.DiscardHandler)}, printer{})
 	if err != nil {
 		panic(err)
 	}
@@ -38,7 +38,7 @@ func ExamplePipeline() {
 		`{"type":"trade","symbol":"BTC-USD","seq":102,"time":"2026-11-24T10:00:02Z","price":"43000.2","size":"0.5","side":"buy","trade_id":"t-1"}`,
 		`not json`,
 	} {
-		if err := p.Submit(ctx, ingest.Record{Offset: int64(i), Value: []byte(v)}); err != nil {
+		if err := p.Submit(ctx, engine.Record{Offset: int64(i), Value: []byte(v)}); err != nil {
 			panic(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package ingest
+package engine
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/internal/enginetest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/schema"
 )
 
@@ -29,10 +31,10 @@ func deepDelta(sym string, seq uint64, floor, n int) string {
 // refused past the level limit and goes stale; the other symbol on its shard keeps going, its next delta
 // applied within a bound that does not depend on how much the first one sent.
 func TestPathologicalSymbolDoesNotStallItsShard(t *testing.T) {
-	m := newMetrics()
-	p := newTestPipeline(t, PipelineConfig{Shards: 1, QueueSize: 64, Meter: m.mp.Meter("t")}, &recorder{})
+	m := testkit.NewMetrics()
+	p := newTestPipeline(t, Config{Shards: 1, QueueSize: 64, Meter: m.Provider.Meter("t")}, &enginetest.Recorder{})
 	const bad, good = "BAD", "GOOD"
-	submitAll(t, p, snap(bad, 1, L("100000:1"), L("100001:1")), snap(good, 1, L("10:1"), L("11:1")))
+	submitAll(t, p, enginetest.Snap(bad, 1, enginetest.L("100000:1"), enginetest.L("100001:1")), enginetest.Snap(good, 1, enginetest.L("10:1"), enginetest.L("11:1")))
 	ctx := context.Background()
 	start := time.Now()
 	for i := range 50 {
@@ -41,7 +43,7 @@ func TestPathologicalSymbolDoesNotStallItsShard(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := p.Submit(ctx, Record{Offset: 100, Value: []byte(delta(good, 2, L("9:1"), nil))}); err != nil {
+	if err := p.Submit(ctx, Record{Offset: 100, Value: []byte(enginetest.Delta(good, 2, enginetest.L("9:1"), nil))}); err != nil {
 		t.Fatal(err)
 	}
 	// The bound is generous (a loaded machine); without the limit the writer needs minutes.
@@ -51,7 +53,9 @@ func TestPathologicalSymbolDoesNotStallItsShard(t *testing.T) {
 	for {
 		dctx, cancel := context.WithDeadline(ctx, deadline)
 		var got string
-		err := p.Do(dctx, good, func(b *book.Book) { got = fmt.Sprintf("live=%v seq=%d %s", b.Live(), b.Seq(), bookString(b)) })
+		err := p.Do(dctx, good, func(b *book.Book) {
+			got = fmt.Sprintf("live=%v seq=%d %s", b.Live(), b.Seq(), enginetest.BookString(b))
+		})
 		cancel()
 		if err == nil && got == want {
 			break
@@ -61,15 +65,15 @@ func TestPathologicalSymbolDoesNotStallItsShard(t *testing.T) {
 		}
 	}
 	t.Logf("GOOD's delta applied %v after the first of BAD's deltas", time.Since(start))
-	if got := bookOf(t, p.Do, bad); !strings.HasPrefix(got, "live=false seq=1 ") {
+	if got := enginetest.BookOf(p.Do, bad); !strings.HasPrefix(got, "live=false seq=1 ") {
 		t.Errorf("BAD book = %.60q, want stale at seq 1", got)
 	}
-	if got := m.value(t, MetricRejected, "reason=too_many_levels"); got != 1 {
+	if got := m.Value(t, MetricRejected, "reason=too_many_levels"); got != 1 {
 		t.Errorf("%s{reason=too_many_levels} = %d, want 1", MetricRejected, got)
 	}
 	// A snapshot within the limit brings BAD back.
-	submitAll(t, p, snap(bad, 60, L("100000:1"), L("100001:1")))
-	if got := bookOf(t, p.Do, bad); got != "live=true seq=60 100000:1|100001:1" {
+	submitAll(t, p, enginetest.Snap(bad, 60, enginetest.L("100000:1"), enginetest.L("100001:1")))
+	if got := enginetest.BookOf(p.Do, bad); got != "live=true seq=60 100000:1|100001:1" {
 		t.Errorf("BAD book after a snapshot = %q", got)
 	}
 }

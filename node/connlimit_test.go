@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"bufio"
@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/book"
-	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/gorilla/websocket"
 )
 
@@ -42,10 +45,9 @@ func getOn(t *testing.T, c net.Conn, br *bufio.Reader) error {
 // Plain HTTP connections are reaped once idle, capped per IP whatever they carry, and a WebSocket outlives
 // the HTTP timeouts (its deadlines are cleared at the upgrade).
 func TestHTTPConnectionLimits(t *testing.T) {
-	m, stop := startMain(t, MainConfig{Listen: "127.0.0.1:0", HTTPIdleTimeout: 2 * time.Second,
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", HTTPIdleTimeout: 2 * time.Second,
 		HTTPReadTimeout: 300 * time.Millisecond, HTTPWriteTimeout: 300 * time.Millisecond, MaxHTTPConnectionsPerIP: 3,
-		Input: func(ingest.Publisher) (Input, error) { return idleInput{}, nil }})
-	defer stop()
+		Input: func(engine.Publisher) (node.Input, error) { return idleInput{}, nil }})
 
 	// Idle keep-alive connections are closed by the server after the idle timeout.
 	c, err := net.Dial("tcp", m.Addr())
@@ -57,7 +59,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 	if err := getOn(t, c, br); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+	_ = c.SetReadDeadline(time.Now().Add(nodetest.WaitTimeout))
 	t0 := time.Now()
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection: read %v, want EOF from the server closing it", err)
@@ -70,7 +72,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 	// gets in.
 	// (Connections closed just before, such as the idle one above, give their place back a moment later.)
 	var held []net.Conn
-	waitFor(t, "3 connections held", func() bool {
+	testkit.WaitFor(t, nodetest.WaitTimeout, "3 connections held", func() bool {
 		for _, c := range held {
 			c.Close()
 		}
@@ -81,7 +83,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 				return false
 			}
 			held = append(held, c)
-			_ = c.SetDeadline(time.Now().Add(waitTimeout))
+			_ = c.SetDeadline(time.Now().Add(nodetest.WaitTimeout))
 			if getOn(t, c, bufio.NewReader(c)) != nil {
 				return false
 			}
@@ -98,18 +100,18 @@ func TestHTTPConnectionLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer extra.Close()
-	_ = extra.SetDeadline(time.Now().Add(waitTimeout))
+	_ = extra.SetDeadline(time.Now().Add(nodetest.WaitTimeout))
 	if err := getOn(t, extra, bufio.NewReader(extra)); err == nil {
 		t.Fatal("a fourth connection from the same IP was served, cap 3")
 	}
 	held[0].Close()
-	waitFor(t, "a place after a close", func() bool {
+	testkit.WaitFor(t, nodetest.WaitTimeout, "a place after a close", func() bool {
 		c, err := net.Dial("tcp", m.Addr())
 		if err != nil {
 			return false
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(waitTimeout))
+		_ = c.SetDeadline(time.Now().Add(nodetest.WaitTimeout))
 		return getOn(t, c, bufio.NewReader(c)) == nil
 	})
 	for _, c := range held[1:] {
@@ -127,7 +129,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 		if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"ping","id":1}`)); err != nil {
 			t.Fatal(err)
 		}
-		_ = ws.SetReadDeadline(time.Now().Add(waitTimeout))
+		_ = ws.SetReadDeadline(time.Now().Add(nodetest.WaitTimeout))
 		for {
 			_, data, err := ws.ReadMessage()
 			if err != nil {
@@ -138,7 +140,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "three HTTP connections beside the WebSocket", func() bool {
+	testkit.WaitFor(t, nodetest.WaitTimeout, "three HTTP connections beside the WebSocket", func() bool {
 		var cs []net.Conn
 		defer func() {
 			for _, c := range cs {
@@ -151,7 +153,7 @@ func TestHTTPConnectionLimits(t *testing.T) {
 				return false
 			}
 			cs = append(cs, c)
-			_ = c.SetDeadline(time.Now().Add(waitTimeout))
+			_ = c.SetDeadline(time.Now().Add(nodetest.WaitTimeout))
 			if getOn(t, c, bufio.NewReader(c)) != nil {
 				return false
 			}

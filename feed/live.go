@@ -1,0 +1,207 @@
+package feed
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/depthcast/depthcast/book"
+	"github.com/depthcast/depthcast/schema"
+)
+
+// liveConn is the live protocol of one /ws connection (docs/protocol.md §2): subscribe, unsubscribe and
+// ping against the Server's Hub, with books read through the Server's Books. It runs on the connection's
+// read goroutine, which alone touches subs.
+type liveConn struct {
+	srv  *Server
+	sess *session
+	subs map[subKey]*subscription
+}
+
+var _ protocol = (*liveConn)(nil)
+
+func newLiveConn(srv *Server, sess *session) *liveConn {
+	return &liveConn{srv: srv, sess: sess, subs: map[subKey]*subscription{}}
+}
+
+// liveRequest is a client message on /ws.
+type liveRequest struct {
+	Op         string            `json:"op"`
+	ID         *int64            `json:"id"`
+	Channel    string            `json:"channel"`
+	Symbols    []string          `json:"symbols"`
+	Depth      *int              `json:"depth"`
+	IntervalMS *int              `json:"interval_ms"`
+	Resume     map[string]uint64 `json:"resume"`
+}
+
+func (c *liveConn) handle(data []byte) {
+	var req liveRequest
+	id, ok := c.sess.decodeRequest(data, &req, &req.ID)
+	if !ok {
+		return
+	}
+	switch req.Op {
+	case "subscribe":
+		c.subscribe(id, &req)
+	case "unsubscribe":
+		c.unsubscribe(id, &req)
+	case "ping":
+		c.sess.pong(id)
+	default:
+		c.sess.unknownOp(id, req.Op, "")
+	}
+}
+
+// closed drops every subscription of the connection, in a stable order.
+func (c *liveConn) closed() {
+	keys := make([]subKey, 0, len(c.subs))
+	for k := range c.subs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].channel+keys[i].symbol < keys[j].channel+keys[j].symbol
+	})
+	for _, k := range keys {
+		c.srv.hub.unsubscribe(c.subs[k])
+		delete(c.subs, k)
+	}
+}
+
+// checkSymbols validates a request's channel and symbols; it returns the deduplicated symbols and their
+// entries.
+func (c *liveConn) checkSymbols(id int64, req *liveRequest) ([]string, []*entry, bool) {
+	sess := c.sess
+	switch req.Channel {
+	case schema.ChannelBook, schema.ChannelTrades:
+	case "":
+		sess.malformed(id, CodeBadRequest, "missing channel")
+		return nil, nil, false
+	default:
+		sess.malformed(id, CodeUnknownChannel, fmt.Sprintf("unknown channel %.40q: want book or trades", req.Channel))
+		return nil, nil, false
+	}
+	if !sess.checkSymbolCount(id, req.Symbols) {
+		return nil, nil, false
+	}
+	seen := make(map[string]bool, len(req.Symbols))
+	var syms, unknown []string
+	var entries []*entry
+	for _, sym := range req.Symbols {
+		if seen[sym] {
+			continue
+		}
+		seen[sym] = true
+		e := c.srv.hub.lookup(sym)
+		if e == nil {
+			unknown = append(unknown, sym)
+			continue
+		}
+		syms = append(syms, sym)
+		entries = append(entries, e)
+	}
+	if len(unknown) > 0 {
+		sess.reply(id, CodeUnknownSymbol, "no such symbol: "+quoteList(unknown))
+		return nil, nil, false
+	}
+	return syms, entries, true
+}
+
+func (c *liveConn) subscribe(id int64, req *liveRequest) {
+	sess := c.sess
+	depth, interval := 0, 0
+	if req.Channel == schema.ChannelBook {
+		if req.Depth != nil {
+			depth = *req.Depth
+		}
+		if req.IntervalMS != nil {
+			interval = *req.IntervalMS
+		}
+		if !sess.checkDepth(id, depth) {
+			return
+		}
+		if interval != 0 && (interval < MinIntervalMS || interval > MaxIntervalMS) {
+			sess.malformed(id, CodeBadRequest, fmt.Sprintf("interval_ms %d out of range: %d..%d, or 0 for every update", interval, MinIntervalMS, MaxIntervalMS))
+			return
+		}
+	}
+	syms, entries, ok := c.checkSymbols(id, req)
+	if !ok || !sess.authorize(id, syms) {
+		return
+	}
+	maxSubs := sess.maxSubscriptions(c.srv.cfg.MaxSubscriptions)
+	added := 0
+	for _, sym := range syms {
+		if c.subs[subKey{req.Channel, sym}] == nil {
+			added++
+		}
+	}
+	if len(c.subs)+added > maxSubs {
+		sess.reply(id, CodeLimitExceeded, fmt.Sprintf("subscription limit %d reached", maxSubs))
+		sess.close(ReasonTooManySubs, fmt.Sprintf("more than %d subscriptions", maxSubs))
+		return
+	}
+	for _, sym := range syms {
+		k := subKey{req.Channel, sym}
+		if old := c.subs[k]; old != nil {
+			c.srv.hub.unsubscribe(old) // a new subscribe replaces the old one (and a book starts from a fresh snapshot)
+			delete(c.subs, k)
+		}
+	}
+	reply := schema.AppendSubscribed(nil, "subscribed", id, req.Channel, syms, depth, interval)
+	if req.Channel == schema.ChannelTrades {
+		for _, sub := range c.srv.hub.subscribeTrades(sess, entries, reply) {
+			c.subs[sub.key] = sub
+		}
+		return
+	}
+	sess.sendBytes(reply)
+	k := viewKey{depth: depth, interval: time.Duration(interval) * time.Millisecond}
+	for i, sym := range syms {
+		resume, hasResume := req.Resume[sym]
+		var sub *subscription
+		behind, at := false, uint64(0) // the book is behind the client's seq while the books catch up; its seq
+		ctx, cancel := context.WithTimeout(context.Background(), doTimeout)
+		// Do runs the subscription on the book's writer and, when it returns nil, has run it to its end;
+		// when it returns an error the function never runs. Either way sub is this goroutine's to read.
+		err := c.srv.books.Do(ctx, sym, func(b *book.Book) {
+			if hasResume && resume > b.Seq() && !c.srv.cfg.Ready() {
+				// This node has not read the stream as far as the client has (it is catching up after a
+				// start): a snapshot now would take the client's book back in time.
+				behind, at = true, b.Seq()
+				return
+			}
+			sub = c.srv.hub.subscribeBook(b, sess, entries[i], k, resume, hasResume)
+		})
+		cancel()
+		if err != nil {
+			c.srv.log.Warn("subscribe failed", "symbol", sym, "remote", sess.remote, "err", err)
+			sess.reply(id, CodeUnavailable, fmt.Sprintf("%s is not available now: %v", sym, err))
+			continue
+		}
+		if behind {
+			sess.reply(id, CodeUnavailable, fmt.Sprintf("%s is not available now: this node is catching up (its book is at seq %d, you hold %d); try again", sym, at, resume))
+			continue
+		}
+		if sub != nil {
+			c.subs[sub.key] = sub
+		}
+	}
+}
+
+func (c *liveConn) unsubscribe(id int64, req *liveRequest) {
+	syms, _, ok := c.checkSymbols(id, req)
+	if !ok {
+		return
+	}
+	sort.Strings(syms)
+	for _, sym := range syms {
+		k := subKey{req.Channel, sym}
+		if sub := c.subs[k]; sub != nil {
+			c.srv.hub.unsubscribe(sub)
+			delete(c.subs, k)
+		}
+	}
+	c.sess.sendBytes(schema.AppendSubscribed(nil, "unsubscribed", id, req.Channel, syms, 0, 0))
+}
