@@ -17,7 +17,9 @@
 // restarts a reader whose fetch has hung for StallTimeout while records are waiting, and starts readers for
 // partitions added to the topic. If the log start moved past a reader's position (retention,
 // DeleteRecords) or the offsets went backwards (a re-created topic), the reader resumes at the log start
-// and the books of its partition go stale until their next snapshot (engine.Pipeline.Restart).
+// and the books of its partition go stale until their next snapshot (engine.Pipeline.Restart). A topic
+// re-created and written past a reader's position is found by its topic ID, checked before a reader's first
+// fetch and before a fetch that comes late (topicid.go), and read from its start the same way.
 //
 // Outages: a partition that for OutageTimeout has neither delivered a record nor been seen caught up with
 // its high watermark has its live books held stale (engine.Pipeline.Hold), and Ready is false until it

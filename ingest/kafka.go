@@ -58,6 +58,7 @@ type partState struct {
 	ready    atomic.Bool
 	mu       sync.Mutex
 	cancel   context.CancelFunc // cancels the current fetch loop (the watchdog restarts the reader)
+	topicID  [16]byte           // the topic's ID as the partition's readers know it (reader.go, topicid.go)
 
 	// Read and written by the monitor only (outage.go).
 	contactAt  time.Time
@@ -248,6 +249,7 @@ func (c *Consumer) readPartition(ctx context.Context, client *kafka.Client, pipe
 	backoff := 100 * time.Millisecond
 	for {
 		r := newPartitionReader(client, c.cfg, st.id, st.next.Load())
+		r.topicID = &st.topicID
 		r.onReset = func(ctx context.Context, restarted bool) error {
 			return pipe.Restart(ctx, st.id, restarted)
 		}

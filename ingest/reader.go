@@ -34,6 +34,10 @@ type partitionReader struct {
 	next      int64           // offset of the next record to hand out
 	buf       []kafka.Message // fetched and not yet handed out
 	aborted   map[int64]bool  // producers inside an aborted transaction, until their abort marker
+	// topicID, when set, is the topic's ID as the partition's readers know it (zero: not known yet, or the
+	// broker does not tell); sent is when the last fetch was sent. See topicid.go.
+	topicID *[16]byte
+	sent    time.Time
 	// onReset, when set, is called when the position is no longer held, before reading from the start:
 	// restarted reports that the partition's offsets went backwards (its history started over).
 	onReset func(ctx context.Context, restarted bool) error
@@ -67,8 +71,19 @@ func (r *partitionReader) FetchMessage(ctx context.Context) (kafka.Message, erro
 	return m, nil
 }
 
+// lateFetch is how long past MaxWait a fetch may follow the previous one before the reader checks that
+// the topic is still the one it was reading (topicid.go): the time it could have been re-created unseen.
+const lateFetch = 2 * time.Second
+
 // fetch sends one Fetch request and appends what it returns to r.buf.
 func (r *partitionReader) fetch(ctx context.Context) error {
+	now := time.Now()
+	if r.topicID != nil && (r.sent.IsZero() || now.Sub(r.sent) > r.cfg.MaxWait+lateFetch) {
+		if err := r.checkTopic(ctx); err != nil {
+			return err
+		}
+	}
+	r.sent = now
 	req := &fetch.Request{
 		ReplicaID:      -1,
 		MaxWaitTime:    int32(r.cfg.MaxWait.Milliseconds()),
@@ -134,6 +149,41 @@ func (r *partitionReader) reset(ctx context.Context) error {
 	r.cfg.Logger.Warn("partition position no longer held: reading from its earliest record; its books are stale until their next snapshot",
 		slog.String("topic", r.cfg.Topic), slog.Int("partition", r.partition), slog.Int64("position", r.next),
 		slog.Int64("earliest", first), slog.Int64("end", last), slog.Bool("history_restarted", restarted))
+	return r.fromStart(ctx, first, restarted)
+}
+
+// checkTopic asks for the topic's ID: a new ID is a topic deleted and created again, whose history started
+// over, even where its offsets already reach the reader's position.
+func (r *partitionReader) checkTopic(ctx context.Context) error {
+	id, err := topicID(ctx, r.client, r.cfg.Topic, r.partition)
+	if err != nil {
+		return fmt.Errorf("fetch %s/%d at %d: topic id: %w", r.cfg.Topic, r.partition, r.next, err)
+	}
+	known := *r.topicID
+	switch {
+	case id == [16]byte{} || id == known:
+		return nil
+	case known == [16]byte{}:
+		*r.topicID = id
+		return nil
+	}
+	firsts, err := kafkatopic.ListOffsets(ctx, r.client, r.cfg.Topic, []int{r.partition}, kafka.FirstOffset, kafka.ReadUncommitted)
+	if err != nil {
+		return fmt.Errorf("fetch %s/%d at %d: topic re-created, and %w", r.cfg.Topic, r.partition, r.next, err)
+	}
+	r.cfg.Logger.Warn("topic re-created (its ID changed): reading the partition from its earliest record; its books are stale until their next snapshot",
+		slog.String("topic", r.cfg.Topic), slog.Int("partition", r.partition), slog.Int64("position", r.next),
+		slog.Int64("earliest", firsts[r.partition]))
+	if err := r.fromStart(ctx, firsts[r.partition], true); err != nil {
+		return err
+	}
+	*r.topicID = id
+	return nil
+}
+
+// fromStart moves the reader to first, the partition's earliest record, after its position was lost;
+// restarted says the partition's history started over (its books forget their seqs).
+func (r *partitionReader) fromStart(ctx context.Context, first int64, restarted bool) error {
 	if r.onReset != nil {
 		if err := r.onReset(ctx, restarted); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -28,7 +29,12 @@ import (
 )
 
 // Every test stops what it started: the node, the broker, the producers, the demo's simulated exchange.
+// With DEPTHCAST_TEST_MAIN=1 the test binary is the depthcast command instead (main, its arguments,
+// its signals): tests that need a node in a process of its own (SIGTERM, SIGSTOP) run it that way.
 func TestMain(m *testing.M) {
+	if os.Getenv("DEPTHCAST_TEST_MAIN") == "1" {
+		main()
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -147,11 +153,14 @@ type localBook struct {
 }
 
 type wsClient struct {
-	t      *testing.T
-	conn   *websocket.Conn
-	books  map[string]*localBook
-	trades map[string]int
-	stale  []string // symbols a status stale came for
+	t       *testing.T
+	conn    *websocket.Conn
+	books   map[string]*localBook
+	trades  map[string]int
+	stale   []string // symbols a status stale came for
+	checked int      // book messages applied with their prev_seq and checksum verified
+	// sums, when not nil, collects the checksum of every book message by symbol and seq.
+	sums map[string]map[uint64]uint32
 }
 
 func dialWS(t *testing.T, addr string) *wsClient {
@@ -238,6 +247,13 @@ func (c *wsClient) apply(m wsMsg) error {
 	b.seq = m.Seq
 	if m.Checksum == nil || *m.Checksum != crc32.ChecksumIEEE([]byte(b.top(10))) {
 		return fmt.Errorf("checksum of %s does not match the book %s", m.raw, b.top(10))
+	}
+	c.checked++
+	if c.sums != nil {
+		if c.sums[m.Symbol] == nil {
+			c.sums[m.Symbol] = map[uint64]uint32{}
+		}
+		c.sums[m.Symbol][m.Seq] = *m.Checksum
 	}
 	return nil
 }
