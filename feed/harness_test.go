@@ -53,7 +53,6 @@ func newTestFeedHub(t *testing.T, cfg feed.Config, hcfg feed.HubConfig) *testFee
 	return &testFeed{Node: n, t: t, srv: n.Feed(), metrics: m}
 }
 
-
 func (f *testFeed) wsURL() string { return f.URL("ws", "/ws") }
 
 // httpURL is the feed's base URL, http://addr.
