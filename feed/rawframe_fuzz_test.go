@@ -1,6 +1,14 @@
 package feed_test
 
 import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +66,49 @@ func FuzzRawFrames(f *testing.F) {
 			}
 		}
 		assertServes(t, addr, deflate)
+	})
+}
+
+// FuzzHandshake sends WebSocket handshakes with arbitrary Sec-WebSocket-Key and Sec-WebSocket-Extensions
+// values to the real server: the process stays up, an upgrade happens only for a key that is the base64
+// of 16 bytes and answers it with its Sec-WebSocket-Accept, and a fresh client is still served.
+func FuzzHandshake(f *testing.F) {
+	for _, key := range []string{"dGhlIHNhbXBsZSBub25jZQ==", "!!", "c2hvcnQ=", "dGhlIHNhbXBsZSBub25jZSBleHRyYQ==", "", " dGhlIHNhbXBsZSBub25jZQ=="} {
+		for _, ext := range []string{"", "permessage-deflate", "permessage-deflate; client_max_window_bits; server_no_context_takeover", "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=8", ";;,=="} {
+			f.Add(key, ext)
+		}
+	}
+	_, addr := startRawFeed(f)
+	f.Fuzz(func(t *testing.T, key, ext string) {
+		if strings.ContainsAny(key+ext, "\r\n") {
+			return // not one header value
+		}
+		c, err := net.DialTimeout("tcp", addr, waitTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(waitTimeout))
+		req := fmt.Sprintf("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Extensions: %s\r\n\r\n", addr, key, ext)
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("no HTTP response to the handshake: %v", err)
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			raw, err := base64.StdEncoding.DecodeString(strings.Trim(key, " \t"))
+			if err != nil || len(raw) != 16 {
+				t.Fatalf("Sec-WebSocket-Key %q upgraded", key)
+			}
+			sum := sha1.Sum([]byte(strings.Trim(key, " \t") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+			if got, want := resp.Header.Get("Sec-WebSocket-Accept"), base64.StdEncoding.EncodeToString(sum[:]); got != want {
+				t.Fatalf("Sec-WebSocket-Accept %q for key %q, want %q", got, key, want)
+			}
+		}
+		_ = c.Close()
+		assertServes(t, addr, false)
 	})
 }

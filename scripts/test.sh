@@ -78,4 +78,6 @@ fuzz ./auth FuzzParseKeys 200000
 # Raw client frames against the real WebSocket server path (handshake, then arbitrary bytes): about 100
 # inputs a second, each new one minimized for a bounded number of runs.
 fuzz ./feed FuzzRawFrames 1000 -fuzzminimizetime 50x
+# Handshakes with arbitrary Sec-WebSocket-Key and Sec-WebSocket-Extensions values: ~1.5k a second.
+fuzz ./feed FuzzHandshake 15000
 echo "== all tests passed"
