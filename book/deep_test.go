@@ -3,7 +3,9 @@ package book
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/depthcast/depthcast/schema"
 )
@@ -95,5 +97,38 @@ func TestMaxLevels(t *testing.T) {
 				t.Fatalf("delete and insert at the limit: %v", err)
 			}
 		})
+	}
+}
+
+// A large delta costs about the same on a book at 20,000 bids as on one of 100: one that adds 5,000 levels
+// below the book, then one that removes them. Applied level by level, each of those inserts and deletes
+// would move every level above it, 200 times more on the deep book; merged with the side, a delta costs a
+// pass over the side and a sort of its own levels. The books are timed in turns and the fastest of several
+// rounds is kept, so that other work on the machine can only make the ratio look worse than it is.
+func TestLargeDeltaCostDoesNotGrowWithTheBook(t *testing.T) {
+	const k, rounds, maxRatio = 5000, 7, 10
+	add := below(k, 1)
+	slices.Reverse(add) // worst first: level by level, each lands above the last and below the whole book
+	del := below(k, 0)  // best first: level by level, each removes the top of what was added
+	books := []*Book{deepBook(t, 100, 1<<20), deepBook(t, 20000, 1<<20)}
+	seqs := []uint64{1, 1}
+	var best [2]time.Duration
+	for range rounds {
+		for i, bk := range books {
+			start := time.Now()
+			for _, d := range [][]schema.Level{add, del} {
+				seqs[i]++
+				if err := bk.ApplyDelta(seqs[i], "t", d, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if el := time.Since(start); best[i] == 0 || el < best[i] {
+				best[i] = el
+			}
+		}
+	}
+	t.Logf("%d levels added and removed: %v on 100 bids, %v on 20,000", k, best[0], best[1])
+	if best[1] > maxRatio*best[0] {
+		t.Errorf("on 20,000 bids a delta of %d levels costs %v, more than %d times its %v on 100", k, best[1], maxRatio, best[0])
 	}
 }

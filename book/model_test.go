@@ -54,6 +54,11 @@ func (m *model) top(s Side, n int) []schema.Level {
 	return l
 }
 
+// tooMany reports whether a side of the model holds more than limit levels.
+func (m *model) tooMany(limit int) bool {
+	return len(m.sides[Bids]) > limit || len(m.sides[Asks]) > limit
+}
+
 func (m *model) crossed() bool {
 	b, a := m.top(Bids, 1), m.top(Asks, 1)
 	return len(b) == 1 && len(a) == 1 && b[0].Price.Cmp(a[0].Price) >= 0
@@ -151,6 +156,13 @@ func runModel(t *testing.T, data []byte) {
 	t.Helper()
 	g := &gen{data: data}
 	b := New("TEST")
+	// Half the scenarios give the book a limit of levels per side that their sides reach (up to about two
+	// dozen prices a side): past it a snapshot or delta is refused whole, on the merged path too.
+	limit := DefaultMaxLevels
+	if l := g.byte(); l%2 == 0 {
+		limit = 1 + int(l/2)%24
+	}
+	b.SetMaxLevels(limit)
 	m := newModel()
 	var seq uint64
 	for step := 0; g.more() && step < 200; step++ {
@@ -182,6 +194,9 @@ func runModel(t *testing.T, data []byte) {
 			case want.overflows(np(bids, asks), ns(bids, asks), bids, asks):
 				want = nil
 				checkErr(t, err, ErrScale, what)
+			case want.tooMany(limit):
+				want = nil
+				checkErr(t, err, ErrTooManyLevels, what)
 			case want.crossed():
 				want = nil
 				checkErr(t, err, ErrCrossed, what)
@@ -228,6 +243,9 @@ func runModel(t *testing.T, data []byte) {
 			case m.overflows(pe, se, bids, asks):
 				want = nil
 				checkErr(t, err, ErrScale, what)
+			case want.tooMany(limit):
+				want = nil
+				checkErr(t, err, ErrTooManyLevels, what)
 			case want.crossed():
 				want = nil
 				checkErr(t, err, ErrCrossed, what)

@@ -46,6 +46,7 @@ func TestHandshakeAuthRefusals(t *testing.T) {
 		{"alg none", "/ws", bearer(noneToken(t)), 401},
 		{"expired at connect", "/ws", bearer(signHS256(t, testSecret, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(-time.Minute).Unix()})), 401},
 		{"not yet valid", "/ws", bearer(signHS256(t, testSecret, jwt.MapClaims{"sub": "a", "nbf": future})), 401},
+		{"issued in the future", "/ws", bearer(signHS256(t, testSecret, jwt.MapClaims{"sub": "a", "iat": future})), 401},
 		{"tampered", "/ws", bearer(good[:len(good)-3] + "AAA"), 401},
 		{"query token tampered", "/ws?token=" + url.QueryEscape(good+"x"), nil, 401},
 		// The guard is in front of every WebSocket route, not only /ws.
@@ -55,6 +56,7 @@ func TestHandshakeAuthRefusals(t *testing.T) {
 		{"good HS256, query", "/ws?token=" + url.QueryEscape(good), nil, 0},
 		{"good RS256, header", "/ws", bearer(signRS256(t, testRSAKey(t), jwt.MapClaims{"sub": "bob", "exp": future})), 0},
 		{"good RS256, query", "/ws?token=" + signRS256(t, testRSAKey(t), jwt.MapClaims{"sub": "bob"}), nil, 0},
+		{"issued in the past", "/ws", bearer(signHS256(t, testSecret, jwt.MapClaims{"sub": "a", "iat": time.Now().Add(-time.Hour).Unix()})), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := f.tryDial(tc.path, tc.header)

@@ -58,13 +58,17 @@ echo "== fuzz (short pass per decoder)"
 # race its own deadline and fail with "context deadline exceeded" and no reproducer (golang/go#75804). A
 # count ends the pass when the work is done, so it fails only on a real finding. Each budget is sized to take
 # about 10 s on 2 cores (measured rates: DecodeEvent ~50k/s, ParseDecimal ~26k/s, ParseKeys ~19k/s,
-# Book ~3.6k/s, Handle ~2.9k/s, SegmentReader ~2k/s). FUZZSCALE multiplies every budget (default 1).
+# DecoderMatchesReference ~10k/s, Book ~3.6k/s, Handle ~2.9k/s, SegmentReader ~2k/s). FUZZSCALE multiplies
+# every budget (default 1).
 fuzz() { # package target [budget in executions] [extra go test flags...]
   local pkg=$1 target=$2 n=${3:-100000}
   shift 3 2>/dev/null || shift $#
   step 600 "fuzz $target" go test -run '^$' -fuzz "^$target\$" -fuzztime "$((n * ${FUZZSCALE:-1}))x" "$@" "$pkg"
 }
 fuzz ./schema FuzzDecodeEvent 500000
+# The decoder against encoding/json plus the contract's rules written the slow way: ambiguous records (a
+# field named twice in any letter case) and decimals or levels outside the upstream form.
+fuzz ./schema FuzzDecoderMatchesReference 100000
 fuzz ./schema FuzzParseDecimal 300000
 fuzz ./book FuzzBook 40000
 fuzz ./client FuzzHandle 30000
@@ -72,6 +76,9 @@ fuzz ./client FuzzHandle 30000
 fuzz ./replay FuzzSegmentReader 20000 -fuzzminimizetime 200x
 fuzz ./auth FuzzParseKeys 200000
 # Raw client frames against the real WebSocket server path (handshake, then arbitrary bytes): about 100
-# inputs a second, each new one minimized for a bounded number of runs.
+# inputs a second, but an input the server does not close waits out a 300 ms read and each new one is
+# minimized for a bounded number of runs, so the 1000 take about 70 s.
 fuzz ./feed FuzzRawFrames 1000 -fuzzminimizetime 50x
+# Handshakes with arbitrary Sec-WebSocket-Key and Sec-WebSocket-Extensions values: ~1.5k a second.
+fuzz ./feed FuzzHandshake 15000
 echo "== all tests passed"
