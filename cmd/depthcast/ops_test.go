@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,12 +47,21 @@ func TestLagMetricOnPrometheus(t *testing.T) {
 	}
 	defer c.Close()
 	var failing atomic.Bool
-	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+	var mu sync.Mutex
+	refused := map[int32]bool{} // partitions whose fetch failed since failing was set
+	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		if failing.Load() {
-			return nil, errors.New("injected fault"), true
+		if !failing.Load() {
+			return nil, nil, false
 		}
-		return nil, nil, false
+		mu.Lock()
+		for _, tp := range req.(*kmsg.FetchRequest).Topics {
+			for _, p := range tp.Partitions {
+				refused[p.Partition] = true
+			}
+		}
+		mu.Unlock()
+		return nil, errors.New("injected fault"), true
 	})
 	brokers := c.ListenAddrs()
 	prod := newProducer(t, brokers)
@@ -70,7 +80,12 @@ func TestLagMetricOnPrometheus(t *testing.T) {
 	})
 
 	failing.Store(true)
-	time.Sleep(time.Second) // the fetch waiting at the broker (MaxWait) ends; the next ones fail
+	// The fetches waiting at the broker (MaxWait) end; wait until every partition's next one has failed.
+	waitFor(t, "a failed fetch on every partition", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(refused) == 3
+	})
 	keys, values = events(x, 300)
 	produce(t, prod, keys, values)
 	var seen map[int]int64
