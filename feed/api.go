@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -73,8 +74,13 @@ func (a *api) serveReady(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
+// serveSymbols lists the symbols, those the request's token may see when authentication is on.
 func (a *api) serveSymbols(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"symbols": a.hub.symbols()})
+	syms := a.hub.symbols()
+	if g := grantFrom(r.Context()); g != nil {
+		syms = slices.DeleteFunc(syms, func(s symbolInfo) bool { return !g.Allows(s.Symbol) })
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"symbols": syms})
 }
 
 func (a *api) serveStats(w http.ResponseWriter, r *http.Request) {

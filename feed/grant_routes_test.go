@@ -1,6 +1,7 @@
 package feed_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 )
 
 // A key or a JWT limited to BTC-USD sees BTC-USD and nothing else on every route that yields data: /ws
-// subscribe, /v1/book/{symbol} and /replay, each over a real connection.
+// subscribe, /v1/book/{symbol}, /replay and the list of /v1/symbols, each over a real connection.
 func TestGrantOnEveryDataRoute(t *testing.T) {
 	key, line := newKey(t, "name=limited symbols=BTC-USD")
 	ks, err := auth.NewKeyStore(keyFile(t, line))
@@ -44,12 +45,28 @@ func TestGrantOnEveryDataRoute(t *testing.T) {
 			{"/ws", `["BTC-USD","SOL-USD"]`, false},
 			{"/v1/book", "BTC-USD", true},
 			{"/v1/book", "ETH-USD", false},
+			{"/v1/symbols", "BTC-USD", true},
 			{"/replay", `["BTC-USD"]`, true},
 			{"/replay", `["ETH-USD"]`, false},
 			{"/replay", `["BTC-USD","SOL-USD"]`, false},
 		} {
 			t.Run(name+" "+tc.route+" "+tc.symbols, func(t *testing.T) {
 				switch tc.route {
+				case "/v1/symbols":
+					req, _ := http.NewRequest("GET", f.httpURL()+"/v1/symbols", nil)
+					req.Header.Set("Authorization", "Bearer "+tok)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer resp.Body.Close()
+					var body struct{ Symbols []struct{ Symbol string } }
+					if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+						t.Fatalf("HTTP %d: %v", resp.StatusCode, err)
+					}
+					if len(body.Symbols) != 1 || body.Symbols[0].Symbol != tc.symbols {
+						t.Fatalf("listed %+v, want only %s", body.Symbols, tc.symbols)
+					}
 				case "/v1/book":
 					req, _ := http.NewRequest("GET", f.httpURL()+"/v1/book/"+tc.symbols, nil)
 					req.Header.Set("Authorization", "Bearer "+tok)

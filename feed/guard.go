@@ -573,25 +573,34 @@ func (g *guard) serveUpgrade(w http.ResponseWriter, r *http.Request, next http.H
 
 // checkAPI guards the /v1/ endpoints when authentication is on: a token is needed, and /v1/book/{symbol}
 // needs one that allows the symbol (403 otherwise), decided by auth.Grant.Denied as on the WebSocket
-// routes. It answers a refused request itself and reports false.
-func (g *guard) checkAPI(w http.ResponseWriter, r *http.Request) bool {
+// routes. It answers a refused request itself and reports false; a request it passes carries its grant
+// (grantFrom), so that /v1/symbols lists only what the token may see.
+func (g *guard) checkAPI(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	if g.cfg.Auth == nil || !strings.HasPrefix(r.URL.Path, "/v1/") {
-		return true
+		return r, true
 	}
 	tok := bearerToken(r)
 	if tok == "" {
 		g.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
 			"a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN", 0})
-		return false
+		return nil, false
 	}
 	grant, err := g.verify(tok, time.Now())
 	if err != nil {
 		g.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0})
-		return false
+		return nil, false
 	}
 	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && grant.Denied(sym) != nil {
 		g.refuse(w, r, &refusal{http.StatusForbidden, CodeUnauthorized, "symbol", "this token may not see " + closeText(sym), 0})
-		return false
+		return nil, false
 	}
-	return true
+	return r.WithContext(context.WithValue(r.Context(), grantKey{}, &grant)), true
+}
+
+type grantKey struct{}
+
+// grantFrom returns the grant of a /v1/ request checkAPI passed, nil when authentication is off.
+func grantFrom(ctx context.Context) *auth.Grant {
+	g, _ := ctx.Value(grantKey{}).(*auth.Grant)
+	return g
 }

@@ -105,7 +105,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.guard.serveUpgrade(w, r, s.mux)
 		return
 	}
-	if !s.guard.checkAPI(w, r) {
+	r, ok := s.guard.checkAPI(w, r)
+	if !ok {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
