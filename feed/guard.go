@@ -285,6 +285,12 @@ func (g *guard) trusted(ip string) bool {
 }
 
 // parsePrefixes parses CIDR prefixes and single addresses.
+// TrustedPrefixes returns TrustedProxies as address prefixes (a single address is a full-length prefix). It
+// fails for an entry that is neither an address nor a CIDR prefix, as Validate does.
+func (c GuardConfig) TrustedPrefixes() ([]netip.Prefix, error) {
+	return parsePrefixes(c.TrustedProxies)
+}
+
 func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range list {

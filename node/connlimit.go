@@ -3,18 +3,20 @@ package node
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 )
 
-// perIPListener caps the open connections from each remote IP address: past the cap, Accept closes the new
-// connection at once and takes the next. It returns the accepted connections as they are (a wrapped
+// perIPListener caps the open connections from each remote IP address, but for trusted proxies': past the
+// cap, Accept closes the new connection at once and takes the next. It returns the accepted connections as they are (a wrapped
 // net.Conn would lose the kernel's writev); the http.Server's ConnState, set to its release, gives a
 // connection's place back when it closes or is hijacked (a WebSocket then counts under the feed's own
 // per-IP cap). It is safe for concurrent use.
 type perIPListener struct {
 	net.Listener
 	max     int
+	exempt  []netip.Prefix // trusted proxies: their connections are not capped
 	refused atomic.Int64
 
 	mu    sync.Mutex
@@ -22,8 +24,27 @@ type perIPListener struct {
 	perIP map[string]int
 }
 
-func newPerIPListener(ln net.Listener, max int) *perIPListener {
-	return &perIPListener{Listener: ln, max: max, open: map[string]string{}, perIP: map[string]int{}}
+func newPerIPListener(ln net.Listener, max int, exempt []netip.Prefix) *perIPListener {
+	return &perIPListener{Listener: ln, max: max, exempt: exempt, open: map[string]string{}, perIP: map[string]int{}}
+}
+
+// exempted reports whether ip is a trusted proxy's: behind one, every client shares its address, and the
+// feed's own per-IP limits count the client in X-Forwarded-For instead.
+func (l *perIPListener) exempted(ip string) bool {
+	if len(l.exempt) == 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range l.exempt {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Accept returns the next connection whose IP is under the cap.
@@ -37,6 +58,9 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 		ip, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			ip = addr
+		}
+		if l.exempted(ip) {
+			return c, nil
 		}
 		l.mu.Lock()
 		if l.perIP[ip] >= l.max {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/depthcast/depthcast/book"
 	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/node/nodetest"
@@ -177,4 +178,38 @@ func TestHTTPConnectionLimits(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// Connections from a trusted proxy are not capped per IP: every client behind it shares its address (the
+// feed counts those clients by X-Forwarded-For).
+func TestHTTPConnectionCapSparesTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		proxies []string
+		served  int // of 5 connections held open at once
+	}{
+		{"no trusted proxy", nil, 2},
+		{"loopback trusted", []string{"127.0.0.0/8"}, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := nodetest.Start(t, node.Config{MaxHTTPConnectionsPerIP: 2,
+				Feed:  feed.Config{Guard: feed.GuardConfig{TrustedProxies: tc.proxies}},
+				Input: func(engine.Publisher) (node.Input, error) { return idleInput{}, nil }})
+			served := 0
+			for range 5 {
+				c, err := net.Dial("tcp", m.Addr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(nodetest.WaitTimeout))
+				if getOn(t, c, bufio.NewReader(c)) == nil {
+					served++
+				}
+			}
+			if served != tc.served {
+				t.Errorf("%d of 5 connections served, want %d", served, tc.served)
+			}
+		})
+	}
 }

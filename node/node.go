@@ -56,7 +56,9 @@ type Config struct {
 	HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
 	// MaxHTTPConnectionsPerIP caps the open TCP connections from one IP address, whatever they carry;
 	// past it a new connection is closed at once. A connection upgraded to a WebSocket leaves this count
-	// for the feed's Guard.MaxConnectionsPerIP. Default DefaultMaxHTTPConnectionsPerIP; -1: no cap.
+	// for the feed's Guard.MaxConnectionsPerIP. Connections from Feed.Guard.TrustedProxies are not capped
+	// (every client behind a proxy shares its address; the feed counts them by X-Forwarded-For). Default
+	// DefaultMaxHTTPConnectionsPerIP; -1: no cap.
 	MaxHTTPConnectionsPerIP int
 	// Ingest configures the Kafka consumer that feeds the books, unless Input is set.
 	Ingest ingest.Config
@@ -250,7 +252,8 @@ func (n *Node) Run(ctx context.Context) error {
 	n.addr = ln.Addr().String()
 	var capped *perIPListener
 	if n.cfg.MaxHTTPConnectionsPerIP > 0 {
-		capped = newPerIPListener(ln, n.cfg.MaxHTTPConnectionsPerIP)
+		proxies, _ := n.cfg.Feed.Guard.TrustedPrefixes() // Validate has refused bad ones
+		capped = newPerIPListener(ln, n.cfg.MaxHTTPConnectionsPerIP, proxies)
 		ln = capped
 	}
 	if n.cfg.TLS != nil {
