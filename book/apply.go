@@ -260,8 +260,8 @@ func (b *Book) mergeSide(s Side, ins []input) {
 		b.sides[s], b.spare[s] = out, old
 		return
 	}
-	slices.SortStableFunc(ins, func(x, y input) int { return cmp.Compare(x.key, y.key) })
-	i := 0
+	sortInputs(ins)
+	i, start := 0, len(b.log)
 	for k := 0; k < len(ins); {
 		key := ins[k].key
 		for k+1 < len(ins) && ins[k+1].key == key {
@@ -287,6 +287,31 @@ func (b *Book) mergeSide(s Side, ins []input) {
 	}
 	out = append(out, old[i:]...)
 	b.sides[s], b.spare[s] = out, old
+	// The side's edits went in by ascending key, one per key: reversed, they are in editBefore's order and
+	// sortEdits has nothing to sort.
+	slices.Reverse(b.log[start:])
+}
+
+// sortInputs sorts ins by key, stably. A side comes as upstream lists it, best first: bids in one direction
+// of keys and asks in the other, so input already in order or in strictly reverse order (no key twice,
+// where reversing would change which of a repeated key counts) is recognised in one pass and not sorted.
+func sortInputs(ins []input) {
+	asc, desc := true, true
+	for i := 1; i < len(ins) && (asc || desc); i++ {
+		if ins[i-1].key > ins[i].key {
+			asc = false
+		}
+		if ins[i-1].key <= ins[i].key {
+			desc = false
+		}
+	}
+	switch {
+	case asc:
+	case desc:
+		slices.Reverse(ins)
+	default:
+		slices.SortStableFunc(ins, func(x, y input) int { return cmp.Compare(x.key, y.key) })
+	}
 }
 
 // applyInScale checks, converts and applies the levels of the delta, bids then asks, as convert and set
@@ -559,6 +584,17 @@ func (b *Book) twoChanges(e, f *edit) {
 }
 
 // editBefore orders edits bids first, then best (highest key) first.
+// editCompare orders edits as editBefore does: -1, 0 or +1.
+func editCompare(x, y *edit) int {
+	switch {
+	case editBefore(x, y):
+		return -1
+	case editBefore(y, x):
+		return 1
+	}
+	return 0
+}
+
 func editBefore(x, y *edit) bool {
 	if x.side != y.side {
 		return x.side < y.side
@@ -570,15 +606,10 @@ func editBefore(x, y *edit) bool {
 // insertion for the few edits of a usual delta.
 func sortEdits(log []edit) {
 	if len(log) > 16 {
-		slices.SortStableFunc(log, func(x, y edit) int {
-			if editBefore(&x, &y) {
-				return -1
-			}
-			if editBefore(&y, &x) {
-				return 1
-			}
-			return 0
-		})
+		cmp := func(x, y edit) int { return editCompare(&x, &y) }
+		if !slices.IsSortedFunc(log, cmp) { // a merged delta's log is in order already
+			slices.SortStableFunc(log, cmp)
+		}
 		return
 	}
 	for i := 1; i < len(log); i++ {
