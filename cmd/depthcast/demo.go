@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/depthcast/depthcast/auth"
 	"github.com/depthcast/depthcast/ingest"
@@ -31,6 +33,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	gf.register(fs)
 	topic := fs.String("topic", ingest.DefaultTopic, "topic inside the embedded broker")
 	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
+	retention := fs.Duration("broker-retention", demoRetention, "how long the embedded broker keeps records (at most "+
+		strconv.Itoa(demoRetentionBytes>>20)+" MiB per partition); the simulated exchange re-snapshots every book well within it")
 	var maxLevels int
 	registerMaxBookLevels(fs, &maxLevels)
 	recordDir := fs.String("record", "", "also record the stream the node reads into this directory (see depthcast record)")
@@ -47,6 +51,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return usageError{err}
 	}
+	if *retention <= 0 {
+		return usageError{fmt.Errorf("--broker-retention %v: want a positive duration", *retention)}
+	}
+	if *partitions < 1 {
+		return usageError{fmt.Errorf("--topic-partitions %d: want at least 1", *partitions)}
+	}
 	if err := scfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -55,13 +65,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return usageError{err}
 	}
 
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), *topic))
+	cluster, err := newEmbeddedBroker(*topic, *partitions, *retention, demoRetentionBytes, min(demoCleanEvery, max(*retention/4, 100*time.Millisecond)))
 	if err != nil {
 		return fmt.Errorf("embedded broker: %w", err)
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic)
+	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic,
+		"retention", retention.String(), "retention_bytes_per_partition", demoRetentionBytes)
 
 	tlsCfg, err := loadTLS(gf.tlsCert, gf.tlsKey)
 	if err != nil {
@@ -100,6 +111,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		}
 	}()
 	err = runNode(ctx, m, nil, log, stdout, func(w io.Writer) {
+		fmt.Fprintf(w, "  kafka      %s (the embedded broker, topic %s, keeping %s of records)\n", brokers[0], *topic, *retention)
 		fmt.Fprintf(w, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
 	})
 	stopSim()
@@ -108,6 +120,36 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		err = cause // the recording failed
 	}
 	return err
+}
+
+// The embedded broker's retention: records older than demoRetention, or past demoRetentionBytes per
+// partition, are deleted every demoCleanEvery, in segments of demoSegmentBytes, so the demo runs for days in
+// flat memory.
+const (
+	demoRetention      = 2 * time.Minute
+	demoRetentionBytes = 16 << 20
+	demoSegmentBytes   = 1 << 20
+	demoCleanEvery     = 10 * time.Second
+)
+
+// newEmbeddedBroker starts the demo's one-node Kafka-protocol broker with topic's partitions, deleting
+// records older than retention or past retentionBytes per partition every cleanEvery.
+func newEmbeddedBroker(topic string, partitions int, retention time.Duration, retentionBytes int64, cleanEvery time.Duration) (*kfake.Cluster, error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(cleanEvery.Milliseconds(), 10)}))
+	if err != nil {
+		return nil, err
+	}
+	err = cluster.CreateTopic(topic, int32(partitions), map[string]string{
+		"retention.ms":    strconv.FormatInt(retention.Milliseconds(), 10),
+		"retention.bytes": strconv.FormatInt(retentionBytes, 10),
+		"segment.bytes":   strconv.FormatInt(min(demoSegmentBytes, max(retentionBytes/4, 1024)), 10),
+	})
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	return cluster, nil
 }
 
 // wsScheme is the WebSocket URL scheme of a listener with or without TLS.

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/depthcast/depthcast/internal/testkit"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// produceBytes writes uncompressed records of 1 KiB to partition 0 of topic until about n bytes are written.
+func produceBytes(t *testing.T, brokers []string, topic string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	value := make([]byte, 1024)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for written := 0; written < n; written += 100 * len(value) {
+		recs := make([]*kgo.Record, 100)
+		for i := range recs {
+			recs[i] = &kgo.Record{Partition: 0, Value: value}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+}
+
+// The demo's embedded broker deletes old records, so the demo runs in flat memory: past its byte bound a
+// partition keeps only its newest records, and records older than its retention time go.
+func TestEmbeddedBrokerRetention(t *testing.T) {
+	t.Run("bytes", func(t *testing.T) {
+		const bound = 256 << 10
+		cluster, err := newEmbeddedBroker("t", 1, time.Hour, bound, 50*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cluster.Close()
+		produceBytes(t, cluster.ListenAddrs(), "t", 8*bound)
+		waitFor(t, "the partition trimmed to its byte bound", func() bool {
+			p := cluster.PartitionInfo("t", 0)
+			return p.LogStartOffset > 0 && p.NumBytes <= bound
+		})
+	})
+	t.Run("time", func(t *testing.T) {
+		cluster, err := newEmbeddedBroker("t", 1, 200*time.Millisecond, 1<<30, 50*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cluster.Close()
+		produceBytes(t, cluster.ListenAddrs(), "t", 100<<10)
+		waitFor(t, "every record past its retention deleted", func() bool {
+			p := cluster.PartitionInfo("t", 0)
+			return p.HighWatermark > 0 && p.LogStartOffset == p.HighWatermark && p.NumBytes == 0
+		})
+	})
+}
+
+var kafkaLineRE = regexp.MustCompile(`(?m)^  kafka      (\S+) \(the embedded broker, topic (\S+), keeping (\S+) of records\)$`)
+
+// demo prints its embedded broker's address and retention, and the broker it runs deletes the records past
+// --broker-retention while the simulated exchange writes.
+func TestDemoBrokerRetention(t *testing.T) {
+	var stdout testkit.Buffer
+	_, stop := runInBackgroundOut(t, &stdout, "demo", "--listen", "127.0.0.1:0", "--rate", "400", "--symbols", "2",
+		"--broker-retention", "1s", "--log-level", "warn")
+	defer stop()
+	var m []string
+	waitFor(t, "the kafka line", func() bool { m = kafkaLineRE.FindStringSubmatch(stdout.String()); return m != nil })
+	if m[2] != topic || m[3] != "1s" {
+		t.Fatalf("kafka line %q, want topic %s kept 1s", m[0], topic)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// A partition whose earliest offset is past 0 has had records deleted.
+	waitFor(t, "a partition's first records deleted", func() bool {
+		starts := startOffsets(t, cl, topic)
+		for _, o := range starts {
+			if o > 0 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// startOffsets lists the earliest offset of partitions 0, 1 and 2 of topic (the demo's three).
+func startOffsets(t *testing.T, cl *kgo.Client, topic string) map[int32]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for p := range int32(3) {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = -2 // earliest
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("list offsets: %v", err)
+	}
+	out := map[int32]int64{}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			out[p.Partition] = p.Offset
+		}
+	}
+	return out
+}
