@@ -1,7 +1,8 @@
 // depthcast dashboard. Plain JavaScript, no dependencies, no build step.
 //
-// One WebSocket to /ws carries a depth-20 book subscription and a trades subscription for every watched
-// symbol. Each book is rebuilt here from its snapshot and updates; every book message's prev_seq must be the
+// One WebSocket to /ws carries a book subscription and a trades subscription for every watched symbol: at
+// depth 20 (the rows the ladder shows), and at depth 1000 for the selected symbol, so that grouping its
+// ladder by a coarser price increment aggregates the levels beyond the first 20. Each book is rebuilt here from its snapshot and updates; every book message's prev_seq must be the
 // last seq held, and its checksum (CRC-32 IEEE of the top 10 levels per side, docs/protocol.md §2) must match the
 // rebuilt book, or the symbol is subscribed again for a fresh snapshot. A lost connection reconnects with
 // exponential backoff and jitter and resumes every book from the last seq it holds.
@@ -12,8 +13,9 @@ import { depthChart, sideTotal } from "./depth.js";
 import { clock, drawSide, fmtBytes, fmtDuration, fmtInt, makeLadder, midOf, setText } from "./view.js";
 import { fmtCompact, groupSide, groupSteps, notional, percentile } from "./group.js";
 
-const DEPTH = 20;          // levels per side shown and subscribed
-const CHECK_LEVELS = 10;   // levels per side in the checksum: min(10, DEPTH)
+const DEPTH = 20;          // ladder rows per side, and the depth the symbols not selected are subscribed at
+const SELECTED_DEPTH = 1000; // the depth the selected symbol is subscribed at (the feed's maximum)
+const CHECK_LEVELS = 10;   // levels per side in the checksum: min(10, depth)
 const MAX_WATCH = 32;      // symbols subscribed at once
 const TRADES_SHOWN = 40;
 const STALE_LINK_MS = 15000; // no message for this long (heartbeats come every 5 s): reconnect
@@ -56,6 +58,7 @@ function symbolState(sym) {
   if (!st) {
     st = {
       sym, bids: [], asks: [], seq: 0, hasBook: false, status: "unknown", serverSeq: 0,
+      reqDepth: DEPTH, viewDepth: DEPTH, // the depth last asked for, and the one the book held was built at
       pdp: 0, sdp: 0, count: 0, rate: 0, verified: 0, mismatches: 0, resyncs: 0,
       trades: [], lastTrade: null, bookDirty: true, tradesDirty: true,
     };
@@ -174,9 +177,20 @@ function subscribeAll(fresh) {
   if (fresh) $("conn-state").dataset.resumed = String(resumed);
 }
 
-// subscribe sends one book request, resuming the books held, and one trades request for syms. It returns
+// subscribe sends the book requests, resuming the books held, and one trades request for syms. It returns
 // how many books it resumes.
 function subscribe(syms) {
+  if (syms.length === 0) return 0;
+  const deep = syms.filter((sym) => sym === selected), rest = syms.filter((sym) => sym !== selected);
+  const resumed = subscribeBooks(deep, SELECTED_DEPTH) + subscribeBooks(rest, DEPTH);
+  request({ op: "subscribe", id: nextID++, channel: "trades", symbols: syms });
+  return resumed;
+}
+
+// subscribeBooks sends one book request for syms at depth, resuming each book held at that same depth (a
+// book built at another depth lacks levels the new view has: it starts from a fresh snapshot). It returns
+// how many books it resumes.
+function subscribeBooks(syms, depth) {
   if (syms.length === 0) return 0;
   const resume = {};
   let resumed = 0;
@@ -184,15 +198,15 @@ function subscribe(syms) {
     const st = symbols.get(sym);
     st.subscribed = true;
     st.resyncAt = st.retryAt = 0; // this request brings its snapshot
-    if (st.hasBook && st.seq > 0) {
+    if (st.hasBook && st.seq > 0 && st.viewDepth === depth) {
       resume[sym] = st.seq;
       resumed++;
     }
+    st.reqDepth = depth;
   }
-  const req = { op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH };
+  const req = { op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth };
   if (resumed > 0) req.resume = resume;
   request(req);
-  request({ op: "subscribe", id: nextID++, channel: "trades", symbols: syms });
   return resumed;
 }
 
@@ -240,14 +254,14 @@ function resync(st, why) {
 
 // flushResyncs sends the resubscriptions due, and the retries of refused subscriptions.
 function flushResyncs() {
-  const now = Date.now(), syms = [];
+  const now = Date.now(), byDepth = new Map();
   for (const st of symbols.values()) {
     if (st.resyncAt && st.resyncAt <= now) {
       st.resyncAt = 0;
-      if (st.subscribed) syms.push(st.sym);
+      if (st.subscribed) byDepth.set(st.reqDepth, [...(byDepth.get(st.reqDepth) || []), st.sym]);
     }
   }
-  if (syms.length) request({ op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH });
+  for (const [depth, syms] of byDepth) request({ op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth });
   if (!ws || ws.readyState !== WebSocket.OPEN) return;
   for (const sym of watched()) {
     const st = symbols.get(sym);
@@ -274,8 +288,9 @@ function handle(m) {
       const st = symbolState(m.symbol);
       st.bids = [];
       st.asks = [];
-      applySide(st.bids, m.bids || [], true, st, DEPTH);
-      applySide(st.asks, m.asks || [], false, st, DEPTH);
+      st.viewDepth = st.reqDepth; // a snapshot answers the last book request
+      applySide(st.bids, m.bids || [], true, st, st.viewDepth);
+      applySide(st.asks, m.asks || [], false, st, st.viewDepth);
       st.seq = m.seq;
       st.hasBook = true;
       st.status = "live";
@@ -290,8 +305,11 @@ function handle(m) {
         resync(st, "gap: prev_seq " + m.prev_seq + " after seq " + st.seq);
         break;
       }
-      applySide(st.bids, m.bids || [], true, st, DEPTH);
-      applySide(st.asks, m.asks || [], false, st, DEPTH);
+      // Updates of the view being replaced may still arrive before the new view's snapshot: the feed cuts
+      // each view to its own depth, so the wider cut keeps both.
+      const cut = Math.max(st.viewDepth, st.reqDepth);
+      applySide(st.bids, m.bids || [], true, st, cut);
+      applySide(st.asks, m.asks || [], false, st, cut);
       st.seq = m.seq;
       bookMessage(st, m, true);
       if (!verify(st, m)) resync(st, "checksum mismatch at seq " + m.seq);
@@ -411,13 +429,19 @@ async function loadStats() {
 
 function select(sym) {
   if (!sym || sym === selected && symbols.has(sym)) return;
+  const prev = selected && symbols.get(selected);
   selected = sym;
   pendingLatency = [];
   feedLatency.length = renderLatency.length = 0;
   if (location.hash.slice(1) !== encodeURIComponent(sym)) history.replaceState(null, "", "#" + encodeURIComponent(sym));
   const st = symbolState(sym);
   st.bookDirty = st.tradesDirty = true;
-  if (ws && ws.readyState === WebSocket.OPEN) subscribeAll(false);
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    // The symbol left goes back to the ladder's depth, the one selected gets the deep view.
+    if (prev && prev.subscribed && prev.reqDepth !== DEPTH) subscribeBooks([prev.sym], DEPTH);
+    if (st.subscribed && st.reqDepth !== SELECTED_DEPTH) subscribeBooks([sym], SELECTED_DEPTH);
+    subscribeAll(false);
+  }
   markDirty("book", "trades", "markets", "header");
 }
 
@@ -437,8 +461,10 @@ function renderBook(st) {
   const book = $("book");
   const showBook = st && (st.hasBook || st.bids.length > 0);
   const step = st ? groupOf(st) : "";
-  const bids = showBook ? groupSide(st.bids, step, true, st.pdp, st.sdp) : [];
-  const asks = showBook ? groupSide(st.asks, step, false, st.pdp, st.sdp) : [];
+  // A side cut at its view's depth may hold only part of its farthest bucket: that bucket is left out.
+  const group = (side, bid) => groupSide(side, step, bid, st.pdp, st.sdp, side.length >= st.viewDepth).slice(0, DEPTH);
+  const bids = showBook ? group(st.bids, true) : [];
+  const asks = showBook ? group(st.asks, false) : [];
   renderGroupChoices(st);
   const [bt, bm] = sideTotal(bids), [at, am] = sideTotal(asks);
   const maxSize = Math.max(bm, am), maxTotal = Math.max(bt, at);
@@ -447,6 +473,7 @@ function renderBook(st) {
   drawSide(askRows, asks, dummy, maxSize, maxTotal);
   const stale = st && st.status === "stale";
   book.classList.toggle("stale", !!stale);
+  book.dataset.levels = st ? st.bids.length + "," + st.asks.length : ""; // levels held a side, grouped or not
   const badge = $("book-status");
   const label = !st ? "—" : stale ? "STALE" : st.hasBook ? "LIVE" : "WAITING";
   setText(badge, label);
