@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 )
 
@@ -87,12 +88,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "depthcast %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "depthcast %s: %s\nRun \"depthcast help %s\" for its flags.\n", name, userMessage(err), name)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "depthcast %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "depthcast %s: %s\n", name, userMessage(err))
 		return 1
 	}
+}
+
+// internalPrefix is the name of one of the project's packages at the start of an error or of a wrapped one
+// ("ingest: ", "replay: "): Go style for the packages' callers, noise to a user of the command.
+var internalPrefix = regexp.MustCompile(`(^|: )(?:auth|book|client|engine|feed|ingest|replay|schema|sim): `)
+
+// userMessage is err as a user of the command reads it, without the project's package names.
+func userMessage(err error) string {
+	return internalPrefix.ReplaceAllString(err.Error(), "$1")
 }
 
 // usageError is a command-line mistake (exit code 2).

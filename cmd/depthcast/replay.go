@@ -232,7 +232,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	pcfg := replay.PlayerConfig{Source: rec, From: from.t, To: to.t, Speed: *speed, Logger: log.With("component", "ingest")}
 	fcfg := ff.config()
-	tlsCfg, keys, err := sf.apply(&fcfg, log)
+	tlsCfg, keys, err := sf.apply(&fcfg)
 	if err != nil {
 		return usageError{err}
 	}
@@ -247,6 +247,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usageError{err}
 	}
+	sf.warnIfOpen(log)
 	return runNode(ctx, m, keys, log, stdout, func(w io.Writer) {
 		fmt.Fprintf(w, "  replay     %s://%s/replay\n  recording  %s\n", wsScheme(m.TLS()), m.Addr(), *in)
 	})

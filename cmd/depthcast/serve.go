@@ -39,7 +39,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{err}
 	}
 	fcfg := ff.config()
-	tlsCfg, keys, err := sf.apply(&fcfg, log)
+	tlsCfg, keys, err := sf.apply(&fcfg)
 	if err != nil {
 		return usageError{err}
 	}
@@ -59,6 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
+	sf.warnIfOpen(log)
 	return runNode(ctx, m, keys, log, stdout, nil)
 }
 
