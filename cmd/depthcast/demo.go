@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -65,6 +67,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return usageError{err}
 	}
 
+	// The port first: a busy one fails at once, before a broker or an exchange is started.
+	ln, err := net.Listen("tcp", ff.listen)
+	if err != nil {
+		return fmt.Errorf("%w (another process serves there: stop it or choose another --listen)", err)
+	}
+	defer ln.Close()
+
 	cluster, err := newEmbeddedBroker(*topic, *partitions, *retention, demoRetentionBytes, min(demoCleanEvery, max(*retention/4, 100*time.Millisecond)))
 	if err != nil {
 		return fmt.Errorf("embedded broker: %w", err)
@@ -83,7 +92,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest, MaxBookLevels: maxLevels}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	recAbs := *recordDir
 	if *recordDir != "" {
+		if abs, aerr := filepath.Abs(*recordDir); aerr == nil {
+			recAbs = abs
+		}
+		log.Info("recording what the node reads", "dir", recAbs)
 		rec, rerr := startRecording(rf.config(*recordDir, log.With("component", "recorder")), cancel, &icfg)
 		if rerr != nil {
 			return rerr
@@ -94,7 +108,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 			}
 		}()
 	}
-	m, err := NewMain(MainConfig{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout,
+	m, err := NewMain(MainConfig{Listen: ff.listen, Listener: ln, ShutdownTimeout: ff.shutdownTimeout,
 		Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg})
 	if err != nil {
 		return usageError{err}
@@ -112,6 +126,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}()
 	err = runNode(ctx, m, nil, log, stdout, func(w io.Writer) {
 		fmt.Fprintf(w, "  kafka      %s (the embedded broker, topic %s, keeping %s of records)\n", brokers[0], *topic, *retention)
+		if *recordDir != "" {
+			fmt.Fprintf(w, "  recording  %s (what the node reads; depthcast replay --in %s plays it back)\n", recAbs, *recordDir)
+		}
 		fmt.Fprintf(w, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
 	})
 	stopSim()

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"net"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +124,79 @@ func startOffsets(t *testing.T, cl *kgo.Client, topic string) map[int32]int64 {
 		}
 	}
 	return out
+}
+
+// runLogged runs a command in the background with its stdout and stderr kept, until the test ends or stop.
+func runLogged(t *testing.T, args ...string) (stdout, stderr *testkit.Buffer, stop func()) {
+	t.Helper()
+	stdout, stderr = &testkit.Buffer{}, &testkit.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx, args, stdout, stderr)
+	}()
+	stop = func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(waitTimeout):
+			t.Errorf("%v did not stop", args)
+		}
+	}
+	t.Cleanup(stop)
+	return stdout, stderr, stop
+}
+
+// demo binds its listen port before anything else: on a busy port it fails at once, saying so, without
+// starting a broker or an exchange.
+func TestDemoBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	start := time.Now()
+	code, _, stderr := runToEnd(t, "demo", "--listen", ln.Addr().String(), "--log-level", "info")
+	if code != 1 || !strings.HasPrefix(stderr, "depthcast demo: listen tcp "+ln.Addr().String()+": bind: address already in use") ||
+		!strings.Contains(stderr, "--listen") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 1 and the busy port first", code, stderr)
+	}
+	if strings.Contains(stderr, "broker") || strings.Contains(stderr, "sim") {
+		t.Errorf("a broker or the exchange started before the port was found busy:\n%s", stderr)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to fail", d)
+	}
+}
+
+// demo --record says where it records, on stdout with the URLs and in the log; a replay node, reading no
+// Kafka, logs no brokers or topic.
+func TestDemoRecordSaysWhere(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	stdout, stderr, stop := runLogged(t, "demo", "--listen", "127.0.0.1:0", "--rate", "200", "--symbols", "2", "--record", dir, "--flush-interval", "50ms")
+	want := "  recording  " + dir + " (what the node reads; depthcast replay --in " + dir + " plays it back)\n"
+	waitFor(t, "the recording line", func() bool { return strings.Contains(stdout.String(), want) })
+	if !strings.Contains(stderr.String(), `msg="recording what the node reads" dir=`+dir) {
+		t.Errorf("log does not say where the demo records:\n%s", stderr.String())
+	}
+	waitFor(t, "a block recorded", func() bool {
+		_, code := runToEndCode(t, "recording", "verify", dir)
+		return code == 0
+	})
+	stop()
+
+	_, rstderr, rstop := runLogged(t, "replay", "--in", dir, "--listen", "127.0.0.1:0", "--log-level", "info")
+	waitFor(t, "the replay node listening", func() bool { return strings.Contains(rstderr.String(), "depthcast listening") })
+	rstop()
+	if s := rstderr.String(); strings.Contains(s, "brokers=") || strings.Contains(s, "topic=") {
+		t.Errorf("a replay node logs brokers or a topic:\n%s", s)
+	}
+}
+
+// runToEndCode is runToEnd's stdout and exit code.
+func runToEndCode(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	code, stdout, _ := runToEnd(t, args...)
+	return stdout, code
 }

@@ -31,6 +31,9 @@ type MainConfig struct {
 	// Listen is the HTTP and WebSocket address. Port 0 picks a free port (see Main.Addr). Default
 	// "127.0.0.1:8080".
 	Listen string
+	// Listener, when set, is a listener already bound (for a command that binds its port before anything
+	// else): the node serves on it and Listen is not used. The node closes it.
+	Listener net.Listener
 	// ShutdownTimeout bounds the graceful part of a stop beyond Feed.DrainTimeout (clients are drained
 	// first, then the HTTP server stops). Default 5 s.
 	ShutdownTimeout time.Duration
@@ -194,9 +197,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	books.Set(consumer)
 
-	ln, err := net.Listen("tcp", m.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", m.cfg.Listen, err)
+	ln := m.cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", m.cfg.Listen); err != nil {
+			return err // "listen tcp ADDR: bind: address already in use"
+		}
 	}
 	m.addr = ln.Addr().String()
 	var capped *perIPListener
@@ -237,7 +242,11 @@ func (m *Main) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	m.log.Info("depthcast listening", "addr", m.addr, "brokers", icfg.Brokers, "topic", icfg.Topic)
+	if m.cfg.Input == nil {
+		m.log.Info("depthcast listening", "addr", m.addr, "brokers", icfg.Brokers, "topic", icfg.Topic)
+	} else { // the input is not Kafka (a recording): no brokers or topic to name
+		m.log.Info("depthcast listening", "addr", m.addr)
+	}
 	close(m.started)
 
 	var runErr error
