@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -199,4 +200,34 @@ func runToEndCode(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	code, stdout, _ := runToEnd(t, args...)
 	return stdout, code
+}
+
+// In normal operation the demo logs nothing at warn or above: its own broker gives its readers and the
+// exchange no timeouts or errors to report while 10,000 events go through at the default rate.
+func TestDemoQuietLog(t *testing.T) {
+	stdout, stderr, stop := runLogged(t, "demo", "--listen", "127.0.0.1:0", "--log-level", "warn")
+	var addr string
+	waitFor(t, "the demo serving", func() bool {
+		m := servingRE.FindStringSubmatch(stdout.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	waitFor(t, "10,000 events through the node", func() bool {
+		code, body := httpGet(t, addr, "/v1/symbols")
+		var v struct{ Symbols []struct{ Seq int } }
+		if code != 200 || json.Unmarshal([]byte(body), &v) != nil {
+			return false
+		}
+		n := 0
+		for _, s := range v.Symbols {
+			n += s.Seq
+		}
+		return n >= 10000
+	})
+	stop()
+	if s := stderr.String(); s != "" {
+		t.Errorf("the demo logged at warn or above:\n%s", s)
+	}
 }
