@@ -40,6 +40,10 @@ type Config struct {
 	MaxConnections int
 	// ResumeHistory is how many recent updates each (symbol, depth) view keeps for resume. Default 1024.
 	ResumeHistory int
+	// SymbolMetrics is how many symbols get per-symbol metric series (the seconds since each one's last
+	// event): the first that many to appear. Symbols come from upstream, so this bounds the series a
+	// stream of new symbols can create. Default 100; negative: none.
+	SymbolMetrics int
 	// ViewLinger is how long a view whose last subscriber left is kept, with its resume history, before it
 	// is dropped. Negative: dropped at once. Default 30 s.
 	ViewLinger time.Duration
@@ -88,6 +92,7 @@ const (
 	DefaultOpsBurst             = 100
 	DefaultMaxConnections       = 100000
 	DefaultResumeHistory        = 1024
+	DefaultSymbolMetrics        = 100
 	DefaultCompressThreshold    = 512
 	DefaultLinger               = 3 * time.Second
 	DefaultViewLinger           = 30 * time.Second
@@ -123,6 +128,7 @@ func (c *Config) withDefaults() Config {
 	setInt(&d.OpsBurst, DefaultOpsBurst)
 	setInt(&d.MaxConnections, DefaultMaxConnections)
 	setInt(&d.ResumeHistory, DefaultResumeHistory)
+	setInt(&d.SymbolMetrics, DefaultSymbolMetrics)
 	setInt(&d.CompressThreshold, DefaultCompressThreshold)
 	setDur(&d.Linger, DefaultLinger)
 	setDur(&d.ViewLinger, DefaultViewLinger)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // handler receives gws's connection events. gws calls OnOpen, OnMessage, OnPing and OnClose from the
@@ -129,7 +131,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Reserve the connection's slot before the handshake, so concurrent handshakes cannot overshoot.
 	if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
 		s.conns.Add(-1)
-		s.metrics.refused.Add(r.Context(), 1)
+		s.metrics.refused.Add(r.Context(), 1, metric.WithAttributes(attribute.String("reason", "max_connections")))
 		s.metrics.count.refused.Add(1)
 		http.Error(w, "connection limit reached", http.StatusTooManyRequests)
 		return

@@ -3,6 +3,7 @@ package feed
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/depthcast/depthcast/book"
@@ -24,6 +25,9 @@ type hub struct {
 	seq    uint64 // last upstream seq seen (book or trade)
 	views  []*view
 	trades []*session
+
+	lastEvent atomic.Int64 // unix ns of the last event published for the symbol
+	metered   atomic.Bool  // the symbol has per-symbol metric series (Config.SymbolMetrics)
 }
 
 // viewKey identifies a view: subscriptions with the same depth and interval share one.
@@ -112,8 +116,17 @@ func (sc *scratch) bookMessage(m *schema.BookMessage) *message {
 
 // update builds view v's next update from b: the levels in sc.bids and sc.asks, following v.lastSent.
 func (sc *scratch) update(b *book.Book, v *view) *message {
-	return sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
-		Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)})
+	return sc.timed(b.Time(), sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
+		Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)}))
+}
+
+// timed marks m, a live message made when its event was published, for the latency histogram. Replayed
+// messages carry recorded times and are not timed.
+func (sc *scratch) timed(event string, m *message) *message {
+	if !sc.replay {
+		m.event, m.channel = event, channelBook
+	}
+	return m
 }
 
 // snapshotOf builds a snapshot of b for a view of the given depth, stamped seq.
@@ -133,7 +146,7 @@ func (h *hub) publishSnapshot(b *book.Book, wasLive bool, sc *scratch, status *m
 		}
 		v.lastSent = b.Seq()
 		v.history = v.history[:0]
-		v.snapshot = sc.snapshotOf(b, v.key.depth, b.Seq())
+		v.snapshot = sc.timed(b.Time(), sc.snapshotOf(b, v.key.depth, b.Seq()))
 		if v.key.interval > 0 {
 			v.captureSent(b)
 			v.dirty = false

@@ -132,6 +132,7 @@ func (s *Server) PublishBook(b *book.Book, snapshot bool) {
 	sc := s.scratch()
 	defer scratchPool.Put(sc)
 	h.mu.Lock()
+	s.touch(h)
 	wasLive := h.live
 	h.known, h.live = true, b.Live()
 	h.seq = max(h.seq, b.Seq())
@@ -158,6 +159,7 @@ func (s *Server) PublishTrade(b *book.Book, e *schema.Event) {
 	h := s.hub(e.Symbol)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	s.touch(h)
 	h.known = true
 	h.seq = max(h.seq, e.Seq)
 	if len(h.trades) == 0 {
@@ -165,6 +167,9 @@ func (s *Server) PublishTrade(b *book.Book, e *schema.Event) {
 	}
 	var buf [512]byte
 	m := newMessage(schema.AppendTrade(buf[:0], e, s.replay))
+	if !s.replay {
+		m.event, m.channel = e.Time, channelTrades
+	}
 	for _, sess := range h.trades {
 		sess.send(m)
 	}
@@ -176,6 +181,9 @@ func (s *Server) PublishStatus(b *book.Book) {
 	h := s.hub(b.Symbol())
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !h.known { // the symbol's first event, one the book did not apply
+		s.touch(h)
+	}
 	h.known = true
 	wasLive := h.live
 	h.live = b.Live()

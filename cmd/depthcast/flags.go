@@ -169,6 +169,7 @@ type feedFlags struct {
 	noCompression   bool
 	shutdownTimeout time.Duration
 	drainTimeout    time.Duration
+	symbolMetrics   int
 }
 
 func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
@@ -185,13 +186,23 @@ func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
 	fs.BoolVar(&f.noCompression, "no-compression", false, "refuse permessage-deflate")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 5*time.Second, "on shutdown, how long past the drain timeout clients and the HTTP server get to finish")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", feed.DefaultDrainTimeout, "on SIGTERM, how long each client has to receive what is queued for it before its 1001 close")
+	fs.IntVar(&f.symbolMetrics, "symbol-metrics", feed.DefaultSymbolMetrics, "symbols with per-symbol metric series, the first to appear (0: none)")
 }
 
 func (f *feedFlags) config() feed.Config {
 	return feed.Config{SendQueueBytes: f.sendQueueBytes, SendQueueMessages: f.sendQueueMsgs, WriteTimeout: f.writeTimeout,
 		Heartbeat: f.heartbeat, MaxMessageBytes: f.maxMessageBytes, MaxMalformed: f.maxMalformed, MaxSubscriptions: f.maxSubs,
 		MaxConnections: f.maxConns, OpsPerSecond: f.opsPerSecond, OpsBurst: int(2 * f.opsPerSecond), DisableCompression: f.noCompression,
-		DrainTimeout: f.drainTimeout}
+		DrainTimeout: f.drainTimeout, SymbolMetrics: symbolMetrics(f.symbolMetrics)}
+}
+
+// symbolMetrics maps --symbol-metrics onto feed.Config.SymbolMetrics, where 0 takes the default and a
+// negative value means none.
+func symbolMetrics(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // ingestFlags map onto ingest.Config.
