@@ -481,6 +481,7 @@ function renderBook(st) {
   setText($("book-seq"), st ? String(st.seq) : "0");
   setText($("book-rate"), st ? String(st.rate) : "0");
   setText($("book-resyncs"), st ? String(st.resyncs) : "0");
+  $("book-resyncs-note").hidden = !(st && st.resyncs > 0); // shown once the page has had to resynchronise
   const mo = st && midOf(st);
   if (mo) {
     setText($("spread-mid"), mo.mid.toFixed(Math.min(st.pdp + 1, 10)));
