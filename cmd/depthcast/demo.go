@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,7 +130,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		if *recordDir != "" {
 			fmt.Fprintf(w, "  recording  %s (what the node reads; depthcast replay --in %s plays it back)\n", recAbs, *recordDir)
 		}
-		fmt.Fprintf(w, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
+		fmt.Fprintf(w, "  exchange   %d simulated symbols: %s\n\nCtrl-C stops.\n", len(x.Symbols()), strings.Join(x.Symbols(), " "))
 	})
 	stopSim()
 	wg.Wait()

@@ -231,3 +231,21 @@ func TestDemoQuietLog(t *testing.T) {
 		t.Errorf("the demo logged at warn or above:\n%s", s)
 	}
 }
+
+// demo prints its URLs, its broker and its exchange's symbols, each on a line of its own kind.
+func TestDemoPrintsWhatItRuns(t *testing.T) {
+	var stdout testkit.Buffer
+	_, stop := runInBackgroundOut(t, &stdout, "demo", "--listen", "127.0.0.1:0", "--rate", "100", "--symbols", "2", "--log-level", "warn")
+	defer stop()
+	waitFor(t, "the exchange line", func() bool { return strings.Contains(stdout.String(), "Ctrl-C stops.") })
+	out := stdout.String()
+	for _, re := range []string{`(?m)^  symbols    http://\S+/v1/symbols$`, `(?m)^  kafka      \S+ \(the embedded broker`,
+		`(?m)^  exchange   2 simulated symbols: BTC-USD ETH-USD$`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("demo's output does not match %s:\n%s", re, out)
+		}
+	}
+	if n := strings.Count(out, "  symbols "); n != 1 {
+		t.Errorf("%d lines labelled symbols:\n%s", n, out)
+	}
+}
