@@ -51,7 +51,7 @@ func TestRunUsage(t *testing.T) {
 		{name: "bad value in the environment", args: []string{"serve", "--brokers", "127.0.0.1:9"},
 			env: map[string]string{"DEPTHCAST_SEND_QUEUE_BYTES": "lots"}, wantCode: 2, wantStderr: "DEPTHCAST_SEND_QUEUE_BYTES"},
 		{name: "feed config out of range", args: []string{"serve", "--brokers", "127.0.0.1:9", "--send-queue-bytes", "10"}, wantCode: 2,
-			wantStderr: "SendQueueBytes"},
+			wantStderr: "depthcast serve: --send-queue-bytes 10 < 4096\n"},
 		{name: "help serve lists the level limit", args: []string{"help", "serve"}, wantCode: 0, wantStdout: "--max-book-levels"},
 		{name: "help demo lists the level limit", args: []string{"help", "demo"}, wantCode: 0, wantStdout: "--max-book-levels"},
 		{name: "bad level limit", args: []string{"serve", "--brokers", "127.0.0.1:9", "--max-book-levels", "-1"}, wantCode: 2,
@@ -250,6 +250,8 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"tail", "--depth"}, `depthcast tail: flag needs an argument: --depth`},
 		{[]string{"serve", "--brokers", "127.0.0.1:9", "--shards", "-1"}, `depthcast serve: shards -1 out of 1..4096`},
 		{[]string{"simulate", "--brokers", "127.0.0.1:9", "--compression", "foo"}, `depthcast simulate: unknown compression "foo" (want gzip, snappy, lz4 or zstd)`},
+		{[]string{"serve", "--brokers", "127.0.0.1:9", "--heartbeat", "1ms"}, `depthcast serve: --heartbeat 1ms < 100ms`},
+		{[]string{"demo", "--ops-per-second", "-1"}, `depthcast demo: --ops-per-second must be positive`},
 	} {
 		code, _, stderr := runToEnd(t, tc.args...)
 		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")

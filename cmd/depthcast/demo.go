@@ -68,6 +68,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return usageError{err}
 	}
 
+	tlsCfg, err := loadTLS(gf.tlsCert, gf.tlsKey)
+	if err != nil {
+		return usageError{err}
+	}
+	fcfg := ff.config()
+	fcfg.Guard = gf.config()
+	if err := fcfg.Validate(); err != nil {
+		return usageError{err}
+	}
+
 	// The port first: a busy one fails at once, before a broker or an exchange is started.
 	ln, err := net.Listen("tcp", ff.listen)
 	if err != nil {
@@ -84,12 +94,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic,
 		"retention", retention.String(), "retention_bytes_per_partition", demoRetentionBytes)
 
-	tlsCfg, err := loadTLS(gf.tlsCert, gf.tlsKey)
-	if err != nil {
-		return usageError{err}
-	}
-	fcfg := ff.config()
-	fcfg.Guard = gf.config()
 	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: ingest.StartEarliest, MaxBookLevels: maxLevels}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

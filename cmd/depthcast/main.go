@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
 	"syscall"
 )
 
@@ -100,10 +101,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // ("ingest: ", "replay: "): Go style for the packages' callers, noise to a user of the command.
 var internalPrefix = regexp.MustCompile(`(^|: )(?:auth|book|client|engine|feed|ingest|replay|schema|sim): `)
 
-// userMessage is err as a user of the command reads it, without the project's package names.
+// userMessage is err as a user of the command reads it, without the project's package names, and with the
+// flags that set a feed setting named instead of its Go field.
 func userMessage(err error) string {
-	return internalPrefix.ReplaceAllString(err.Error(), "$1")
+	return feedFields.Replace(internalPrefix.ReplaceAllString(err.Error(), "$1"))
 }
+
+// feedFields maps feed.Config's validation messages onto the flags that set the fields.
+var feedFields = strings.NewReplacer(
+	"invalid feed config: ", "",
+	"SendQueueBytes ", "--send-queue-bytes ", "SendQueueMessages ", "--send-queue-messages ",
+	"WriteTimeout ", "--write-timeout ", "Heartbeat ", "--heartbeat ", "MaxMessageBytes ", "--max-message-bytes ",
+	"MaxMalformed ", "--max-malformed ", "MaxSubscriptions ", "--max-subscriptions ",
+	"OpsPerSecond and OpsBurst ", "--ops-per-second ", "MaxConnections ", "--max-connections ",
+	"DrainTimeout ", "--drain-timeout ",
+)
 
 // usageError is a command-line mistake (exit code 2).
 type usageError struct{ error }
