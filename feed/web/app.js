@@ -59,7 +59,7 @@ function symbolState(sym) {
     st = {
       sym, bids: [], asks: [], seq: 0, hasBook: false, status: "unknown", serverSeq: 0,
       reqDepth: DEPTH, viewDepth: DEPTH, // the depth last asked for, and the one the book held was built at
-      pdp: 0, sdp: 0, count: 0, rate: 0, verified: 0, mismatches: 0, resyncs: 0,
+      pdp: 0, sdp: 0, count: 0, rate: null, verified: 0, // rate: null until its first whole second mismatches: 0, resyncs: 0,
       trades: [], lastTrade: null, bookDirty: true, tradesDirty: true,
     };
     symbols.set(sym, st);
@@ -479,7 +479,7 @@ function renderBook(st) {
   setText(badge, label);
   badge.className = "badge " + (stale ? "stale" : st && st.hasBook ? "live" : "");
   setText($("book-seq"), st ? String(st.seq) : "0");
-  setText($("book-rate"), st ? String(st.rate) : "0");
+  setText($("book-rate"), st && st.rate != null ? String(st.rate) : "—");
   setText($("book-resyncs"), st ? String(st.resyncs) : "0");
   $("book-resyncs-note").hidden = !(st && st.resyncs > 0); // shown once the page has had to resynchronise
   const mo = st && midOf(st);
@@ -562,7 +562,7 @@ function renderMarkets() {
     const mo = midOf(st);
     setText(r.td[1], mo ? mo.mid.toFixed(Math.min(st.pdp + 1, 10)) : "—");
     setText(r.td[2], String(st.seq || st.serverSeq || 0));
-    setText(r.td[3], String(st.rate));
+    setText(r.td[3], st.rate != null ? String(st.rate) : "—");
     setText(r.td[4], st.mismatches ? st.verified + "/" + st.mismatches + "✗" : String(st.verified));
     r.td[4].className = st.mismatches ? "ops neg" : "ops";
   }
