@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +31,9 @@ const (
 	nodeDLTopic = "md.events.rejected"
 	nodeWait    = 60 * time.Second // generous: -race on a loaded 2-core machine; waits end when their condition holds
 )
+
+// slowClosed matches a slow-consumer count above 0 on /metrics.
+var slowClosed = regexp.MustCompile(`(?m)^depthcast_feed_slow_consumers_total(\{[^}]*\})? [1-9]`)
 
 // nodeFacts is what a real node showed.
 type nodeFacts struct {
@@ -191,6 +195,18 @@ func runNode(bin string) (nodeFacts, error) {
 		}
 		gotError = strings.Contains(string(msg), `"type":"error"`)
 	}
+	// An update while it reads: the feed's latency histogram gets its sample.
+	if err := produce(`{"type":"delta","symbol":"BTC-USD","seq":4,` + ts + `,"bids":[["43000.12","4"]],"asks":[]}`); err != nil {
+		return facts, fmt.Errorf("produce: %w", err)
+	}
+	for gotUpdate := false; !gotUpdate; {
+		_ = c.SetReadDeadline(time.Now().Add(nodeWait))
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			return facts, fmt.Errorf("read: %w", err)
+		}
+		gotUpdate = strings.Contains(string(msg), `"type":"update"`)
+	}
 	_ = c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
 	_ = c.Close()
 
@@ -204,19 +220,20 @@ func runNode(bin string) (nodeFacts, error) {
 	if err := slow.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(sub, "book"))); err != nil {
 		return facts, fmt.Errorf("write: %w", err)
 	}
-	seq := 3
+	seq := 4
 	deadline := time.Now().Add(nodeWait)
 	for {
 		_, body, err := get("/metrics")
 		if err != nil {
 			return facts, fmt.Errorf("GET /metrics: %w", err)
 		}
-		if strings.Contains(body, "depthcast_feed_slow_consumers") {
+		if slowClosed.MatchString(body) { // the counter is there at 0 from the start: wait for a close
+
 			facts.metrics = parseMetrics(body)
 			break
 		}
 		if time.Now().After(deadline) {
-			return facts, fmt.Errorf("the slow client was not closed after %d deltas", seq-3)
+			return facts, fmt.Errorf("the slow client was not closed after %d deltas", seq-4)
 		}
 		var recs []string
 		for range 200 {

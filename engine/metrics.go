@@ -94,15 +94,32 @@ func newPipelineMetrics(m metric.Meter, p *Pipeline) (*pipelineMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every series with a known attribute value is there at 0 from the start, so a dashboard or an alert
+	// on a rate sees the counter before it first moves.
+	ctx := context.Background()
+	for _, t := range []schema.EventType{schema.EventSnapshot, schema.EventDelta, schema.EventTrade} {
+		pm.events.Add(ctx, 0, pm.typeOpt[t]...)
+	}
+	for _, r := range schema.Reasons {
+		pm.rejected.Add(ctx, 0, pm.reasonOption(r))
+	}
+	pm.skipped.Add(ctx, 0, pm.dupOpt...)
+	pm.skipped.Add(ctx, 0, pm.notLive...)
+	pm.gaps.Add(ctx, 0)
 	return pm, nil
 }
 
 func (pm *pipelineMetrics) reject(r schema.Reason) {
+	pm.rejected.Add(context.Background(), 1, pm.reasonOption(r))
+}
+
+// reasonOption is the attribute option of rejection reason r, built once.
+func (pm *pipelineMetrics) reasonOption(r schema.Reason) metric.AddOption {
 	opt, ok := pm.reasonOpt.Load(r)
 	if !ok {
 		opt, _ = pm.reasonOpt.LoadOrStore(r, metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(r)))))
 	}
-	pm.rejected.Add(context.Background(), 1, opt.(metric.AddOption))
+	return opt.(metric.AddOption)
 }
 
 func (pm *pipelineMetrics) close() {

@@ -322,6 +322,14 @@ func (p *Pipeline) Close() {
 	})
 }
 
+// NotePartition tells the pipeline that records of partition part will come: the partition's series of
+// its metrics (the Tap's errors) are there at 0 from then on.
+func (p *Pipeline) NotePartition(part int) {
+	if p.tap != nil {
+		p.tap.errs.Add(context.Background(), 0, p.tap.option(part))
+	}
+}
+
 // Run holds the pipeline open until ctx is done, then closes it: a Pipeline its owner feeds (Submit, a
 // Batcher) is the input of a node, as the Kafka consumer is.
 func (p *Pipeline) Run(ctx context.Context) error {

@@ -66,7 +66,7 @@ func TestPipelineRules(t *testing.T) {
 				"update BTC-USD 102 42999.5:3,42999:1|43000.2:1.5,43000.3:4",
 			},
 			book:   "live=true seq=102 42999.5:3,42999:1|43000.2:1.5,43000.3:4",
-			counts: map[string]int64{MetricEvents + "{type=snapshot}": 1, MetricEvents + "{type=delta}": 2, MetricGaps: -1},
+			counts: map[string]int64{MetricEvents + "{type=snapshot}": 1, MetricEvents + "{type=delta}": 2, MetricGaps: 0},
 		},
 		{
 			name: "duplicates are skipped",
@@ -85,7 +85,7 @@ func TestPipelineRules(t *testing.T) {
 				"update BTC-USD 12 1:5|2:2",
 			},
 			book:   "live=true seq=12 1:5|2:2",
-			counts: map[string]int64{MetricSkipped + "{reason=duplicate}": 3, MetricGaps: -1},
+			counts: map[string]int64{MetricSkipped + "{reason=duplicate}": 3, MetricGaps: 0},
 		},
 		{
 			name: "deltas before the first snapshot are skipped, trades flow",
@@ -103,7 +103,7 @@ func TestPipelineRules(t *testing.T) {
 				"update BTC-USD 9 1:4|2:3",
 			},
 			book:   "live=true seq=9 1:4|2:3",
-			counts: map[string]int64{MetricSkipped + "{reason=not_live}": 2, MetricGaps: -1},
+			counts: map[string]int64{MetricSkipped + "{reason=not_live}": 2, MetricGaps: 0},
 		},
 		{
 			name: "gap makes the book stale until the next snapshot",
@@ -164,7 +164,7 @@ func TestPipelineRules(t *testing.T) {
 				MetricRejected + "{reason=crossed}":    1,
 				MetricRejected + "{reason=bad_symbol}": 2,
 				MetricEvents + "{type=snapshot}":       1,
-				MetricEvents + "{type=delta}":          -1,
+				MetricEvents + "{type=delta}":          0,
 			},
 		},
 		{

@@ -45,17 +45,22 @@ func newTapper(cfg Config) (*tapper, error) {
 	return &tapper{tap: cfg.Tap, errs: errs, log: cfg.Logger, logs: ratelog.New(1, 5)}, nil
 }
 
+// option returns the attribute option of partition part, built once.
+func (t *tapper) option(part int) metric.AddOption {
+	opt, ok := t.attrs.Load(part)
+	if !ok {
+		opt, _ = t.attrs.LoadOrStore(part, metric.WithAttributeSet(attribute.NewSet(attribute.Int("partition", part))))
+	}
+	return opt.(metric.AddOption)
+}
+
 // record hands rec to the tap; a failure is counted and logged, never returned.
 func (t *tapper) record(ctx context.Context, rec Record) {
 	if t == nil {
 		return
 	}
 	if err := t.tap.Tap(ctx, rec); err != nil {
-		opt, ok := t.attrs.Load(rec.Partition)
-		if !ok {
-			opt, _ = t.attrs.LoadOrStore(rec.Partition, metric.WithAttributeSet(attribute.NewSet(attribute.Int("partition", rec.Partition))))
-		}
-		t.errs.Add(context.Background(), 1, opt.(metric.AddOption))
+		t.errs.Add(context.Background(), 1, t.option(rec.Partition))
 		t.logs.Warn(t.log, "tap failed", slog.Int("partition", rec.Partition), slog.Int64("offset", rec.Offset),
 			slog.Any("error", err))
 	}

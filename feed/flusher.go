@@ -133,6 +133,7 @@ func (s *session) flushOnce(r *flushRound) {
 		return
 	}
 	s.nc.wmu.Unlock()
+	s.srv.metrics.observeLatency(batch)
 	r.msgs += int64(len(batch))
 	r.wire += int64(wire)
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -13,6 +14,12 @@ import (
 // all connections that negotiated compression.
 type message struct {
 	frame []byte // complete unmasked server frame: header + payload
+
+	// For the latency histogram: the upstream time of the event behind a live book or trade message (RFC
+	// 3339; empty for other messages), its channel, and whether a write has already observed it.
+	event   string
+	channel channelID
+	timed   atomic.Bool
 
 	deflateOnce sync.Once
 	deflated    []byte // compressed frame (RSV1 set), or the plain frame when compression does not pay

@@ -310,6 +310,9 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 }
 
 // refusal is a handshake refused before the upgrade.
+// refuseReasons are the values of the reason attribute of the refused-connections metric.
+var refuseReasons = []string{"max_connections", "ip_rate", "origin", "no_token", "bad_token", "ip_connections", "key_connections", "symbol"}
+
 type refusal struct {
 	status     int
 	code       string

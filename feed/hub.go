@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/depthcast/depthcast/book"
@@ -21,12 +22,17 @@ type HubConfig struct {
 	// ViewLinger is how long a view whose last subscriber left is kept, with its resume history, before it
 	// is dropped. Negative: dropped at once. Default 30 s.
 	ViewLinger time.Duration
+	// SymbolMetrics is how many symbols get per-symbol metric series (the seconds since each one's last
+	// event): the first that many to appear. Symbols come from upstream, so this bounds the series a stream
+	// of new symbols can create. Default 100; negative: none.
+	SymbolMetrics int
 }
 
 // Defaults of HubConfig.
 const (
 	DefaultResumeHistory = 1024
 	DefaultViewLinger    = 30 * time.Second
+	DefaultSymbolMetrics = 100
 )
 
 // Validate reports a field of c out of its range.
@@ -44,6 +50,9 @@ func (c HubConfig) withDefaults() HubConfig {
 	if c.ViewLinger == 0 {
 		c.ViewLinger = DefaultViewLinger
 	}
+	if c.SymbolMetrics == 0 {
+		c.SymbolMetrics = DefaultSymbolMetrics
+	}
 	return c
 }
 
@@ -58,7 +67,9 @@ func (c HubConfig) withDefaults() HubConfig {
 // use; see doc.go for its locks.
 type Hub struct {
 	cfg    HubConfig
-	replay bool // messages carry "replay":true
+	replay bool // messages carry "replay":true; nothing is timed or metered
+
+	symbolSlots atomic.Int64 // symbols given per-symbol metric series so far (HubConfig.SymbolMetrics)
 
 	mu      sync.RWMutex
 	entries map[string]*entry
@@ -77,10 +88,10 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 	return newHub(cfg.withDefaults(), false), nil
 }
 
-// newReplayHub returns the Hub of one replay playback: its messages carry the replay flag, and a view goes
-// with its last subscriber (nothing resumes a replay).
+// newReplayHub returns the Hub of one replay playback: its messages carry the replay flag, a view goes with
+// its last subscriber (nothing resumes a replay), and no symbol of it is metered.
 func newReplayHub() *Hub {
-	return newHub(HubConfig{ViewLinger: -1}.withDefaults(), true)
+	return newHub(HubConfig{ViewLinger: -1, SymbolMetrics: -1}.withDefaults(), true)
 }
 
 func newHub(cfg HubConfig, replay bool) *Hub {
@@ -100,6 +111,9 @@ type entry struct {
 	seq    uint64 // last upstream seq seen (book or trade)
 	views  []*view
 	trades []*session
+
+	lastEvent atomic.Int64 // unix ns of the last event published for the symbol
+	metered   atomic.Bool  // the symbol has per-symbol metric series (HubConfig.SymbolMetrics)
 }
 
 // subscription is one connection's subscription to one symbol's view, or to its trades (view nil).
@@ -173,6 +187,7 @@ func (h *Hub) PublishBook(b *book.Book, snapshot bool) {
 	sc := h.scratch()
 	defer scratchPool.Put(sc)
 	e.mu.Lock()
+	h.touch(e)
 	wasLive := e.live
 	e.known, e.live = true, b.Live()
 	e.seq = max(e.seq, b.Seq())
@@ -199,6 +214,7 @@ func (h *Hub) PublishTrade(b *book.Book, ev *schema.Event) {
 	e := h.entry(ev.Symbol)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	h.touch(e)
 	e.known = true
 	e.seq = max(e.seq, ev.Seq)
 	if len(e.trades) == 0 {
@@ -206,6 +222,9 @@ func (h *Hub) PublishTrade(b *book.Book, ev *schema.Event) {
 	}
 	var buf [512]byte
 	m := newMessage(schema.AppendTrade(buf[:0], ev, h.replay))
+	if !h.replay {
+		m.event, m.channel = ev.Time, channelTrades
+	}
 	for _, sess := range e.trades {
 		sess.send(m)
 	}
@@ -217,6 +236,9 @@ func (h *Hub) PublishStatus(b *book.Book) {
 	e := h.entry(b.Symbol())
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !e.known { // the symbol's first event, one the book did not apply
+		h.touch(e)
+	}
 	e.known = true
 	wasLive := e.live
 	e.live = b.Live()
@@ -228,6 +250,28 @@ func (h *Hub) PublishStatus(b *book.Book) {
 	for _, v := range e.views {
 		v.dirty = false
 		v.fanout(m)
+	}
+}
+
+// touch records an event of e's symbol for the seconds-since-last-event gauge, and gives the symbol its
+// per-symbol series while there are slots left (HubConfig.SymbolMetrics). e.mu is held.
+func (h *Hub) touch(e *entry) {
+	if h.replay {
+		return
+	}
+	e.lastEvent.Store(time.Now().UnixNano())
+	max := int64(h.cfg.SymbolMetrics)
+	if !e.known && h.symbolSlots.Load() < max && h.symbolSlots.Add(1) <= max {
+		e.metered.Store(true)
+	}
+}
+
+// observeEventAges calls observe with the seconds since the last event of each metered symbol.
+func (h *Hub) observeEventAges(now time.Time, observe func(symbol string, age float64)) {
+	for _, e := range h.list() {
+		if e.metered.Load() {
+			observe(e.symbol, max(0, float64(now.UnixNano()-e.lastEvent.Load())/1e9))
+		}
 	}
 }
 
@@ -476,7 +520,7 @@ func (e *entry) publishSnapshot(b *book.Book, wasLive bool, sc *scratch, status 
 		}
 		v.lastSent = b.Seq()
 		v.history = v.history[:0]
-		v.snapshot = sc.snapshotOf(b, v.key.depth, b.Seq())
+		v.snapshot = sc.timed(b.Time(), sc.snapshotOf(b, v.key.depth, b.Seq()))
 		if v.key.interval > 0 {
 			v.captureSent(b)
 			v.dirty = false

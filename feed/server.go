@@ -20,6 +20,8 @@ import (
 	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/lxzan/gws"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Server is the WebSocket feed and the HTTP endpoints beside it. It serves the subscribers of its Hub
@@ -295,7 +297,7 @@ func (s *Server) upgrade(newProto func(*session) protocol) http.HandlerFunc {
 		// Reserve the connection's slot before the handshake, so concurrent handshakes cannot overshoot.
 		if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
 			s.conns.Add(-1)
-			s.metrics.refused.Add(r.Context(), 1)
+			s.metrics.refused.Add(r.Context(), 1, metric.WithAttributes(attribute.String("reason", "max_connections")))
 			s.metrics.count.refused.Add(1)
 			http.Error(w, "connection limit reached", http.StatusTooManyRequests)
 			return

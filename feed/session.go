@@ -227,6 +227,8 @@ func (s *session) wrote(batch []*message, size, wire int, written int64, err err
 	var cut []byte
 	if err != nil {
 		cut = s.cutFrame(batch, written)
+	} else {
+		s.srv.metrics.observeLatency(batch)
 	}
 	s.mu.Lock()
 	s.doneLocked(batch, size)

@@ -182,8 +182,17 @@ func (sc *scratch) bookMessage(m *schema.BookMessage) *message {
 
 // update builds view v's next update from b: the levels in sc.bids and sc.asks, following v.lastSent.
 func (sc *scratch) update(b *book.Book, v *view) *message {
-	return sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
-		Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)})
+	return sc.timed(b.Time(), sc.bookMessage(&schema.BookMessage{Type: schema.TypeUpdate, Symbol: b.Symbol(), Seq: b.Seq(), PrevSeq: v.lastSent,
+		Time: b.Time(), PriceExp: b.PriceExp(), SizeExp: b.SizeExp(), Bids: sc.bids, Asks: sc.asks, Checksum: b.Checksum(v.key.depth)}))
+}
+
+// timed marks m, a live message made when its event was published, for the latency histogram. Replayed
+// messages carry recorded times and are not timed.
+func (sc *scratch) timed(event string, m *message) *message {
+	if !sc.replay {
+		m.event, m.channel = event, channelBook
+	}
+	return m
 }
 
 // snapshotOf builds a snapshot of b for a view of the given depth, stamped seq.

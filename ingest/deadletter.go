@@ -66,6 +66,9 @@ func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) 
 		dropped: opt("dropped"),
 		failed:  opt("failed"),
 	}
+	for _, o := range []metric.AddOption{d.written, d.dropped, d.failed} {
+		count.Add(context.Background(), 0, o) // each result there at 0 from the start
+	}
 	d.wg.Add(1)
 	go d.run()
 	return d, nil

@@ -246,6 +246,10 @@ func (c *Consumer) listOffsets(ctx context.Context, client *kafka.Client, ids []
 // readPartition runs a partition reader, restarting it at the next offset after an error or a stall,
 // until ctx ends.
 func (c *Consumer) readPartition(ctx context.Context, client *kafka.Client, pipe *engine.Pipeline, all []*partState, st *partState) {
+	// The partition's counters are there at 0 from the start.
+	c.restarts.Add(context.Background(), 0, st.attrs)
+	c.controls.Add(context.Background(), 0, st.attrs)
+	pipe.NotePartition(st.id)
 	backoff := 100 * time.Millisecond
 	for {
 		r := newPartitionReader(client, c.cfg, st.id, st.next.Load())

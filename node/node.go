@@ -44,7 +44,8 @@ type Config struct {
 	// Listen is the HTTP and WebSocket address. Port 0 picks a free port (see Node.Addr). Default
 	// "127.0.0.1:8080".
 	Listen string
-	// Listener, when set, is used instead of listening on Listen (a port bound before the node starts).
+	// Listener, when set, is a listener already bound (for a command that binds its port before anything
+	// else): the node serves on it and Listen is not used. The node closes it.
 	Listener net.Listener
 	// ShutdownTimeout bounds the graceful part of a stop beyond Feed.DrainTimeout (clients are drained
 	// first, then the HTTP server stops). Default 5 s.
@@ -197,6 +198,12 @@ func (n *Node) Run(ctx context.Context) error {
 	n.cancel = cancel
 	n.mu.Unlock()
 	defer cancel()
+	served := false // the HTTP server owns the listener from Serve on
+	defer func() {
+		if !served && n.cfg.Listener != nil {
+			_ = n.cfg.Listener.Close()
+		}
+	}()
 
 	mp := n.cfg.MeterProvider
 	var metricsHandler http.Handler
@@ -246,7 +253,7 @@ func (n *Node) Run(ctx context.Context) error {
 	ln := n.cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", n.cfg.Listen); err != nil {
-			return fmt.Errorf("listen on %s: %w", n.cfg.Listen, err)
+			return err // "listen tcp ADDR: bind: address already in use"
 		}
 	}
 	n.addr = ln.Addr().String()
@@ -278,6 +285,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { _ = srv.Run(feedCtx) })
+	served = true
 	wg.Go(func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)

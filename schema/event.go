@@ -95,6 +95,10 @@ const (
 	ReasonTooManyLevels Reason = "too_many_levels"
 )
 
+// Reasons lists every Reason, for metrics that show each at 0 before it first happens.
+var Reasons = []Reason{ReasonJSON, ReasonType, ReasonSymbol, ReasonSeq, ReasonTime, ReasonPrice, ReasonSize, ReasonSide,
+	ReasonCrossed, ReasonTooBig, ReasonBook, ReasonKeyMismatch, ReasonTooManyLevels}
+
 // ErrInvalid is wrapped by every *EventError, for callers that only need to know a record was bad.
 var ErrInvalid = errors.New("invalid event")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: vet, staticcheck, unit and integration tests under the race detector, and a
 # short fuzz pass over each decoder. Installs what it needs (tools from the Go module proxy, Chromium from
-# Debian when browser tests exist). Run from anywhere: bash scripts/test.sh
+# Debian when browser tests exist). Run from anywhere: bash scripts/test.sh (--quick: vet and the short
+# tests only, a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,16 @@ step() { # SECONDS NAME COMMAND...
   fi
   return "$rc"
 }
+
+if [ "${1:-}" = "--quick" ]; then
+  # For a first look: vet and the tests in -short mode, without the race detector, the real-Kafka suite,
+  # the client SDKs and fuzzing (browser tests run when Chromium is installed, and skip otherwise).
+  echo "== quick: go vet, go test -short (bash scripts/test.sh without --quick runs everything)"
+  step 600 "go vet" go vet ./...
+  step 900 "go test -short" go test -short -count=1 ./...
+  echo "== quick tests passed"
+  exit 0
+fi
 
 echo "== go vet"
 step 600 "go vet" go vet ./...

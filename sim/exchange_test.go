@@ -162,14 +162,15 @@ func (m *model) side(ask bool) [][2]string {
 func TestStream(t *testing.T) {
 	seeds := []int64{1, 2, 3, 99}
 	n := 100000
+	resnap := 0 // the default
 	switch {
-	case testing.Short():
-		seeds, n = seeds[:1], 20000
+	case testing.Short(): // fewer events: re-snapshots more often, so that every symbol still has some
+		seeds, n, resnap = seeds[:1], 20000, 500
 	case raceEnabled: // the race detector makes encoding/json about ten times slower
 		seeds = seeds[:2]
 	}
 	for _, seed := range seeds {
-		x := mustNew(t, Config{Seed: seed})
+		x := mustNew(t, Config{Seed: seed, ResnapshotEvery: resnap})
 		books := map[string]*model{}
 		resnaps := map[string]int{}
 		tradeIDs := map[string]bool{}

@@ -38,7 +38,12 @@ func checkGroupModule(t *testing.T, ctx context.Context) {
 		`m.groupSide([{p:"100.9",sn:1},{p:"100.1",sn:2},{p:"99.9",sn:4}], "1", true, 1, 2).map(l => l.p + "x" + l.s).join(" ")`:   "100.0x3.00 99.0x4.00",
 		`m.groupSide([{p:"100.1",sn:1},{p:"100.9",sn:2},{p:"101.1",sn:4}], "1", false, 1, 0).map(l => l.p + "x" + l.s).join(" ")`: "101.0x3 102.0x4",
 		`m.groupSide([{p:"43000.5",sn:1},{p:"42990",sn:2}], "10", true, 1, 1).map(l => l.p + "x" + l.s).join(" ")`:                "43000.0x1.0 42990.0x2.0",
-		`String(m.notional([{p:"10.5",sn:2},{p:"10",sn:1}]))`:                                                                     "31",
+		// a side cut at its view's depth loses its farthest bucket, which may lack levels past the cut, unless
+		// the buckets are single prices (the tick) or it is the only one
+		`m.groupSide([{p:"100.9",sn:1},{p:"100.1",sn:2},{p:"99.9",sn:4}], "1", true, 1, 0, true).map(l => l.p + "x" + l.s).join(" ")`: "100.0x3",
+		`m.groupSide([{p:"100.9",sn:1},{p:"100.8",sn:2}], "0.1", true, 1, 0, true).map(l => l.p + "x" + l.s).join(" ")`:               "100.9x1 100.8x2",
+		`m.groupSide([{p:"100.9",sn:1},{p:"100.1",sn:2}], "1", true, 1, 0, true).map(l => l.p + "x" + l.s).join(" ")`:                 "100.0x3",
+		`String(m.notional([{p:"10.5",sn:2},{p:"10",sn:1}]))`:                                                                         "31",
 	} {
 		got := js[string](t, ctx, fmt.Sprintf(`import("/ui/group.js").then(m => String(%s))`, expr), chromedp.EvalAwaitPromise)
 		if got != want {
@@ -128,7 +133,10 @@ func TestDashboardTraderView(t *testing.T) {
 		t.Fatalf("grouping choices %v, want the tick and at least two coarser ones", steps)
 	}
 	tickRows := js[int](t, ctx, `[...document.querySelectorAll("#bids .px")].filter(e => e.textContent).length`)
-	for _, step := range steps[1:3] {
+	// The ladder's cumulative size at its last bid row: at the tick, the top 20 levels.
+	const jsBidTotal = `Number([...document.querySelectorAll("#bids .tot")].map(e => e.textContent).filter(Boolean).pop())`
+	tickTotal := js[float64](t, ctx, jsBidTotal)
+	for i, step := range steps[1:3] {
 		js[bool](t, ctx, fmt.Sprintf(`(() => { const s = document.getElementById("group"); s.value = %q; s.dispatchEvent(new Event("change")); return true; })()`, step))
 		waitJS(t, ctx, "the ladder grouped by "+step, fmt.Sprintf(`(() => {
 			const step = %q;
@@ -138,6 +146,13 @@ func TestDashboardTraderView(t *testing.T) {
 			return bids.length > 0 && asks.length > 0 && bids.every(on) && asks.every(on) &&
 				new Set(bids).size === bids.length && new Set(asks).size === asks.length &&
 				Number(bids[0]) < Number(asks[asks.length - 1]) && document.getElementById("group").value === step; })()`, step))
+		if i == 0 {
+			// The selected symbol's book is held deeper than the ladder's 20 rows (the exchange has 40
+			// levels a side), so the coarser buckets gather the levels past the 20th: the bid side shown
+			// holds far more than the 20 levels the tick showed.
+			waitJS(t, ctx, "the grouped ladder gathering more than the top 20 levels", fmt.Sprintf(
+				`Number(document.getElementById("book").dataset.levels.split(",")[0]) > 20 && %s > 1.3 * %v`, jsBidTotal, tickTotal))
+		}
 	}
 	if n := js[int](t, ctx, `[...document.querySelectorAll("#bids .px")].filter(e => e.textContent).length`); n >= tickRows {
 		t.Errorf("grouped by %s the ladder has %d bid rows, by the tick %d: want fewer", steps[2], n, tickRows)
@@ -159,7 +174,22 @@ func TestDashboardTraderView(t *testing.T) {
 	if !js[bool](t, ctx, jsNoOverflowX+` && document.documentElement.scrollHeight <= window.innerHeight`) {
 		t.Errorf("at %dx%d the page scrolls", width, height)
 	}
+	// The picture shows the first grouping above the tick, which keeps several rows on the simulated book.
+	js[bool](t, ctx, fmt.Sprintf(`(() => { const s = document.getElementById("group"); s.value = %q; s.dispatchEvent(new Event("change")); return true; })()`, steps[1]))
+	waitJS(t, ctx, "the ladder grouped by "+steps[1]+" again", fmt.Sprintf(`document.getElementById("group").value === %q && [...document.querySelectorAll("#bids .px")].filter(e => e.textContent).length > 2`, steps[1]))
+	// The health panel polls every 2 s: let it show this page's connection before the picture is taken.
+	waitJS(t, ctx, "the feed health panel", `Number(document.getElementById("st-connections").textContent) >= 1`)
 	screenshot(t, ctx, "dashboard-grouped.png", width, height)
+	// The same view with a search typed: the markets filtered beside the grouped ladder.
+	c, cancel = context.WithTimeout(ctx, waitTimeout)
+	err = chromedp.Do(c, chromedp.SendKeys("#sym-search", "o"))
+	cancel()
+	if err != nil {
+		t.Fatalf("type into the search: %v", err)
+	}
+	waitJS(t, ctx, "the markets filtered to names with an o", `(`+jsVisibleOf+`)("#symbol-rows tr").map(r => r.dataset.symbol).join() === "DOGE-USD,SOL-USD"`)
+	screenshot(t, ctx, "dashboard-search.png", width, height)
+	js[bool](t, ctx, `(() => { const i = document.getElementById("sym-search"); i.value = ""; i.dispatchEvent(new Event("input")); return true; })()`)
 
 	// Ops panels hide and come back.
 	click(t, ctx, "#ops-toggle")
@@ -184,6 +214,16 @@ func TestDashboardTraderView(t *testing.T) {
 	click(t, ctx, `#tabs button[data-tab="depth"]`)
 	waitJS(t, ctx, "the depth tab", `document.querySelector(".depth").offsetParent !== null && document.querySelector(".book").offsetParent === null`)
 	screenshot(t, ctx, "dashboard-phone-depth.png", 780, 1688)
+	click(t, ctx, `#tabs button[data-tab="markets"]`)
+	c, cancel = context.WithTimeout(ctx, waitTimeout)
+	err = chromedp.Do(c, chromedp.SendKeys("#sym-search", "o"))
+	cancel()
+	if err != nil {
+		t.Fatalf("type into the search at phone width: %v", err)
+	}
+	waitJS(t, ctx, "the markets tab filtered", `document.querySelector(".markets").offsetParent !== null && `+
+		`(`+jsVisibleOf+`)("#symbol-rows tr").map(r => r.dataset.symbol).join() === "DOGE-USD,SOL-USD"`)
+	screenshot(t, ctx, "dashboard-phone-search.png", 780, 1688)
 	click(t, ctx, `#tabs button[data-tab="book"]`)
 
 	// Stale: the broker goes away, the feed marks the books stale, the header dims mid, spread and last.

@@ -51,7 +51,7 @@ func TestRunUsage(t *testing.T) {
 		{name: "bad value in the environment", args: []string{"serve", "--brokers", "127.0.0.1:9"},
 			env: map[string]string{"DEPTHCAST_SEND_QUEUE_BYTES": "lots"}, wantCode: 2, wantStderr: "DEPTHCAST_SEND_QUEUE_BYTES"},
 		{name: "feed config out of range", args: []string{"serve", "--brokers", "127.0.0.1:9", "--send-queue-bytes", "10"}, wantCode: 2,
-			wantStderr: "SendQueueBytes"},
+			wantStderr: "depthcast serve: --send-queue-bytes 10 < 4096\n"},
 		{name: "help serve lists the level limit", args: []string{"help", "serve"}, wantCode: 0, wantStdout: "--max-book-levels"},
 		{name: "help demo lists the level limit", args: []string{"help", "demo"}, wantCode: 0, wantStdout: "--max-book-levels"},
 		{name: "bad level limit", args: []string{"serve", "--brokers", "127.0.0.1:9", "--max-book-levels", "-1"}, wantCode: 2,
@@ -189,4 +189,82 @@ func TestDemo(t *testing.T) {
 	closing := c.awaitClose()
 	stop()
 	checkClose(t, "client of the stopped demo", closing, 1001)
+}
+
+// Environment variables are scoped per command: a node's variables (DEPTHCAST_MAX_CONNECTIONS,
+// DEPTHCAST_SYMBOLS, DEPTHCAST_NAME) do not change keygen, whose flags are read from DEPTHCAST_KEYGEN_*;
+// a command's own variable wins over the shared one.
+func TestEnvironmentScopedPerCommand(t *testing.T) {
+	keyLine := func(t *testing.T, env map[string]string, args ...string) string {
+		t.Helper()
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		code, stdout, stderr := runToEnd(t, append([]string{"keygen"}, args...)...)
+		if code != 0 {
+			t.Fatalf("keygen exited %d: %s", code, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		return lines[len(lines)-1]
+	}
+	t.Run("node variables leave keygen alone", func(t *testing.T) {
+		line := keyLine(t, map[string]string{"DEPTHCAST_MAX_CONNECTIONS": "5", "DEPTHCAST_MAX_SUBSCRIPTIONS": "6",
+			"DEPTHCAST_SYMBOLS": "3", "DEPTHCAST_NAME": "node"})
+		if strings.Contains(line, " ") {
+			t.Errorf("keygen's key line %q took a node's variables", line)
+		}
+	})
+	t.Run("keygen's own variables", func(t *testing.T) {
+		line := keyLine(t, map[string]string{"DEPTHCAST_KEYGEN_MAX_CONNECTIONS": "4", "DEPTHCAST_KEYGEN_SYMBOLS": "BTC-USD",
+			"DEPTHCAST_KEYGEN_NAME": "alice"})
+		if !strings.HasSuffix(line, " name=alice max_connections=4 symbols=BTC-USD") {
+			t.Errorf("key line %q, want name=alice max_connections=4 symbols=BTC-USD", line)
+		}
+	})
+	t.Run("the command's variable wins", func(t *testing.T) {
+		t.Setenv("DEPTHCAST_DEPTH", "not a number")
+		t.Setenv("DEPTHCAST_TAIL_DEPTH", "2000")
+		code, _, stderr := runToEnd(t, "tail", "--symbol", "BTC-USD")
+		if code != 2 || !strings.HasPrefix(stderr, "depthcast tail: ") || !strings.Contains(stderr, "depth 2000 out of range") {
+			t.Errorf("exit %d, stderr %q: want 2 and the depth of DEPTHCAST_TAIL_DEPTH refused", code, stderr)
+		}
+	})
+	t.Run("help names the variables", func(t *testing.T) {
+		_, stdout, _ := runToEnd(t, "help", "keygen")
+		if !strings.Contains(stdout, "--symbols  [DEPTHCAST_KEYGEN_SYMBOLS]") || strings.Contains(stdout, "[DEPTHCAST_SYMBOLS]") {
+			t.Errorf("help keygen:\n%s", stdout)
+		}
+	})
+}
+
+// A mistake on the command line gets its error first and a one-line hint, not the flags' usage; errors
+// name no package of the project.
+func TestCommandLineMistakes(t *testing.T) {
+	unsetEnv(t, "DEPTHCAST_BROKERS")
+	for _, tc := range []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"demo", "--rate", "abc"}, `depthcast demo: invalid value "abc" for flag --rate: parse error`},
+		{[]string{"serve", "--brokers", "127.0.0.1:9", "--no-such-flag"}, `depthcast serve: flag provided but not defined: --no-such-flag`},
+		{[]string{"tail", "--depth"}, `depthcast tail: flag needs an argument: --depth`},
+		{[]string{"serve", "--brokers", "127.0.0.1:9", "--shards", "-1"}, `depthcast serve: shards -1 out of 1..4096`},
+		{[]string{"simulate", "--brokers", "127.0.0.1:9", "--compression", "foo"}, `depthcast simulate: unknown compression "foo" (want gzip, snappy, lz4 or zstd)`},
+		{[]string{"serve", "--brokers", "127.0.0.1:9", "--heartbeat", "1ms"}, `depthcast serve: --heartbeat 1ms < 100ms`},
+		{[]string{"demo", "--ops-per-second", "-1"}, `depthcast demo: --ops-per-second must be positive`},
+	} {
+		code, _, stderr := runToEnd(t, tc.args...)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		cmd := tc.args[0]
+		if code != 2 || len(lines) != 2 || lines[0] != tc.want || lines[1] != `Run "depthcast help `+cmd+`" for its flags.` {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant exit 2, %q and the hint", tc.args, code, stderr, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	for _, args := range [][]string{{"replay", "--in", dir + "/none"}, {"recording", "verify", dir + "/none"}} {
+		code, _, stderr := runToEnd(t, args...)
+		if code != 1 || internalPrefix.MatchString(stderr) || !strings.Contains(stderr, "no such file or directory") {
+			t.Errorf("%v: exit %d, stderr %q: want 1, the error without package names", args, code, stderr)
+		}
+	}
 }

@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +39,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	gf.register(fs)
 	topic := fs.String("topic", kafkatopic.DefaultTopic, "topic inside the embedded broker")
 	partitions := fs.Int("topic-partitions", 3, "partitions of the topic inside the embedded broker")
+	retention := fs.Duration("broker-retention", demoRetention, "how long the embedded broker keeps records (at most "+
+		strconv.Itoa(demoRetentionBytes>>20)+" MiB per partition); the simulated exchange re-snapshots every book well within it")
 	var maxLevels int
 	registerMaxBookLevels(fs, &maxLevels)
 	recordDir := fs.String("record", "", "also record the stream the node reads into this directory (see depthcast record)")
@@ -51,6 +57,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return usageError{err}
 	}
+	if *retention <= 0 {
+		return usageError{fmt.Errorf("--broker-retention %v: want a positive duration", *retention)}
+	}
+	if *partitions < 1 {
+		return usageError{fmt.Errorf("--topic-partitions %d: want at least 1", *partitions)}
+	}
 	if err := scfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -59,24 +71,41 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return usageError{err}
 	}
 
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), *topic))
-	if err != nil {
-		return fmt.Errorf("embedded broker: %w", err)
-	}
-	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
-	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic)
-
 	tlsCfg, err := loadTLS(gf.tlsCert, gf.tlsKey)
 	if err != nil {
 		return usageError{err}
 	}
 	fcfg := ff.config()
 	fcfg.Guard = gf.config()
+	if err := fcfg.Validate(); err != nil {
+		return usageError{err}
+	}
+
+	// The port first: a busy one fails at once, before a broker or an exchange is started.
+	ln, err := net.Listen("tcp", ff.listen)
+	if err != nil {
+		return fmt.Errorf("%w (another process serves there: stop it or choose another --listen)", err)
+	}
+	defer ln.Close()
+
+	cluster, err := newEmbeddedBroker(*topic, *partitions, *retention, demoRetentionBytes, min(demoCleanEvery, max(*retention/4, 100*time.Millisecond)))
+	if err != nil {
+		return fmt.Errorf("embedded broker: %w", err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	log.Info("embedded Kafka-protocol broker listening", "addr", brokers[0], "topic", *topic,
+		"retention", retention.String(), "retention_bytes_per_partition", demoRetentionBytes)
+
 	icfg := ingest.Config{Brokers: brokers, Topic: *topic, Start: kafkatopic.Earliest, Books: engine.Config{MaxBookLevels: maxLevels}}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	recAbs := *recordDir
 	if *recordDir != "" {
+		if abs, aerr := filepath.Abs(*recordDir); aerr == nil {
+			recAbs = abs
+		}
+		log.Info("recording what the node reads", "dir", recAbs)
 		rec, wait, rerr := startRecording(ctx, cancel, rf.config(*recordDir, log.With("component", "recorder")), time.Time{}, &icfg)
 		if rerr != nil {
 			return rerr
@@ -89,7 +118,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 			}
 		}()
 	}
-	ncfg := node.Config{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg}
+	ncfg := node.Config{Listen: ff.listen, Hub: ff.hubConfig(), Listener: ln, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg}
 	if err := ncfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -105,7 +134,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		}
 	}()
 	err = runNode(ctx, ncfg, nil, log, stdout, func(w io.Writer, _ *node.Node) {
-		fmt.Fprintf(w, "  symbols    %v\n\nCtrl-C stops.\n", x.Symbols())
+		fmt.Fprintf(w, "  kafka      %s (the embedded broker, topic %s, keeping %s of records)\n", brokers[0], *topic, *retention)
+		if *recordDir != "" {
+			fmt.Fprintf(w, "  recording  %s (what the node reads; depthcast replay --in %s plays it back)\n", recAbs, *recordDir)
+		}
+		fmt.Fprintf(w, "  exchange   %d simulated symbols: %s\n\nCtrl-C stops.\n", len(x.Symbols()), strings.Join(x.Symbols(), " "))
 	})
 	stopSim()
 	wg.Wait()
@@ -113,6 +146,36 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		err = cause // the recording failed
 	}
 	return err
+}
+
+// The embedded broker's retention: records older than demoRetention, or past demoRetentionBytes per
+// partition, are deleted every demoCleanEvery, in segments of demoSegmentBytes, so the demo runs for days in
+// flat memory.
+const (
+	demoRetention      = 2 * time.Minute
+	demoRetentionBytes = 16 << 20
+	demoSegmentBytes   = 1 << 20
+	demoCleanEvery     = 10 * time.Second
+)
+
+// newEmbeddedBroker starts the demo's one-node Kafka-protocol broker with topic's partitions, deleting
+// records older than retention or past retentionBytes per partition every cleanEvery.
+func newEmbeddedBroker(topic string, partitions int, retention time.Duration, retentionBytes int64, cleanEvery time.Duration) (*kfake.Cluster, error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(cleanEvery.Milliseconds(), 10)}))
+	if err != nil {
+		return nil, err
+	}
+	err = cluster.CreateTopic(topic, int32(partitions), map[string]string{
+		"retention.ms":    strconv.FormatInt(retention.Milliseconds(), 10),
+		"retention.bytes": strconv.FormatInt(retentionBytes, 10),
+		"segment.bytes":   strconv.FormatInt(min(demoSegmentBytes, max(retentionBytes/4, 1024)), 10),
+	})
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	return cluster, nil
 }
 
 // wsScheme is the WebSocket URL scheme of a listener with or without TLS.

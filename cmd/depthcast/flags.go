@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,49 +17,102 @@ import (
 	"github.com/depthcast/depthcast/sim"
 )
 
-// envName maps a flag name to its environment variable: send-queue-bytes → DEPTHCAST_SEND_QUEUE_BYTES.
+// envName maps a flag name to its shared environment variable: send-queue-bytes → DEPTHCAST_SEND_QUEUE_BYTES.
 func envName(flagName string) string {
-	return "DEPTHCAST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	return "DEPTHCAST_" + envWord(flagName)
 }
 
-// newFlagSet returns a flag set whose usage lists each flag with its environment variable.
+// commandEnvName maps a command's flag to the variable that sets it for that command only:
+// (keygen, max-connections) → DEPTHCAST_KEYGEN_MAX_CONNECTIONS.
+func commandEnvName(command, flagName string) string {
+	return "DEPTHCAST_" + envWord(command) + "_" + envWord(flagName)
+}
+
+func envWord(s string) string {
+	return strings.ToUpper(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s))
+}
+
+// commandOnly lists, per command, the flags whose name means something else in another command: they are
+// read only from the command's own variable (DEPTHCAST_KEYGEN_SYMBOLS), so that a variable set for a node
+// (DEPTHCAST_SYMBOLS for demo, DEPTHCAST_MAX_CONNECTIONS for serve) cannot change them.
+var commandOnly = map[string][]string{
+	"keygen": {"name", "max-connections", "max-subscriptions", "symbols"},
+	"record": {"from", "to"},
+	"replay": {"from", "to"},
+}
+
+// flagEnv lists the variables that set a command's flag, the one that wins first.
+func flagEnv(command, flagName string) []string {
+	scoped := commandEnvName(command, flagName)
+	for _, f := range commandOnly[command] {
+		if f == flagName {
+			return []string{scoped}
+		}
+	}
+	return []string{scoped, envName(flagName)}
+}
+
+// newFlagSet returns a flag set whose usage lists each flag with its environment variable. The usage goes
+// to stderr on --help only: a mistake gets its error and a one-line hint (see parseFlags).
 func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: depthcast %s\n\n%s\n\nFlags (each also read from the environment variable shown):\n", synopsis, about)
+		fmt.Fprintf(stderr, "usage: depthcast %s\n\n%s\n\nFlags (each also read from the environment variable shown; %s sets it\nfor %s only, and wins):\n",
+			synopsis, about, "DEPTHCAST_"+envWord(name)+"_<FLAG>", name)
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
 			if f.DefValue != "" {
 				def = fmt.Sprintf(" (default %s)", f.DefValue)
 			}
-			fmt.Fprintf(stderr, "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+			env := flagEnv(name, f.Name)
+			fmt.Fprintf(stderr, "  --%s  [%s]\n      %s%s\n", f.Name, env[len(env)-1], f.Usage, def)
 		})
 	}
 	return fs
 }
 
-// parseFlags applies environment variables, then the command line, which wins.
+// parseFlags applies environment variables (the command's own, or else the shared one), then the command
+// line, which wins. On a mistake it returns the error alone; on --help it prints the usage.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+		for _, name := range flagEnv(fs.Name(), f.Name) {
+			if v, ok := os.LookupEnv(name); ok {
+				if e := fs.Set(f.Name, v); e != nil && err == nil {
+					err = fmt.Errorf("%s=%q: %w", name, v, e)
+				}
+				return
 			}
 		}
 	})
 	if err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err = fs.Parse(args)
+	fs.Usage = usage
+	if errors.Is(err, flag.ErrHelp) {
+		usage()
 		return err
+	}
+	if err != nil {
+		// The flag package writes flags with one dash; the commands document two.
+		return errors.New(flagDashes.Replace(err.Error()))
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
 }
+
+var flagDashes = strings.NewReplacer("for flag -", "for flag --", "not defined: -", "not defined: --", "needs an argument: -", "needs an argument: --")
 
 // listFlag is a comma-separated list.
 type listFlag []string
@@ -117,6 +171,7 @@ type feedFlags struct {
 	noCompression   bool
 	shutdownTimeout time.Duration
 	drainTimeout    time.Duration
+	symbolMetrics   int
 }
 
 func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
@@ -133,6 +188,7 @@ func (f *feedFlags) register(fs *flag.FlagSet, listen string) {
 	fs.BoolVar(&f.noCompression, "no-compression", false, "refuse permessage-deflate")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 5*time.Second, "on shutdown, how long past the drain timeout clients and the HTTP server get to finish")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", feed.DefaultDrainTimeout, "on SIGTERM, how long each client has to receive what is queued for it before its 1001 close")
+	fs.IntVar(&f.symbolMetrics, "symbol-metrics", feed.DefaultSymbolMetrics, "symbols with per-symbol metric series, the first to appear (0: none)")
 }
 
 func (f *feedFlags) config() feed.Config {
@@ -140,6 +196,20 @@ func (f *feedFlags) config() feed.Config {
 		Heartbeat: f.heartbeat, MaxMessageBytes: f.maxMessageBytes, MaxMalformed: f.maxMalformed, MaxSubscriptions: f.maxSubs,
 		MaxConnections: f.maxConns, OpsPerSecond: f.opsPerSecond, OpsBurst: int(2 * f.opsPerSecond), DisableCompression: f.noCompression,
 		DrainTimeout: f.drainTimeout}
+}
+
+// hubConfig is what the flags set of the feed's Hub.
+func (f *feedFlags) hubConfig() feed.HubConfig {
+	return feed.HubConfig{SymbolMetrics: symbolMetrics(f.symbolMetrics)}
+}
+
+// symbolMetrics maps --symbol-metrics onto feed.HubConfig.SymbolMetrics, where 0 takes the default and a
+// negative value means none.
+func symbolMetrics(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // ingestFlags map onto ingest.Config.

@@ -120,11 +120,20 @@ func midSpread(v client.BookView) (mid, spread, bps string, ok bool) {
 		mid = fmt.Sprintf("%g", m)
 	}
 	if m > 0 {
-		bps = fmt.Sprintf("%.2f", decFloat(s)/m*1e4)
+		bps = fmtBps(decFloat(s) / m * 1e4)
 	} else {
 		bps = "-"
 	}
 	return mid, spread, bps, true
+}
+
+// fmtBps writes basis points with two decimals, or two significant digits below 1 bp: a one-tick spread
+// on a large price (0.01 at 43000 is 0.0023 bp) reads as what it is, not as 0.00.
+func fmtBps(v float64) string {
+	if v <= 0 || v >= 1 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.*f", 1-int(math.Floor(math.Log10(v))), v)
 }
 
 // connLine describes the connection for the header: empty while connected, otherwise a plain sentence.

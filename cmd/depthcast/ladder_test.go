@@ -52,6 +52,8 @@ func TestFormatLadder(t *testing.T) {
 		{"live-changes-color", ladderFrame{Symbol: "BTC-USD", Conn: connected, Now: at, Book: book, Prev: prev, Color: true}},
 		{"integers", ladderFrame{Symbol: "LOTS", Conn: connected, Now: at, Book: client.BookView{Symbol: "LOTS", Seq: 3, Time: at, Status: client.StatusLive,
 			Bids: []schema.Level{lv("99", "7"), lv("98", "10")}, Asks: []schema.Level{lv("101", "1"), lv("1000", "2")}}}},
+		{"one-tick", ladderFrame{Symbol: "BTC-USD", Conn: connected, Now: at, Book: client.BookView{Symbol: "BTC-USD", Seq: 9, Time: at, Status: client.StatusLive,
+			Bids: []schema.Level{lv("42999.99", "0.5")}, Asks: []schema.Level{lv("43000", "0.25")}}}},
 		{"waiting-snapshot", ladderFrame{Symbol: "ETH-USD", Conn: connected, Now: at}},
 		{"disconnected", ladderFrame{Symbol: "BTC-USD", Now: at, LostAt: at.Add(-12 * time.Second), Book: book, Prev: prev, Color: true,
 			Conn: client.StateEvent{State: client.StateWaiting, Delay: 2300 * time.Millisecond, Attempt: 3, Err: errors.New("dial tcp 127.0.0.1:8080: connection refused")}}},

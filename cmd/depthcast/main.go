@@ -21,6 +21,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
 )
 
@@ -87,13 +89,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "depthcast %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "depthcast %s: %s\nRun \"depthcast help %s\" for its flags.\n", name, userMessage(err), name)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "depthcast %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "depthcast %s: %s\n", name, userMessage(err))
 		return 1
 	}
 }
+
+// internalPrefix is the name of one of the project's packages at the start of an error or of a wrapped one
+// ("ingest: ", "replay: "): Go style for the packages' callers, noise to a user of the command.
+var internalPrefix = regexp.MustCompile(`(^|: )(?:auth|book|client|engine|feed|ingest|replay|schema|sim): `)
+
+// userMessage is err as a user of the command reads it, without the project's package names, and with the
+// flags that set a feed setting named instead of its Go field.
+func userMessage(err error) string {
+	return feedFields.Replace(internalPrefix.ReplaceAllString(err.Error(), "$1"))
+}
+
+// feedFields maps the packages' validation messages onto what a user of the command set: the config
+// sentinels' texts go, feed.Config's field names become the flags that set them.
+var feedFields = strings.NewReplacer(
+	"invalid feed config: ", "", "invalid books config: ", "", "invalid Kafka input config: ", "", "invalid node config: ", "",
+	"SendQueueBytes ", "--send-queue-bytes ", "SendQueueMessages ", "--send-queue-messages ",
+	"WriteTimeout ", "--write-timeout ", "Heartbeat ", "--heartbeat ", "MaxMessageBytes ", "--max-message-bytes ",
+	"MaxMalformed ", "--max-malformed ", "MaxSubscriptions ", "--max-subscriptions ",
+	"OpsPerSecond and OpsBurst ", "--ops-per-second ", "MaxConnections ", "--max-connections ",
+	"DrainTimeout ", "--drain-timeout ",
+)
 
 // usageError is a command-line mistake (exit code 2).
 type usageError struct{ error }

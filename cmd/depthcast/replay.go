@@ -86,18 +86,23 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	pcfg := replay.PlayerConfig{Source: rec, From: from.t, To: to.t, Speed: *speed, Logger: log.With("component", "ingest")}
 	fcfg := ff.config()
-	tlsCfg, keys, err := sf.apply(&fcfg, log)
+	tlsCfg, keys, err := sf.apply(&fcfg)
 	if err != nil {
 		return usageError{err}
 	}
 	fcfg.Replayer = replay.NewHistory(rec, log.With("component", "replay"))
 	fcfg.MaxReplays = rf.maxReplays
-	return runNode(ctx, node.Config{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Feed: fcfg, Logger: log, TLS: tlsCfg,
+	ncfg := node.Config{Listen: ff.listen, Hub: ff.hubConfig(), ShutdownTimeout: ff.shutdownTimeout, Feed: fcfg, Logger: log, TLS: tlsCfg,
 		Input: func(pub engine.Publisher) (node.Input, error) {
 			cfg := pcfg
 			cfg.Publisher = pub
 			return replay.NewStream(cfg, log.With("component", "replay")), nil
-		}}, keys, log, stdout, func(w io.Writer, n *node.Node) {
+		}}
+	if err := ncfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	sf.warnIfOpen(log)
+	return runNode(ctx, ncfg, keys, log, stdout, func(w io.Writer, n *node.Node) {
 		fmt.Fprintf(w, "  replay     %s://%s/replay\n  recording  %s\n", wsScheme(n.TLS()), n.Addr(), *in)
 	})
 }

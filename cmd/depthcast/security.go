@@ -56,6 +56,7 @@ func (f *guardFlags) config() feed.GuardConfig {
 type securityFlags struct {
 	guard guardFlags
 	auth  authFlags
+	open  bool // authentication is off (set by apply)
 }
 
 func (f *securityFlags) register(fs *flag.FlagSet) {
@@ -64,8 +65,8 @@ func (f *securityFlags) register(fs *flag.FlagSet) {
 }
 
 // apply sets fcfg's guard and authenticator from the flags and returns the listener's TLS config (nil:
-// plain) and the key store to reload on SIGHUP (nil: none). It warns when authentication is off.
-func (f *securityFlags) apply(fcfg *feed.Config, log *slog.Logger) (*tls.Config, *auth.KeyStore, error) {
+// plain) and the key store to reload on SIGHUP (nil: none).
+func (f *securityFlags) apply(fcfg *feed.Config) (*tls.Config, *auth.KeyStore, error) {
 	tlsCfg, err := loadTLS(f.guard.tlsCert, f.guard.tlsKey)
 	if err != nil {
 		return nil, nil, err
@@ -74,12 +75,18 @@ func (f *securityFlags) apply(fcfg *feed.Config, log *slog.Logger) (*tls.Config,
 	if err != nil {
 		return nil, nil, err
 	}
-	if authn == nil {
-		log.Warn("authentication is off: anyone who reaches the listener can connect (see --auth-keys, --auth-jwt-secret, --auth-jwt-key)")
-	}
+	f.open = authn == nil
 	fcfg.Guard = f.guard.config()
 	fcfg.Guard.Auth = authn
 	return tlsCfg, keys, nil
+}
+
+// warnIfOpen warns when authentication is off; the commands call it once the rest of their flags are
+// known to be valid, so that a mistake is the first thing they print.
+func (f *securityFlags) warnIfOpen(log *slog.Logger) {
+	if f.open {
+		log.Warn("authentication is off: anyone who reaches the listener can connect (see --auth-keys, --auth-jwt-secret, --auth-jwt-key)")
+	}
 }
 
 // authFlags turn authentication on (serve and replay).

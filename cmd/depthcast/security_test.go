@@ -143,7 +143,17 @@ func TestServeTLSAndKeys(t *testing.T) {
 	if cs := c.UnderlyingConn().(*tls.Conn).ConnectionState(); !cs.HandshakeComplete || cs.Version < tls.VersionTLS12 {
 		t.Fatalf("TLS state %+v", cs)
 	}
-	waitFor(t, "both symbols to be known", func() bool { return len(symbolsOverTLS(t, addr, tlsCfg, k1)) == 2 })
+	waitFor(t, "both symbols to be known", func() bool {
+		var st struct{ Symbols struct{ Total int } }
+		getOverTLS(t, addr, "/v1/stats", tlsCfg, k1, &st)
+		return st.Symbols.Total == 2
+	})
+	// alice may see BTC-USD only: /v1/symbols lists it alone.
+	var syms struct{ Symbols []struct{ Symbol string } }
+	getOverTLS(t, addr, "/v1/symbols", tlsCfg, k1, &syms)
+	if len(syms.Symbols) != 1 || syms.Symbols[0].Symbol != "BTC-USD" {
+		t.Fatalf("/v1/symbols for alice: %+v, want BTC-USD alone", syms.Symbols)
+	}
 	request := func(req string) map[string]any {
 		t.Helper()
 		_ = c.SetWriteDeadline(time.Now().Add(waitTimeout))
@@ -194,23 +204,21 @@ func TestServeTLSAndKeys(t *testing.T) {
 	}
 }
 
-// symbolsOverTLS returns the symbols of GET https://addr/v1/symbols with a key.
-func symbolsOverTLS(t *testing.T, addr string, cfg *tls.Config, key string) []any {
+// getOverTLS decodes GET https://addr+path, sent with a key, into v.
+func getOverTLS(t *testing.T, addr, path string, cfg *tls.Config, key string, v any) {
 	t.Helper()
 	tr := &http.Transport{TLSClientConfig: cfg}
 	defer tr.CloseIdleConnections()
-	req, _ := http.NewRequest("GET", "https://"+addr+"/v1/symbols", nil)
+	req, _ := http.NewRequest("GET", "https://"+addr+path, nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := (&http.Client{Transport: tr, Timeout: waitTimeout}).Do(req)
 	if err != nil {
-		t.Fatalf("https GET: %v", err)
+		t.Fatalf("https GET %s: %v", path, err)
 	}
 	defer resp.Body.Close()
-	var body struct{ Symbols []any }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /v1/symbols over TLS: %d %v", resp.StatusCode, err)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s over TLS: %d %v", path, resp.StatusCode, err)
 	}
-	return body.Symbols
 }
 
 // The security flags' mistakes are usage errors (exit 2) with a clear message.

@@ -40,7 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{err}
 	}
 	fcfg := ff.config()
-	tlsCfg, keys, err := sf.apply(&fcfg, log)
+	tlsCfg, keys, err := sf.apply(&fcfg)
 	if err != nil {
 		return usageError{err}
 	}
@@ -56,8 +56,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer k.Close()
 		fcfg.Replayer = replay.NewHistory(k, rlog)
 	}
-	return runNode(ctx, node.Config{Listen: ff.listen, ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg},
-		keys, log, stdout, nil)
+	ncfg := node.Config{Listen: ff.listen, Hub: ff.hubConfig(), ShutdownTimeout: ff.shutdownTimeout, Ingest: icfg, Feed: fcfg, Logger: log, TLS: tlsCfg}
+	if err := ncfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	sf.warnIfOpen(log)
+	return runNode(ctx, ncfg, keys, log, stdout, nil)
 }
 
 type errString string

@@ -41,6 +41,10 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return usageError{err}
 	}
-	return sim.Run(ctx, x, sim.WriterConfig{Brokers: brokers, Topic: *topic, Rate: sf.rate, Logger: log,
-		Compression: *compression, CreateTopic: *create, MaxEvents: *maxEvents})
+	wcfg := sim.WriterConfig{Brokers: brokers, Topic: *topic, Rate: sf.rate, Logger: log,
+		Compression: *compression, CreateTopic: *create, MaxEvents: *maxEvents}
+	if err := wcfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	return sim.Run(ctx, x, wcfg)
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 )
 
@@ -231,29 +230,13 @@ func TestSoak(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dur := soakDuration(t)
 
-	// The broker keeps only the last 2 MiB of each partition in 256 KiB segments (retention applied every
-	// second below), so that the heap measures the node, not a growing log.
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic),
-		kfake.BrokerConfigs(map[string]string{"log.retention.bytes": strconv.Itoa(2 << 20), "log.segment.bytes": strconv.Itoa(256 << 10)}))
+	// The demo's embedded broker, keeping only the last 2 MiB of each partition (cleaned every second), so
+	// that the heap measures the node, not a growing log.
+	cluster, err := newEmbeddedBroker(topic, 3, time.Hour, 2<<20, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	brokers := cluster.ListenAddrs()
-	retention := time.NewTicker(time.Second)
-	defer retention.Stop()
-	retentionDone := make(chan struct{})
-	stopRetention := make(chan struct{})
-	go func() {
-		defer close(retentionDone)
-		for {
-			select {
-			case <-stopRetention:
-				return
-			case <-retention.C:
-				cluster.ApplyRetention()
-			}
-		}
-	}()
 	x, err := sim.New(sim.Config{Symbols: 8, Levels: 20, Seed: 11, Clock: time.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -340,8 +323,6 @@ func TestSoak(t *testing.T) {
 	if err := <-simDone; err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("simulated exchange: %v", err)
 	}
-	close(stopRetention)
-	<-retentionDone
 	cluster.Close()
 }
 

@@ -1,20 +1,23 @@
 // depthcast dashboard. Plain JavaScript, no dependencies, no build step in the page: its book code (sdk/) is
 // the TypeScript client's build output, committed.
 //
-// One WebSocket to /ws carries a depth-20 book subscription and a trades subscription for every watched
-// symbol. Each book is rebuilt here from its snapshot and updates by the TypeScript client's Book (book.js,
+// One WebSocket to /ws carries a book subscription and a trades subscription for every watched symbol: at
+// depth 20 (the rows the ladder shows), and at depth 1000 for the selected symbol, so that grouping its
+// ladder by a coarser price increment aggregates the levels beyond the first 20. Each book is rebuilt here
+// from its snapshot and updates by the TypeScript client's Book (book.js,
 // on ./sdk/); every book message's prev_seq must be the last seq held, and its checksum (CRC-32 IEEE of the
 // top 10 levels per side, docs/protocol.md §2) must match the rebuilt book, or the symbol is subscribed again
 // for a fresh snapshot. A lost connection reconnects with
 // exponential backoff and jitter and resumes every book from the last seq it holds.
 //
 // Messages only change state; the DOM is written once per animation frame, and only what changed.
-import { applyMessage, bookState, eventMillis, fracDigits, pad } from "./book.js";
+import { applyMessage, Book, bookState, eventMillis, fracDigits, pad } from "./book.js";
 import { depthChart, sideTotal } from "./depth.js";
 import { clock, drawSide, fmtBytes, fmtDuration, fmtInt, makeLadder, midOf, setText } from "./view.js";
 import { fmtCompact, groupSide, groupSteps, notional, percentile } from "./group.js";
 
-const DEPTH = 20;          // levels per side shown and subscribed
+const DEPTH = 20;          // ladder rows per side, and the depth the symbols not selected are subscribed at
+const SELECTED_DEPTH = 1000; // the depth the selected symbol is subscribed at (the feed's maximum)
 const MAX_WATCH = 32;      // symbols subscribed at once
 const TRADES_SHOWN = 40;
 const STALE_LINK_MS = 15000; // no message for this long (heartbeats come every 5 s): reconnect
@@ -56,7 +59,7 @@ function symbolState(sym) {
   let st = symbols.get(sym);
   if (!st) {
     st = Object.assign(bookState(sym, DEPTH), {
-      sym, serverSeq: 0, count: 0, rate: 0, verified: 0, mismatches: 0, resyncs: 0,
+      sym, serverSeq: 0, count: 0, rate: null, verified: 0, mismatches: 0, resyncs: 0, // rate: null until its first whole second
       trades: [], lastTrade: null, bookDirty: true, tradesDirty: true,
     });
     symbols.set(sym, st);
@@ -174,9 +177,21 @@ function subscribeAll(fresh) {
   if (fresh) $("conn-state").dataset.resumed = String(resumed);
 }
 
-// subscribe sends one book request, resuming the books held, and one trades request for syms. It returns
+// subscribe sends the book requests, resuming the books held, and one trades request for syms. It returns
 // how many books it resumes.
 function subscribe(syms) {
+  if (syms.length === 0) return 0;
+  const deep = syms.filter((sym) => sym === selected), rest = syms.filter((sym) => sym !== selected);
+  const resumed = subscribeBooks(deep, SELECTED_DEPTH) + subscribeBooks(rest, DEPTH);
+  request({ op: "subscribe", id: nextID++, channel: "trades", symbols: syms });
+  return resumed;
+}
+
+// subscribeBooks sends one book request for syms at depth, resuming each book held at that same depth. A
+// book held at another depth lacks levels the new view has (or has more than it keeps): it is replaced by
+// an empty book of the new depth, and updates of the old view still in flight are ignored until the new
+// view's snapshot. It returns how many books it resumes.
+function subscribeBooks(syms, depth) {
   if (syms.length === 0) return 0;
   const resume = {};
   let resumed = 0;
@@ -184,15 +199,17 @@ function subscribe(syms) {
     const st = symbols.get(sym);
     st.subscribed = true;
     st.resyncAt = st.retryAt = 0; // this request brings its snapshot
-    if (st.hasBook && st.seq > 0) {
+    if (st.book.depth !== depth) {
+      st.book = new Book(sym, depth);
+      st.hasBook = false;
+    } else if (st.hasBook && st.seq > 0) {
       resume[sym] = st.seq;
       resumed++;
     }
   }
-  const req = { op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH };
+  const req = { op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth };
   if (resumed > 0) req.resume = resume;
   request(req);
-  request({ op: "subscribe", id: nextID++, channel: "trades", symbols: syms });
   return resumed;
 }
 
@@ -240,14 +257,14 @@ function resync(st, why) {
 
 // flushResyncs sends the resubscriptions due, and the retries of refused subscriptions.
 function flushResyncs() {
-  const now = Date.now(), syms = [];
+  const now = Date.now(), byDepth = new Map();
   for (const st of symbols.values()) {
     if (st.resyncAt && st.resyncAt <= now) {
       st.resyncAt = 0;
-      if (st.subscribed) syms.push(st.sym);
+      if (st.subscribed) byDepth.set(st.book.depth, [...(byDepth.get(st.book.depth) || []), st.sym]);
     }
   }
-  if (syms.length) request({ op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth: DEPTH });
+  for (const [depth, syms] of byDepth) request({ op: "subscribe", id: nextID++, channel: "book", symbols: syms, depth });
   if (!ws || ws.readyState !== WebSocket.OPEN) return;
   for (const sym of watched()) {
     const st = symbols.get(sym);
@@ -392,13 +409,19 @@ async function loadStats() {
 
 function select(sym) {
   if (!sym || sym === selected && symbols.has(sym)) return;
+  const prev = selected && symbols.get(selected);
   selected = sym;
   pendingLatency = [];
   feedLatency.length = renderLatency.length = 0;
   if (location.hash.slice(1) !== encodeURIComponent(sym)) history.replaceState(null, "", "#" + encodeURIComponent(sym));
   const st = symbolState(sym);
   st.bookDirty = st.tradesDirty = true;
-  if (ws && ws.readyState === WebSocket.OPEN) subscribeAll(false);
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    // The symbol left goes back to the ladder's depth, the one selected gets the deep view.
+    if (prev && prev.subscribed && prev.book.depth !== DEPTH) subscribeBooks([prev.sym], DEPTH);
+    if (st.subscribed && st.book.depth !== SELECTED_DEPTH) subscribeBooks([sym], SELECTED_DEPTH);
+    subscribeAll(false);
+  }
   markDirty("book", "trades", "markets", "header");
 }
 
@@ -418,8 +441,10 @@ function renderBook(st) {
   const book = $("book");
   const showBook = st && (st.hasBook || st.bids.length > 0);
   const step = st ? groupOf(st) : "";
-  const bids = showBook ? groupSide(st.bids, step, true, st.pdp, st.sdp) : [];
-  const asks = showBook ? groupSide(st.asks, step, false, st.pdp, st.sdp) : [];
+  // A side cut at its view's depth may hold only part of its farthest bucket: that bucket is left out.
+  const group = (side, bid) => groupSide(side, step, bid, st.pdp, st.sdp, side.length >= st.book.depth).slice(0, DEPTH);
+  const bids = showBook ? group(st.bids, true) : [];
+  const asks = showBook ? group(st.asks, false) : [];
   renderGroupChoices(st);
   const [bt, bm] = sideTotal(bids), [at, am] = sideTotal(asks);
   const maxSize = Math.max(bm, am), maxTotal = Math.max(bt, at);
@@ -428,13 +453,15 @@ function renderBook(st) {
   drawSide(askRows, asks, dummy, maxSize, maxTotal);
   const stale = st && st.status === "stale";
   book.classList.toggle("stale", !!stale);
+  book.dataset.levels = st ? st.bids.length + "," + st.asks.length : ""; // levels held a side, grouped or not
   const badge = $("book-status");
   const label = !st ? "—" : stale ? "STALE" : st.hasBook ? "LIVE" : "WAITING";
   setText(badge, label);
   badge.className = "badge " + (stale ? "stale" : st && st.hasBook ? "live" : "");
   setText($("book-seq"), st ? String(st.seq) : "0");
-  setText($("book-rate"), st ? String(st.rate) : "0");
+  setText($("book-rate"), st && st.rate != null ? String(st.rate) : "—");
   setText($("book-resyncs"), st ? String(st.resyncs) : "0");
+  $("book-resyncs-note").hidden = !(st && st.resyncs > 0); // shown once the page has had to resynchronise
   const mo = st && midOf(st);
   if (mo) {
     setText($("spread-mid"), mo.mid.toFixed(Math.min(st.pdp + 1, 10)));
@@ -515,7 +542,7 @@ function renderMarkets() {
     const mo = midOf(st);
     setText(r.td[1], mo ? mo.mid.toFixed(Math.min(st.pdp + 1, 10)) : "—");
     setText(r.td[2], String(st.seq || st.serverSeq || 0));
-    setText(r.td[3], String(st.rate));
+    setText(r.td[3], st.rate != null ? String(st.rate) : "—");
     setText(r.td[4], st.mismatches ? st.verified + "/" + st.mismatches + "✗" : String(st.verified));
     r.td[4].className = st.mismatches ? "ops neg" : "ops";
   }

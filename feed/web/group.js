@@ -26,8 +26,10 @@ export function groupSteps(pdp) {
 
 // groupSide aggregates a side (best first) into buckets of step (a decimal string): bids round down and
 // asks round up, so a bucket never crosses the mid. Sizes add up; each bucket's price is written with the
-// book's pdp decimals and its size with sdp. Buckets come out best first.
-export function groupSide(side, step, bid, pdp, sdp) {
+// book's pdp decimals and its size with sdp. Buckets come out best first. When the side is cut (it holds
+// only the top levels of a deeper book), its farthest bucket may lack levels beyond the cut: it is left
+// out, unless it is the only one.
+export function groupSide(side, step, bid, pdp, sdp, cut) {
   const dp = Math.max(pdp, step.indexOf(".") < 0 ? 0 : step.length - step.indexOf(".") - 1);
   const unit = scaled(step, dp);
   const out = [];
@@ -42,6 +44,7 @@ export function groupSide(side, step, bid, pdp, sdp) {
       out.push({ k: b, p: unscaled(b, pdp), sn: l.sn, np: l.sn * parseFloat(l.p) });
     }
   }
+  if (cut && out.length > 1 && unit > 10 ** (dp - pdp)) out.pop(); // a bucket of one price is never partial
   for (const o of out) o.s = o.sn.toFixed(sdp);
   return out;
 }
