@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -22,8 +21,6 @@ type metrics struct {
 	badRequests   metric.Int64Counter
 	latency       metric.Float64Histogram
 	latencyOpt    [channelTrades + 1][]metric.RecordOption // by channelID
-
-	symbolSlots atomic.Int64 // symbols given per-symbol series so far
 
 	count counters // the same counts as plain atomics, for GET /v1/stats
 }
