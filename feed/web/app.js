@@ -285,6 +285,7 @@ function handle(m) {
           st.failStreak = 0;
           // A snapshot's time is its book's last change, maybe long ago: no latency sample.
           bookMessage(st, m, m.type === "update");
+          if (m.type === "snapshot") markDirty("markets"); // its dot turns live at once
           break;
         case "status":
           markDirty("book", "markets", "header");
