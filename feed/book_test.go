@@ -421,17 +421,33 @@ func TestResumePastACatchingUpNode(t *testing.T) {
 	}})
 	f := &testFeed{Node: n, t: t, srv: n.Feed()}
 	n.Books = books
-	u := newUpstream("BTC-USD")
-	f.submitAndFlush(u.snapshot([]lv{{"100", "1"}}, []lv{{"101", "1"}}), u.delta([]lv{{"99", "2"}}, nil)) // seq 1, 2
+	u, e := newUpstream("BTC-USD"), newUpstream("ETH-USD")
+	f.submitAndFlush(u.snapshot([]lv{{"100", "1"}}, []lv{{"101", "1"}}), u.delta([]lv{{"99", "2"}}, nil), // seq 1, 2
+		e.snapshot([]lv{{"10", "1"}}, []lv{{"11", "1"}})) // seq 1
 
 	c := f.dial()
 	c.send(`{"op":"subscribe","id":7,"channel":"book","symbols":["BTC-USD"],"resume":{"BTC-USD":40}}`)
-	c.expect("subscribed")
-	if m := c.expect("error"); m.Code != feed.CodeUnavailable || m.ID == nil || *m.ID != 7 || !strings.Contains(m.Message, "catching up") {
-		t.Fatalf("resume past a catching-up node's book: %s, want unavailable", m)
+	// The refusal names the symbol and comes instead of "subscribed": nothing of the request stands.
+	if m := c.next(); m.Type != "error" || m.Code != feed.CodeUnavailable || m.ID == nil || *m.ID != 7 || m.Symbol != "BTC-USD" || !strings.Contains(m.Message, "catching up") {
+		t.Fatalf("resume past a catching-up node's book: %s, want unavailable for BTC-USD", m)
 	}
 	if msgs := c.barrier(); len(msgs) != 0 {
 		t.Fatalf("after the refusal: %v, want nothing (no snapshot)", msgs)
+	}
+	// With another symbol in the same request, the refused one is answered first and left out of
+	// "subscribed"; the other is served.
+	c.send(`{"op":"subscribe","id":6,"channel":"book","symbols":["BTC-USD","ETH-USD"],"resume":{"BTC-USD":40}}`)
+	if m := c.next(); m.Type != "error" || m.Code != feed.CodeUnavailable || m.Symbol != "BTC-USD" {
+		t.Fatalf("two symbols, one past the book: %s, want unavailable for BTC-USD first", m)
+	}
+	if m := c.next(); m.Type != "subscribed" || len(m.Symbols) != 1 || m.Symbols[0] != "ETH-USD" {
+		t.Fatalf("two symbols, one past the book: %s, want subscribed to ETH-USD alone", m)
+	}
+	if m := c.next(); m.Type != "snapshot" || m.Symbol != "ETH-USD" {
+		t.Fatalf("two symbols, one past the book: %s, want ETH-USD's snapshot", m)
+	}
+	if msgs := c.barrier(); len(msgs) != 0 {
+		t.Fatalf("after the refusal: %v, want nothing for BTC-USD", msgs)
 	}
 	// At or below its seq, a catching-up node serves the resume.
 	c.send(`{"op":"subscribe","id":8,"channel":"book","symbols":["BTC-USD"],"resume":{"BTC-USD":2}}`)

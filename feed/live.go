@@ -130,6 +130,11 @@ func (c *liveConn) subscribe(id int64, req *liveRequest) {
 	if !ok || !sess.authorize(id, syms) {
 		return
 	}
+	if req.Channel == schema.ChannelBook && len(req.Resume) > 0 && !c.srv.cfg.Ready() {
+		if syms, entries = c.dropBehind(id, syms, entries, req.Resume); len(syms) == 0 {
+			return
+		}
+	}
 	maxSubs := sess.maxSubscriptions(c.srv.cfg.MaxSubscriptions)
 	added := 0
 	for _, sym := range syms {
@@ -161,33 +166,52 @@ func (c *liveConn) subscribe(id int64, req *liveRequest) {
 	for i, sym := range syms {
 		resume, hasResume := req.Resume[sym]
 		var sub *subscription
-		behind, at := false, uint64(0) // the book is behind the client's seq while the books catch up; its seq
 		ctx, cancel := context.WithTimeout(context.Background(), doTimeout)
 		// Do runs the subscription on the book's writer and, when it returns nil, has run it to its end;
 		// when it returns an error the function never runs. Either way sub is this goroutine's to read.
 		err := c.srv.books.Do(ctx, sym, func(b *book.Book) {
-			if hasResume && resume > b.Seq() && !c.srv.cfg.Ready() {
-				// This node has not read the stream as far as the client has (it is catching up after a
-				// start): a snapshot now would take the client's book back in time.
-				behind, at = true, b.Seq()
-				return
-			}
 			sub = c.srv.hub.subscribeBook(b, sess, entries[i], k, resume, hasResume)
 		})
 		cancel()
 		if err != nil {
 			c.srv.log.Warn("subscribe failed", "symbol", sym, "remote", sess.remote, "err", err)
-			sess.reply(id, CodeUnavailable, fmt.Sprintf("%s is not available now: %v", sym, err))
-			continue
-		}
-		if behind {
-			sess.reply(id, CodeUnavailable, fmt.Sprintf("%s is not available now: this node is catching up (its book is at seq %d, you hold %d); try again", sym, at, resume))
+			sess.replySymbol(id, sym, CodeUnavailable, fmt.Sprintf("%s is not available now: %v", sym, err))
 			continue
 		}
 		if sub != nil {
 			c.subs[sub.key] = sub
 		}
 	}
+}
+
+// dropBehind answers unavailable, before the "subscribed" reply, for each symbol whose book is behind the
+// seq the client resumes from while this node is not ready (it has not read the stream as far as it stood
+// when the node started): a snapshot now would take the client's book back in time. It returns the other
+// symbols and their entries. A book that falls behind after this check has had its history start over, and
+// is answered like one on a ready node: with a snapshot.
+func (c *liveConn) dropBehind(id int64, syms []string, entries []*entry, resume map[string]uint64) ([]string, []*entry) {
+	keepSyms, keepEntries := syms[:0:0], entries[:0:0]
+	for i, sym := range syms {
+		want, ok := resume[sym]
+		if !ok {
+			keepSyms, keepEntries = append(keepSyms, sym), append(keepEntries, entries[i])
+			continue
+		}
+		var at uint64
+		ctx, cancel := context.WithTimeout(context.Background(), doTimeout)
+		err := c.srv.books.Do(ctx, sym, func(b *book.Book) { at = b.Seq() })
+		cancel()
+		switch {
+		case err != nil:
+			c.srv.log.Warn("subscribe failed", "symbol", sym, "remote", c.sess.remote, "err", err)
+			c.sess.replySymbol(id, sym, CodeUnavailable, fmt.Sprintf("%s is not available now: %v", sym, err))
+		case want > at && !c.srv.cfg.Ready():
+			c.sess.replySymbol(id, sym, CodeUnavailable, fmt.Sprintf("%s is not available now: this node is catching up (its book is at seq %d, you hold %d); try again", sym, at, want))
+		default:
+			keepSyms, keepEntries = append(keepSyms, sym), append(keepEntries, entries[i])
+		}
+	}
+	return keepSyms, keepEntries
 }
 
 func (c *liveConn) unsubscribe(id int64, req *liveRequest) {

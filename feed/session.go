@@ -427,6 +427,12 @@ func (s *session) reply(id int64, code, msg string) {
 	s.sendBytes(schema.AppendError(nil, id, code, msg))
 }
 
+// replySymbol sends an error about one symbol of a request (the others stand); it does not count against
+// the client.
+func (s *session) replySymbol(id int64, symbol, code, msg string) {
+	s.sendBytes(schema.AppendSymbolError(nil, id, symbol, code, msg))
+}
+
 // pong answers a ping op.
 func (s *session) pong(id int64) {
 	var buf [96]byte

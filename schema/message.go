@@ -150,8 +150,19 @@ func AppendSubscribed(dst []byte, typ string, id int64, channel string, symbols 
 
 // AppendError appends an "error" reply. id < 0 omits the id.
 func AppendError(dst []byte, id int64, code, message string) []byte {
+	return AppendSymbolError(dst, id, "", code, message)
+}
+
+// AppendSymbolError appends an "error" reply about one symbol of a request, named in its "symbol" field; the
+// request's other symbols stand. An empty symbol omits the field (the error is about the whole request).
+// id < 0 omits the id.
+func AppendSymbolError(dst []byte, id int64, symbol, code, message string) []byte {
 	dst = append(dst, `{"type":"error"`...)
 	dst = appendID(dst, id)
+	if symbol != "" {
+		dst = append(dst, `,"symbol":`...)
+		dst = AppendString(dst, symbol)
+	}
 	dst = append(dst, `,"code":`...)
 	dst = AppendString(dst, code)
 	dst = append(dst, `,"message":`...)

@@ -59,6 +59,7 @@ func TestEncodersGolden(t *testing.T) {
 		{"error", AppendError(nil, 1, "unknown_symbol", "no such symbol: FOO-BAR")},
 		{"error_no_id_escaped", AppendError(nil, -1, "bad_request", "bad JSON near \"}\\\x00\xff")},
 		{"error_id_zero", AppendError(nil, 0, "unknown_op", "unknown op \"x\"")},
+		{"error_symbol", AppendSymbolError(nil, 7, "ETH-USD", "unavailable", "ETH-USD is not available now")},
 		{"heartbeat", AppendHeartbeat(nil, testTime)},
 		{"pong", AppendPong(nil, 5, testTime)},
 		{"pong_no_id", AppendPong(nil, -1, testTime)},
