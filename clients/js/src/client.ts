@@ -93,15 +93,21 @@ export class PolicyError extends FeedCloseError {
   }
 }
 
-/** FeedError is an `error` reply of the feed to a request (bad_request, unknown_symbol, ...). */
+/**
+ * FeedError is an `error` reply of the feed to a request (bad_request, unknown_symbol, ...). `symbol` names the
+ * one symbol of the request it is about when the request's other symbols stand; it is undefined when the
+ * error concerns the whole request.
+ */
 export class FeedError extends Error {
   readonly code: string;
   readonly id: number | undefined;
-  constructor(code: string, message: string, id?: number) {
+  readonly symbol: string | undefined;
+  constructor(code: string, message: string, id?: number, symbol?: string) {
     super(`${code}: ${message}`);
     this.name = "FeedError";
     this.code = code;
     this.id = id;
+    this.symbol = symbol;
   }
 }
 
@@ -153,8 +159,12 @@ type Listener = (ev: ClientEvent) => void;
 /** Client is a connection to the feed; it is not safe to share between unrelated owners. */
 export class Client {
   private readonly opts: Required<Omit<ClientOptions, "token" | "WebSocket">> & { token?: string };
-  /** requests the client sent on its own (restores, resyncs, retries), by id, with their symbols. */
-  private readonly ownRequests = new Map<number, string[]>();
+  /**
+   * pending maps a symbol to the id of the book subscribe the client sent on its own for it (a restore, a
+   * resync, a retry) until the request is settled for that symbol: by an error about it, or by its first
+   * snapshot or update. At most one request per symbol: a newer one supersedes it.
+   */
+  private readonly pending = new Map<string, number>();
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private readonly refusals = new Map<string, number>();
   private readonly stopWaiters = new Set<() => void>();
@@ -296,7 +306,10 @@ export class Client {
     own: boolean,
   ): void {
     const id = this.nextId++;
-    if (own) this.ownRequests.set(id, symbols);
+    for (const sym of symbols) {
+      if (own) this.pending.set(sym, id);
+      else this.pending.delete(sym);
+    }
     const msg: Record<string, unknown> = {
       op: "subscribe",
       id,
@@ -330,7 +343,7 @@ export class Client {
     ws.onopen = () => {
       if (this.ws !== ws) return;
       this.attempt = 0;
-      this.ownRequests.clear();
+      this.pending.clear();
       this.armHeartbeat();
       // Resubscribe what was subscribed, each book group resuming from its seq.
       const groups = new Map<string, string[]>();
@@ -414,26 +427,32 @@ export class Client {
         return this.emit({ type: "trade", trade: msg as unknown as Trade });
       case "error":
         return this.onError(
-          new FeedError(String(msg["code"]), String(msg["message"]), msg["id"] as number | undefined),
+          new FeedError(
+            String(msg["code"]),
+            String(msg["message"]),
+            msg["id"] as number | undefined,
+            typeof msg["symbol"] === "string" ? msg["symbol"] : undefined,
+          ),
         );
-      case "subscribed":
-        if (typeof msg["id"] === "number" && this.ownRequests.delete(msg["id"]) && msg["channel"] === "book")
-          for (const sym of msg["symbols"] as string[]) this.refusals.delete(sym);
-        return;
       default:
-        return; // unsubscribed, heartbeat, pong
+        // subscribed: a request the client sent on its own stays pending until its data or an error about
+        // one of its symbols, which may follow the reply. unsubscribed, heartbeat, pong: nothing to do.
+        return;
     }
   }
 
   /**
    * onError handles an error reply. A restore or resync the client sent on its own and the feed refused
    * with unknown_symbol or unavailable (a node that just started and has not read every symbol yet) is
-   * sent again for each of its symbols after an exponential backoff; other refusals only surface.
+   * sent again after an exponential backoff: for the one symbol the error names, or for each of the
+   * request's symbols when it names none. Other refusals only surface.
    */
   private onError(err: FeedError): void {
-    const syms = err.id === undefined ? undefined : this.ownRequests.get(err.id);
-    if (err.id !== undefined) this.ownRequests.delete(err.id);
-    if (syms === undefined || !RETRIED_REFUSALS.has(err.code)) {
+    const syms: string[] = [];
+    for (const [sym, id] of this.pending)
+      if (id === err.id && (err.symbol === undefined || err.symbol === sym)) syms.push(sym);
+    for (const sym of syms) this.pending.delete(sym);
+    if (syms.length === 0 || !RETRIED_REFUSALS.has(err.code)) {
       this.emit({ type: "error", error: err });
       return;
     }
@@ -472,6 +491,9 @@ export class Client {
       this.emit({ type: "status", symbol: msg.symbol, status: msg.status });
       return;
     }
+    // The book's data settles the request that asked for it, and ends its run of refusals.
+    this.pending.delete(msg.symbol);
+    this.refusals.delete(msg.symbol);
     this.stats.verified++;
     this.emit({
       type: "book",

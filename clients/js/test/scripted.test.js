@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import WebSocket, { WebSocketServer } from "ws";
-import { Client, FeedCloseError, PolicyError, TryAgainError } from "../dist/index.js";
+import { Client, FeedCloseError, PolicyError, TryAgainError, checksum } from "../dist/index.js";
 import { waitFor } from "./wait.js";
 
 const { sequences } = JSON.parse(
@@ -125,6 +125,119 @@ test("a restore the feed refuses as unknown_symbol is sent again after a backoff
   assert.ok(errors[0].retryInMs > 0);
   assert.equal(c.fatal, undefined);
 });
+
+// A restore refused for one of its symbols: the node names the symbol (it is still catching up to the seq the
+// client holds), before or after its "subscribed" reply, or refuses the whole request. Only the refused
+// symbols are sent again, with a backoff that grows while the refusals go on, and resume where they were.
+const book = (symbol, seq, bid, ask) => {
+  const bids = [[bid, "1"]];
+  const asks = [[ask, "1"]];
+  return {
+    type: "snapshot",
+    channel: "book",
+    symbol,
+    seq,
+    time: "2026-12-07T00:00:00Z",
+    bids,
+    asks,
+    checksum: checksum(bids, asks, 10),
+  };
+};
+const update = (symbol, seq, bid, ask) => {
+  const bids = [[bid, "2"]];
+  const asks = [[ask, "1"]];
+  const m = book(symbol, seq, bid, ask);
+  return {
+    ...m,
+    type: "update",
+    prev_seq: seq - 1,
+    bids: [[bid, "2"]],
+    asks: [],
+    checksum: checksum(bids, asks, 10),
+  };
+};
+const partialRefusals = [
+  { name: "the error names ETH-USD before subscribed", order: "before", retried: ["ETH-USD"] },
+  { name: "the error names ETH-USD after subscribed", order: "after", retried: ["ETH-USD"] },
+  { name: "the error names no symbol: the whole request", order: "whole", retried: ["BTC-USD", "ETH-USD"] },
+];
+for (const { name, order, retried } of partialRefusals) {
+  test(`a restore refused as unavailable, ${name}: only the refused symbols are retried`, async (t) => {
+    const syms = ["BTC-USD", "ETH-USD"];
+    const prices = { "BTC-USD": ["100", "101"], "ETH-USD": ["10", "11"] };
+    const retries = [];
+    const srv = await server(t, async (ws, n) => {
+      const req = await nextRequest(ws);
+      if (n === 0) {
+        ws.send(
+          JSON.stringify({
+            type: "subscribed",
+            id: req.id,
+            channel: "book",
+            symbols: syms,
+            depth: 10,
+            interval_ms: 0,
+          }),
+        );
+        for (const s of syms) ws.send(JSON.stringify(book(s, 5, ...prices[s])));
+        ws.close(1001, "server draining");
+        return;
+      }
+      const refuse = (id, symbol) =>
+        ws.send(
+          JSON.stringify({
+            type: "error",
+            id,
+            ...(symbol && { symbol }),
+            code: "unavailable",
+            message: "catching up",
+          }),
+        );
+      const subscribed = (id, symbols) =>
+        ws.send(
+          JSON.stringify({ type: "subscribed", id, channel: "book", symbols, depth: 10, interval_ms: 0 }),
+        );
+      assert.deepEqual(req.resume, { "BTC-USD": 5, "ETH-USD": 5 });
+      if (order === "before") {
+        refuse(req.id, "ETH-USD");
+        subscribed(req.id, ["BTC-USD"]);
+      } else if (order === "after") {
+        subscribed(req.id, syms);
+        refuse(req.id, "ETH-USD");
+      } else refuse(req.id);
+      // Each refused symbol comes back alone; ETH-USD is refused twice more before the node serves it.
+      let ethRefusals = 0;
+      ws.on("request", (r) => {
+        if (r.op !== "subscribe") return;
+        retries.push(r);
+        const [s] = r.symbols;
+        if (s === "ETH-USD" && ethRefusals++ < 2) return refuse(r.id, s);
+        subscribed(r.id, [s]);
+        ws.send(JSON.stringify(update(s, 6, ...prices[s])));
+      });
+    });
+    const c = client(t, { url: srv.url, backoffInitialMs: 20, backoffMaxMs: 1000 });
+    const errors = [];
+    c.on((ev) => ev.type === "error" && errors.push(ev));
+    await c.connect();
+    c.subscribeBook(syms, { depth: 10 });
+    await waitFor("both books at seq 5", () => syms.every((s) => c.book(s).seq === 5));
+    await waitFor("the refused books at seq 6", () => retried.every((s) => c.book(s).seq === 6));
+    assert.deepEqual([...new Set(retries.map((r) => r.symbols.join(",")))].sort(), retried);
+    for (const r of retries) assert.deepEqual(r.resume, { [r.symbols[0]]: 5 }, JSON.stringify(r));
+    assert.equal(retries.filter((r) => r.symbols[0] === "ETH-USD").length, 3);
+    for (const s of syms) assert.ok(c.book(s).synced, s);
+    if (!retried.includes("BTC-USD")) assert.equal(c.book("BTC-USD").seq, 5);
+    // The refusals of ETH-USD in a row: each one's backoff at least the one before's.
+    const eth = errors
+      .filter((e) => e.error.symbol === "ETH-USD" || e.error.symbol === undefined)
+      .map((e) => e.retryInMs);
+    assert.equal(eth.length, 3, JSON.stringify(errors.map((e) => String(e.error))));
+    for (let i = 1; i < eth.length; i++) assert.ok(eth[i] >= eth[i - 1], JSON.stringify(eth));
+    assert.equal(c.stats.resyncs, 0);
+    assert.equal(c.fatal, undefined);
+  });
+}
 
 // What the client does on each close code: reconnect (with at least tryAgainMinMs after a 1013) or stop.
 const closes = [
