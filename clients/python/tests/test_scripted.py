@@ -15,6 +15,7 @@ from depthcast import (
     BookEvent,
     Client,
     ClosedError,
+    Event,
     GapError,
     Options,
     PolicyViolation,
@@ -23,6 +24,8 @@ from depthcast import (
     RetryEvent,
     TradeEvent,
     TryAgainLater,
+    checksum_string,
+    crc32,
 )
 
 from .test_vectors import SEQUENCES
@@ -185,6 +188,154 @@ async def test_refused_restore_is_retried() -> None:
         assert kinds.count("BookEvent") == len(first) + 1
         assert "ReconnectEvent" in kinds and kinds[-2:] == ["RetryEvent", "BookEvent"], kinds
         assert len(requests) == 3 and requests[2]["symbols"] == [seq["symbol"]]
+
+    await with_server(handler, body)
+
+
+BTC, ETH = "BTC-USD", "ETH-USD"
+HELD = {BTC: 10, ETH: 20}  # the seq of each book when the first node goes
+
+
+def book_message(kind: str, symbol: str, seq: int) -> dict[str, Any]:
+    """book_message is a snapshot or update at ``seq`` of a book with one bid (100, size seq) and one ask."""
+    msg: dict[str, Any] = {
+        "type": kind,
+        "channel": "book",
+        "symbol": symbol,
+        "seq": seq,
+        "time": "2026-11-24T10:00:00Z",
+        "bids": [["100", str(seq)]],
+        "asks": [["101", "1"]],
+        "checksum": crc32(checksum_string([("100", str(seq))], [("101", "1")])),
+    }
+    if kind == "update":
+        msg["prev_seq"] = seq - 1
+    return msg
+
+
+def subscribed(rid: int, symbols: list[str]) -> dict[str, Any]:
+    return {
+        "type": "subscribed",
+        "id": rid,
+        "channel": "book",
+        "symbols": symbols,
+        "depth": 0,
+        "interval_ms": 0,
+    }
+
+
+def unavailable(rid: int, symbol: str | None) -> dict[str, Any]:
+    """unavailable is the error of a node still catching up: about ``symbol`` alone, or the whole request."""
+    msg: dict[str, Any] = {
+        "type": "error",
+        "id": rid,
+        "code": "unavailable",
+        "message": f"{symbol or 'the request'} is not available now: this node is catching up; try again",
+    }
+    if symbol is not None:
+        msg["symbol"] = symbol
+    return msg
+
+
+# How a node still catching up answers the restore of BTC-USD and ETH-USD after a reconnect (by the id of
+# the restore request), the symbol its error names, how many of the client's retries of ETH-USD it refuses
+# too, and the symbols the client retries, in order.
+REFUSED_RESTORES: list[tuple[str, Callable[[int], list[dict[str, Any]]], str | None, int, list[str]]] = [
+    (
+        "symbol_error_before_subscribed",
+        lambda rid: [unavailable(rid, ETH), subscribed(rid, [BTC]), book_message("update", BTC, 11)],
+        ETH,
+        0,
+        [ETH],
+    ),
+    (
+        "symbol_error_after_subscribed",  # the book's writer did not answer in time
+        lambda rid: [subscribed(rid, [BTC, ETH]), book_message("update", BTC, 11), unavailable(rid, ETH)],
+        ETH,
+        0,
+        [ETH],
+    ),
+    ("whole_request_error", lambda rid: [unavailable(rid, None)], None, 0, [BTC, ETH]),
+    (
+        "repeated_symbol_errors",
+        lambda rid: [unavailable(rid, ETH), subscribed(rid, [BTC]), book_message("update", BTC, 11)],
+        ETH,
+        3,
+        [ETH, ETH, ETH, ETH],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "restore,named,refusals,retried", [c[1:] for c in REFUSED_RESTORES], ids=[c[0] for c in REFUSED_RESTORES]
+)
+async def test_refused_restore_retries_refused_symbols(
+    restore: Callable[[int], list[dict[str, Any]]], named: str | None, refusals: int, retried: list[str]
+) -> None:
+    """A node that restarted and is still catching up refuses the resume of a book it is behind on: the
+    client retries that symbol alone, resuming from the seq it holds, with a delay that grows with each
+    refusal; the request's other symbols stand. An error that names no symbol is about the whole request."""
+    connections = 0
+    requests: list[dict[str, Any]] = []  # on the second connection: the restore, then the retries
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal connections, refusals
+        connections += 1
+        first = connections == 1
+        async for raw in ws:
+            req = json.loads(raw)
+            if first:
+                await ws.send(json.dumps(subscribed(req["id"], req["symbols"])))
+                for sym in (BTC, ETH):
+                    await ws.send(json.dumps(book_message("snapshot", sym, HELD[sym])))
+                await ws.close(1001, "server draining")
+                return
+            requests.append(req)
+            replies = restore(req["id"]) if len(requests) == 1 else []
+            if len(requests) > 1:
+                sym = req["symbols"][0]
+                if sym == ETH and refusals > 0:
+                    refusals -= 1
+                    replies = [unavailable(req["id"], ETH)]  # and no "subscribed": nothing is left
+                elif "resume" in req:
+                    replies = [
+                        subscribed(req["id"], [sym]),
+                        book_message("update", sym, req["resume"][sym] + 1),
+                    ]
+                else:  # a snapshot from a node still behind: the client's book back in time
+                    replies = [subscribed(req["id"], [sym]), book_message("snapshot", sym, HELD[sym] - 5)]
+            for m in replies:
+                await ws.send(json.dumps(m))
+
+    async def body(url: str) -> None:
+        client = Client(url, Options(backoff_initial=0.02, heartbeat_timeout=120))
+        client.subscribe_book([BTC, ETH])
+        events: list[Event] = []
+        waiting: list[tuple[int | None, str]] = []  # each refused book when its RetryEvent comes
+        async for ev in client:
+            events.append(ev)
+            if isinstance(ev, RetryEvent):
+                waiting.append((client.book(ev.symbol).seq, client.book(ev.symbol).status))
+            since = next((i for i, e in enumerate(events) if isinstance(e, ReconnectEvent)), len(events))
+            got = {e.symbol for e in events[since:] if isinstance(e, BookEvent)}
+            if got == {BTC, ETH}:
+                break
+        await client.close()
+
+        retries = [e for e in events if isinstance(e, RetryEvent)]
+        assert [e.symbol for e in retries] == retried, events
+        assert all(e.error.code == "unavailable" and e.error.symbol == named for e in retries)
+        for i, e in enumerate(e for e in retries if e.symbol == ETH):  # the delay doubles per refusal
+            assert 0.02 * 2**i / 2 <= e.delay <= 0.02 * 2**i, (i, e.delay)
+        assert waiting == [(HELD[e.symbol], "stale") for e in retries]  # kept while the retry waits
+        # Each retry names its symbol alone and resumes from the seq held; no other symbol is asked again.
+        # (Retries of several symbols wait out delays of their own: their order is not the events'.)
+        assert sorted(str(r["symbols"]) for r in requests[1:]) == sorted(str([s]) for s in retried), requests
+        assert all(r["resume"] == {s: HELD[s] for s in r["symbols"]} for r in requests[1:]), requests
+        since = next(i for i, e in enumerate(events) if isinstance(e, ReconnectEvent))
+        resumed = [(e.symbol, e.kind, e.seq) for e in events[since:] if isinstance(e, BookEvent)]
+        assert sorted(resumed) == [(BTC, "update", 11), (ETH, "update", 21)], resumed
+        assert refusals == 0
 
     await with_server(handler, body)
 

@@ -81,9 +81,10 @@ class ReconnectEvent:
 
 @dataclass(frozen=True)
 class RetryEvent:
-    """RetryEvent: the feed refused a subscription the client restored by itself (``error``, e.g.
-    ``unknown_symbol`` from a node that has not read every symbol yet); it is sent again for ``symbol``
-    after ``delay`` seconds."""
+    """RetryEvent: the feed refused ``symbol`` of a subscription the client made by itself (``error``:
+    ``unknown_symbol`` from a node that has not read every symbol yet, ``unavailable`` from one still
+    catching up); it is sent again for ``symbol`` alone after ``delay`` seconds. An unconflated book that
+    holds a seq keeps it meanwhile (``stale``) and resumes from it; any other starts again from a snapshot."""
 
     symbol: str
     delay: float
@@ -203,10 +204,13 @@ class Client:
 
     On a gap or checksum mismatch it resubscribes that symbol alone. When the connection ends (1001,
     1006, a heartbeat timeout, 1013 and others) it reconnects with exponential backoff and jitter and
-    resubscribes each unconflated book with ``resume`` at the seq it holds; a restore the feed refuses as
-    ``unknown_symbol`` or ``unavailable`` (a node still reading its backlog) is retried per symbol with
-    backoff. A 1008 close (or 1002, 1003, 1007, 1009) or a refused handshake (401, 403) raises and stops;
-    so does an ``error`` reply to one of the caller's own subscriptions.
+    resubscribes each unconflated book with ``resume`` at the seq it holds. When the feed refuses one of
+    these requests of its own as ``unknown_symbol`` or ``unavailable`` (a node still reading its backlog),
+    the client retries each refused symbol alone, with a backoff that grows with each refusal until the
+    symbol's book data arrives: the symbol the error names (the request's other symbols stand), or every
+    symbol of the request still waiting for its book when the error names none. A 1008 close (or 1002,
+    1003, 1007, 1009) or a refused handshake (401, 403) raises and stops; so does an ``error`` reply to one
+    of the caller's own subscriptions.
     """
 
     def __init__(self, url: str, options: Options | None = None) -> None:
@@ -221,9 +225,13 @@ class Client:
         self._ws: ClientConnection | None = None
         self._closed = False
         self._connections = 0
-        self._own: dict[int, list[str]] = {}  # requests the client sent by itself, by id
-        self._refusals: dict[str, int] = {}
-        self._retries: set[asyncio.Task[None]] = set()
+        # This connection's requests for the caller's subscriptions, by id: an error reply to one is raised.
+        self._callers: set[int] = set()
+        # The symbols of the requests the client made by itself (restore, resync, retry) that have not
+        # had their book data or an error yet: the id of the newest such request for each.
+        self._own: dict[str, int] = {}
+        self._refusals: dict[str, int] = {}  # refusals of each symbol since its book data last arrived
+        self._retries: dict[str, asyncio.Task[None]] = {}  # the retry waiting for each refused symbol
 
     def subscribe_book(self, symbols: list[str], depth: int = 0, interval_ms: int = 0) -> Client:
         """subscribe_book adds book subscriptions; call before iterating (or while, taking effect on
@@ -259,9 +267,12 @@ class Client:
         return i
 
     async def _send(self, ws: ClientConnection, req: dict[str, Any], own: bool = False) -> None:
-        req["id"] = self._id()
+        rid = req["id"] = self._id()
         if own:
-            self._own[req["id"]] = list(req["symbols"])
+            for sym in req["symbols"]:
+                self._own[sym] = rid  # supersedes an older request of the client's own for sym
+        else:
+            self._callers.add(rid)
         await ws.send(json.dumps(req, separators=(",", ":")))
 
     async def _subscribe_all(self, ws: ClientConnection) -> None:
@@ -302,42 +313,74 @@ class Client:
         )
 
     def _refused(self, ws: ClientConnection, err: RequestError) -> list[RetryEvent] | None:
-        """_refused schedules the retries of a refused request the client sent by itself, when the
-        refusal may pass (unknown_symbol, unavailable); None when the error is for the caller."""
-        syms = self._own.pop(err.request_id, None) if err.request_id is not None else None
-        if syms is None or err.code not in _RETRIED_REFUSALS:
+        """_refused schedules the retries of a request the client made by itself that the feed refused
+        for now (unknown_symbol, unavailable): of the symbol the error names alone (the request's other
+        symbols stand), or, when it names none, of each of the request's symbols still waiting for its
+        book. None when the error is for the caller: a reply to one of the caller's requests, or a refusal
+        that a retry would repeat."""
+        rid = err.request_id
+        if rid is None or not 0 < rid < self._next_id or rid in self._callers:
             return None
+        if err.code not in _RETRIED_REFUSALS:
+            return None
+        if err.symbol is None:
+            syms = [sym for sym, r in self._own.items() if r == rid]
+        elif self._own.get(err.symbol, rid) > rid or (
+            err.symbol not in self._own and err.symbol in self._retries
+        ):
+            return []  # a newer request of the client's own, or a retry on its way, answers for it
+        else:
+            syms = [err.symbol]
         events: list[RetryEvent] = []
         for sym in syms:
-            if sym not in self._book_subs:
+            self._own.pop(sym, None)
+            sub = self._book_subs.get(sym)
+            if sub is None:
                 continue
             n = self._refusals.get(sym, 0)
             self._refusals[sym] = n + 1
             delay = self._delay(n, err)
-            self.books[sym].reset()
-            task = asyncio.get_running_loop().create_task(self._retry(ws, sym, delay))
-            self._retries.add(task)
-            task.add_done_callback(self._retries.discard)
+            book = self.books[sym]
+            if book.seq is None or sub.interval_ms != 0:
+                book.reset()
+            else:
+                book.status = "stale"  # kept: the retry resumes from its seq
+            self._schedule_retry(ws, sym, delay)
             events.append(RetryEvent(sym, delay, err))
         return events
+
+    def _schedule_retry(self, ws: ClientConnection, symbol: str, delay: float) -> None:
+        """_schedule_retry sends the subscription of ``symbol`` again after ``delay`` seconds, in place of
+        a retry of it already waiting."""
+        old = self._retries.pop(symbol, None)
+        if old is not None:
+            old.cancel()
+        task = asyncio.get_running_loop().create_task(self._retry(ws, symbol, delay))
+        self._retries[symbol] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._retries.get(symbol) is t:
+                del self._retries[symbol]
+
+        task.add_done_callback(done)
 
     async def _retry(self, ws: ClientConnection, symbol: str, delay: float) -> None:
         await asyncio.sleep(delay)
         sub = self._book_subs.get(symbol)
         if sub is None or self._closed:
             return
+        req: dict[str, Any] = {
+            "op": "subscribe",
+            "channel": "book",
+            "symbols": [symbol],
+            "depth": sub.depth,
+            "interval_ms": sub.interval_ms,
+        }
+        seq = self.books[symbol].seq
+        if seq is not None and sub.interval_ms == 0:
+            req["resume"] = {symbol: seq}
         try:
-            await self._send(
-                ws,
-                {
-                    "op": "subscribe",
-                    "channel": "book",
-                    "symbols": [symbol],
-                    "depth": sub.depth,
-                    "interval_ms": sub.interval_ms,
-                },
-                own=True,
-            )
+            await self._send(ws, req, own=True)
         except ConnectionClosed:
             pass  # the reconnect restores it
 
@@ -365,6 +408,7 @@ class Client:
             else:
                 self._ws = ws
                 self._connections += 1
+                self._callers.clear()
                 self._own.clear()
                 try:
                     await self._subscribe_all(ws)
@@ -383,8 +427,9 @@ class Client:
                         raise err from e
                 finally:
                     self._ws = None
-                    for task in list(self._retries):
+                    for task in self._retries.values():
                         task.cancel()
+                    self._retries.clear()
                     await ws.close()
             attempt += 1
             if self.options.max_attempts is not None and attempt > self.options.max_attempts:
@@ -419,6 +464,8 @@ class Client:
                     yield ResyncEvent(book.symbol, e)
                     continue
                 self.verified += 1
+                self._own.pop(book.symbol, None)
+                self._refusals.pop(book.symbol, None)
                 assert book.seq is not None
                 yield BookEvent(book.symbol, kind, book.seq, book)
             elif kind == "trade":
@@ -427,26 +474,24 @@ class Client:
                 sym = msg.get("symbol")
                 if isinstance(sym, str) and sym in self.books:
                     self.books[sym].apply(msg)
+                    self._own.pop(sym, None)  # the subscription stands: its snapshot follows when live
                 yield StatusEvent(str(sym), str(msg.get("status")))
             elif kind == "error":
-                rid = msg.get("id")
+                rid, sym = msg.get("id"), msg.get("symbol")
                 err = RequestError(
                     str(msg.get("code")),
                     str(msg.get("message")),
-                    rid if isinstance(rid, int) else None,
+                    rid if isinstance(rid, int) and not isinstance(rid, bool) else None,
+                    sym if isinstance(sym, str) else None,
                 )
                 retries = self._refused(ws, err)
                 if retries is None:
                     raise err
                 for r in retries:
                     yield r
-            elif kind == "subscribed":
-                rid = msg.get("id")
-                syms = self._own.pop(rid, None) if isinstance(rid, int) else None
-                if syms is not None and msg.get("channel") == "book":
-                    for sym in syms:
-                        self._refusals.pop(sym, None)
-            # unsubscribed, heartbeat, pong: nothing to do beyond resetting the timeout
+            # subscribed (the symbols of a request of the client's own wait for their book data, as an
+            # error about one of them may follow), unsubscribed, heartbeat, pong: nothing to do beyond
+            # resetting the timeout
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self.events()

@@ -53,9 +53,14 @@ class HandshakeError(DepthcastError):
 
 
 class RequestError(DepthcastError):
-    """RequestError is an ``error`` reply of the feed to a request (``code`` as in docs/protocol.md §7)."""
+    """RequestError is an ``error`` reply of the feed to a request (``code`` as in docs/protocol.md §7).
 
-    def __init__(self, code: str, message: str, request_id: int | None) -> None:
+    ``symbol`` is the one symbol of the request the error is about (``unavailable`` for one book; the
+    request's other symbols stand), or None when it is about the whole request: nothing of it was done.
+    """
+
+    def __init__(self, code: str, message: str, request_id: int | None, symbol: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.request_id = request_id
+        self.symbol = symbol
