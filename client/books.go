@@ -53,14 +53,14 @@ func (c *Client) handle(data []byte) ([]Event, *request) {
 	case "unsubscribed", "pong":
 		c.reply(m.ID, nil)
 	case "error":
-		err := &ServerError{Code: m.Code, Message: m.Message}
+		err := &ServerError{Code: m.Code, Symbol: m.Symbol, Message: m.Message}
 		if c.reply(m.ID, err) {
 			return nil, nil
 		}
 		if evs, ok := c.refused(m.ID, err); ok {
 			return evs, nil
 		}
-		return []Event{ErrorEvent{Err: err}}, nil
+		return []Event{ErrorEvent{Symbol: m.Symbol, Err: err}}, nil
 	case "heartbeat":
 	}
 	return nil, nil
@@ -111,6 +111,7 @@ func (c *Client) applyBook(m *message) ([]Event, *request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.settleLocked(subKey{schema.ChannelBook, m.Symbol})
 	s := c.books[m.Symbol]
 	if s == nil {
 		return nil, nil // unsubscribed meanwhile
@@ -183,6 +184,7 @@ func (c *Client) resyncLocked(s *bookSub, err error, first Event) ([]Event, *req
 
 func (c *Client) trade(m *message) []Event {
 	c.mu.Lock()
+	c.settleLocked(subKey{schema.ChannelTrades, m.Symbol})
 	subscribed := c.trades[m.Symbol]
 	c.mu.Unlock()
 	if !subscribed {
@@ -201,6 +203,7 @@ func (c *Client) status(m *message) []Event {
 	st := Status(m.Status)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.settleLocked(subKey{schema.ChannelBook, m.Symbol})
 	s := c.books[m.Symbol]
 	if s == nil || (st != StatusLive && st != StatusStale) {
 		return nil

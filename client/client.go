@@ -40,10 +40,12 @@ type Client struct {
 	nextID  int64
 	state   State
 	// resubs maps the id of a subscribe request the client made on its own (restore, resubscribe, retry)
-	// to what it carried, until its reply comes; retries holds the subscriptions waiting for a retry, which
-	// retryLoop sends when due (retryWake tells it the schedule changed).
+	// to its symbols the feed may still refuse, and resubOf each such symbol to the one request that
+	// carries it; retries holds the subscriptions waiting for a retry, which retryLoop sends when due
+	// (retryWake tells it the schedule changed).
 	resubs    map[int64]*resub
-	retries   map[retryKey]*retryEntry
+	resubOf   map[subKey]int64
+	retries   map[subKey]*retryEntry
 	retryWake chan struct{}
 
 	stats struct {
@@ -90,7 +92,8 @@ func Dial(ctx context.Context, rawURL string, cfg Config) (*Client, error) {
 		pending: map[int64]chan error{},
 
 		resubs:    map[int64]*resub{},
-		retries:   map[retryKey]*retryEntry{},
+		resubOf:   map[subKey]int64{},
+		retries:   map[subKey]*retryEntry{},
 		retryWake: make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -191,6 +194,7 @@ func (c *Client) SubscribeBook(ctx context.Context, opts BookOptions, symbols ..
 	return c.request(ctx, func(id int64) request {
 		for _, s := range symbols {
 			c.books[s] = &bookSub{symbol: s, opts: opts, b: book.New(s), resync: true, fresh: true}
+			c.supersedeLocked(subKey{schema.ChannelBook, s})
 		}
 		return bookRequest(id, opts, symbols, nil)
 	}, func() {
@@ -208,6 +212,7 @@ func (c *Client) SubscribeTrades(ctx context.Context, symbols ...string) error {
 	return c.request(ctx, func(id int64) request {
 		for _, s := range symbols {
 			c.trades[s] = true
+			c.supersedeLocked(subKey{schema.ChannelTrades, s})
 		}
 		return request{Op: "subscribe", ID: id, Channel: schema.ChannelTrades, Symbols: symbols}
 	}, func() {
@@ -232,6 +237,7 @@ func (c *Client) Unsubscribe(ctx context.Context, channel string, symbols ...str
 			} else {
 				delete(c.trades, s)
 			}
+			c.supersedeLocked(subKey{channel, s})
 		}
 		return request{Op: "unsubscribe", ID: id, Channel: channel, Symbols: symbols}
 	}, nil)

@@ -247,6 +247,7 @@ func (c *Client) restore(conn *websocket.Conn, lost chan struct{}) error {
 	}
 	// Requests of an earlier connection are not answered any more; this one restores everything anew.
 	clear(c.resubs)
+	clear(c.resubOf)
 	clear(c.retries)
 	var groups []*group
 	syms := make([]string, 0, len(c.books))

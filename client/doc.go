@@ -34,15 +34,19 @@
 //
 // A node that has just started may not know every symbol yet (it learns them from the stream as it catches
 // up), and refuses a whole subscribe naming one it does not know with unknown_symbol, or one it is too busy
-// for with unavailable. When the feed so refuses a request the client made on its own (the restore after a
-// reconnect, a resubscribe after a gap or a checksum mismatch), the client retries each of its symbols on a
-// request of its own: at once after unknown_symbol on a request of several symbols, so that the known ones
-// are subscribed, and then with exponential backoff and jitter (Config.MinBackoff doubling up to
-// Config.MaxBackoff, started anew by a reconnect) until the symbol is subscribed, unsubscribed or the client
-// closed. Each refused book reports a StatusEvent with StatusWaiting, the *ServerError and the Delay before
-// its retry; its next BookEvent shows it live again. Any other refusal (limit_exceeded, unauthorized,
-// bad_request) would be refused again: the subscription is dropped and reported by an ErrorEvent per
-// symbol wrapping ErrDropped and the *ServerError. One goroutine sends every retry; Close stops it.
+// for with unavailable. A node still catching up also refuses to resume a book it has not read as far as the
+// seq the client holds: that unavailable names the symbol (ServerError.Symbol) and concerns it alone, the
+// request's other symbols stand; it comes before the "subscribed" reply, which then leaves the symbol out,
+// or after it when the node could not serve a listed symbol in time. When the feed so refuses a request the
+// client made on its own (the restore after a reconnect, a resubscribe after a gap or a checksum mismatch),
+// the client retries each refused symbol on a request of its own: at once after unknown_symbol on a request
+// of several symbols, so that the known ones are subscribed, and then with exponential backoff and jitter
+// (Config.MinBackoff doubling with each refusal of the symbol up to Config.MaxBackoff, started anew by a
+// reconnect) until the symbol is subscribed, unsubscribed or the client closed. Each refused book reports a
+// StatusEvent with StatusWaiting, the *ServerError and the Delay before its retry; its next BookEvent shows
+// it live again. Any other refusal (limit_exceeded, unauthorized, bad_request) would be refused again: the
+// subscription is dropped and reported by an ErrorEvent per symbol wrapping ErrDropped and the
+// *ServerError. One goroutine sends every retry; Close stops it.
 //
 // Trades missed while disconnected are not replayed: the feed keeps no trade history for resume.
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Sentinel errors; test them with errors.Is.
@@ -98,13 +99,23 @@ func (e *HandshakeError) RetryLater() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
 }
 
-// ServerError is an "error" reply of the feed to a request.
+// ServerError is an "error" reply of the feed to a request (docs/protocol.md §7).
 type ServerError struct {
-	Code    string // bad_request, unknown_op, unknown_channel, unknown_symbol, limit_exceeded, unauthorized, unavailable
+	Code string // bad_request, unknown_op, unknown_channel, unknown_symbol, limit_exceeded, unauthorized, unavailable
+	// Symbol is the symbol the error is about when the request's other symbols stand; empty when the error
+	// concerns the whole request.
+	Symbol  string
 	Message string
 }
 
-func (e *ServerError) Error() string { return "feed error " + e.Code + ": " + e.Message }
+// Error returns "feed error CODE: MESSAGE", with "for SYMBOL" after the code when the error names a symbol
+// that its message does not.
+func (e *ServerError) Error() string {
+	if e.Symbol != "" && !strings.Contains(e.Message, e.Symbol) {
+		return "feed error " + e.Code + " for " + e.Symbol + ": " + e.Message
+	}
+	return "feed error " + e.Code + ": " + e.Message
+}
 
 // fatal reports whether err ends the client instead of leading to a reconnect.
 func (c *Client) fatal(err error) bool {

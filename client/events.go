@@ -43,8 +43,9 @@ const (
 	// StatusResync: the client found a gap or a checksum mismatch and asked for a fresh snapshot.
 	StatusResync Status = "resync"
 	// StatusWaiting: the feed refused to restore or resubscribe the book for now (unknown_symbol: a node that
-	// has just started and does not know the symbol yet; unavailable: a busy node). The client retries the
-	// symbol on its own request after StatusEvent.Delay, with exponential backoff, until it is subscribed.
+	// has just started and does not know the symbol yet; unavailable: a busy node, or one still catching up
+	// whose book is behind the seq the client resumes from). The client retries the symbol on its own request
+	// after StatusEvent.Delay, with exponential backoff, until it is subscribed.
 	StatusWaiting Status = "waiting"
 )
 
@@ -94,7 +95,8 @@ type StateEvent struct {
 }
 
 // ErrorEvent reports an error that the client handles on its own: a gap or checksum mismatch (Symbol set;
-// the symbol is resubscribed), a message it could not decode, an error reply to a request it made itself.
+// the symbol is resubscribed), a message it could not decode, an error reply to a request it made itself
+// (Symbol set when the reply names the one symbol it is about).
 // A subscription the feed refused on restore or resubscribe with a code other than unknown_symbol or
 // unavailable is dropped: one ErrorEvent per symbol, Symbol set, Err wrapping ErrDropped and the
 // *ServerError. A refused trades subscription that is retried is reported by an ErrorEvent wrapping the

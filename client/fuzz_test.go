@@ -9,7 +9,8 @@ import (
 )
 
 // Nothing the feed sends can crash the client: any sequence of messages either applies, is reported as an
-// error event, or resubscribes; the local book is never left crossed.
+// error event, or resubscribes; the local book is never left crossed, and every symbol the client's own
+// requests wait for is in one of them, indexed.
 func FuzzHandle(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"snapshot","channel":"book","symbol":"X","seq":10,"time":"2026-11-24T10:00:00Z","bids":[["100","1"]],"asks":[["101","2"]],"checksum":1}`,
@@ -18,6 +19,8 @@ func FuzzHandle(f *testing.F) {
 		`{"type":"status","symbol":"X","status":"stale"}`,
 		`{"type":"error","id":3,"code":"unknown_symbol","message":"no"}`,
 		`{"type":"error","id":3,"code":"unauthorized","message":"no"}`,
+		`{"type":"error","id":3,"symbol":"X","code":"unavailable","message":"X is not available now"}`,
+		`{"type":"error","id":3,"symbol":"Y","code":"unavailable","message":"Y is not available now"}`,
 		`{"type":"subscribed","id":3}`,
 		`{"type":"update","symbol":"X","seq":1,"prev_seq":0,"bids":[["1e400","-1"]],"asks":[[]]}`,
 		`{"type":"snapshot","symbol":"X","bids":[["101","1"]],"asks":[["100","1"]]}`,
@@ -29,11 +32,12 @@ func FuzzHandle(f *testing.F) {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		c := &Client{cfg: Config{Logger: log}.WithDefaults(), log: log,
 			books: map[string]*bookSub{}, trades: map[string]bool{"X": true}, pending: map[int64]chan error{},
-			resubs: map[int64]*resub{}, retries: map[retryKey]*retryEntry{}, retryWake: make(chan struct{}, 1)}
+			resubs: map[int64]*resub{}, resubOf: map[subKey]int64{}, retries: map[subKey]*retryEntry{}, retryWake: make(chan struct{}, 1)}
 		c.books["X"] = &bookSub{symbol: "X", b: book.New("X"), resync: true, fresh: true}
 		c.trackLocked(3, "book", []string{"X"}, 0) // a restore the feed may refuse
 		for _, data := range [][]byte{a, b, a} {
 			c.handle(data)
+			checkResubs(t, c)
 			sub := c.books["X"]
 			if sub == nil {
 				return // dropped after a refusal
@@ -45,4 +49,25 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkResubs fails t unless c.resubs and c.resubOf agree: each tracked symbol is in exactly one request,
+// the one its index names, and no request is left without symbols.
+func checkResubs(t *testing.T, c *Client) {
+	t.Helper()
+	n := 0
+	for id, r := range c.resubs {
+		if len(r.syms) == 0 {
+			t.Fatalf("request %d tracked with no symbol", id)
+		}
+		for _, e := range r.syms {
+			n++
+			if got, ok := c.resubOf[subKey{r.channel, e.symbol}]; !ok || got != id {
+				t.Fatalf("%s %s of request %d indexed as %d, %v", r.channel, e.symbol, id, got, ok)
+			}
+		}
+	}
+	if n != len(c.resubOf) {
+		t.Fatalf("%d tracked symbols, %d indexed", n, len(c.resubOf))
+	}
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/depthcast/depthcast/schema"
@@ -17,16 +18,28 @@ const (
 )
 
 // resub is a subscribe request the client made on its own (a restore after a reconnect, a resubscribe after
-// a gap or a checksum mismatch, or a retry of one of those), kept by request id until its reply comes.
+// a gap or a checksum mismatch, or a retry of one of those), kept by request id while any of its symbols is
+// unsettled. The feed may refuse one symbol of a request by an error that names it, before the "subscribed"
+// reply (which then leaves the symbol out) or after it (docs/protocol.md §7); so a symbol is settled only by
+// such an error, by the first message of the channel for it after "subscribed", or by a newer request for
+// it. An error that names no symbol settles the whole request. A symbol is in one tracked request at most
+// (Client.resubOf), and the connection's end forgets them all: what is tracked is bounded by the
+// subscriptions.
 type resub struct {
-	channel string
-	symbols []string
-	subs    []*bookSub // for the book channel: the subscription of each symbol when the request was sent
-	attempt int        // refusals of this symbol in a row before this request (single-symbol requests)
+	channel  string
+	answered bool // "subscribed" came: from now on a message for a symbol is of this request's subscription
+	syms     []resubSym
 }
 
-// retryKey names one subscription waiting for a retry.
-type retryKey struct{ channel, symbol string }
+// resubSym is one unsettled symbol of a resub.
+type resubSym struct {
+	symbol  string
+	sub     *bookSub // for the book channel: the symbol's subscription when the request was sent
+	attempt int      // refusals of this symbol in a row before this request
+}
+
+// subKey names one subscription: its channel and symbol.
+type subKey struct{ channel, symbol string }
 
 // retryEntry is one subscription waiting for a retry: when it is due, and how many refusals came before.
 type retryEntry struct {
@@ -35,42 +48,84 @@ type retryEntry struct {
 	sub     *bookSub // the book subscription retried; nil for trades
 }
 
-// trackLocked records that the subscribe request id carries symbols of channel. Called under c.mu.
+// trackLocked records that the subscribe request id, made by the client on its own, carries symbols of
+// channel, each refused attempt times in a row before it. It supersedes any earlier request of the client's
+// own for these symbols, so that each symbol is in one tracked request at most. Called under c.mu.
 func (c *Client) trackLocked(id int64, channel string, symbols []string, attempt int) {
-	r := &resub{channel: channel, symbols: symbols, attempt: attempt}
-	if channel == schema.ChannelBook {
-		for _, s := range symbols {
-			r.subs = append(r.subs, c.books[s])
+	r := &resub{channel: channel}
+	for _, s := range symbols {
+		k := subKey{channel, s}
+		c.supersedeLocked(k)
+		c.resubOf[k] = id
+		e := resubSym{symbol: s, attempt: attempt}
+		if channel == schema.ChannelBook {
+			e.sub = c.books[s]
 		}
+		r.syms = append(r.syms, e)
 	}
 	c.resubs[id] = r
 }
 
-// current reports whether the subscription that r made for its i-th symbol is still the one the client
-// holds: not unsubscribed, nor replaced by a later SubscribeBook. Called under c.mu.
-func (r *resub) current(c *Client, i int) bool {
-	if r.channel == schema.ChannelBook {
-		return r.subs[i] != nil && c.books[r.symbols[i]] == r.subs[i]
+// supersedeLocked forgets the symbol of k in the request of the client's own that carries it, if any: a
+// newer request for it (or an Unsubscribe) is what stands now. Called under c.mu.
+func (c *Client) supersedeLocked(k subKey) {
+	if id, ok := c.resubOf[k]; ok {
+		c.forgetLocked(id, k)
 	}
-	return c.trades[r.symbols[i]]
 }
 
-// subscribed forgets the request id, answered with "subscribed"; it reports whether it was one of the
-// client's own.
-func (c *Client) subscribed(id *int64) bool {
+// settleLocked forgets the symbol of k in the request of the client's own that carries it, if that request
+// was answered with "subscribed": a message for the symbol has come, so the feed will not refuse it any
+// more. Called under c.mu for every book, status and trade message.
+func (c *Client) settleLocked(k subKey) {
+	if id, ok := c.resubOf[k]; ok && c.resubs[id] != nil && c.resubs[id].answered {
+		c.forgetLocked(id, k)
+	}
+}
+
+// forgetLocked removes the symbol of k from the request id, and the request once none of its symbols is
+// left. Called under c.mu.
+func (c *Client) forgetLocked(id int64, k subKey) {
+	if c.resubOf[k] == id {
+		delete(c.resubOf, k)
+	}
+	r := c.resubs[id]
+	if r == nil {
+		return
+	}
+	r.syms = slices.DeleteFunc(r.syms, func(e resubSym) bool { return e.symbol == k.symbol })
+	if len(r.syms) == 0 {
+		delete(c.resubs, id)
+	}
+}
+
+// current reports whether the subscription that a request of channel made for e is still the one the client
+// holds: not unsubscribed, nor replaced by a later SubscribeBook. Called under c.mu.
+func (e resubSym) current(c *Client, channel string) bool {
+	if channel == schema.ChannelBook {
+		return e.sub != nil && c.books[e.symbol] == e.sub
+	}
+	return c.trades[e.symbol]
+}
+
+// subscribed records that the request id was answered with "subscribed", if it is one of the client's own:
+// its symbols stay tracked until each is settled.
+func (c *Client) subscribed(id *int64) {
 	if id == nil {
-		return false
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.resubs[*id]
-	delete(c.resubs, *id)
-	return ok
+	if r := c.resubs[*id]; r != nil {
+		r.answered = true
+	}
 }
 
 // refused handles an error reply to one of the client's own subscribe requests and returns the events that
-// report it; ok is false when id is not one of them. unknown_symbol and unavailable are retried, one symbol
-// per request, with exponential backoff and jitter; any other refusal drops the subscriptions.
+// report it; ok is false when id is not one of them. An error that names a symbol concerns that symbol
+// alone, and one that names none every symbol of the request not yet settled. unknown_symbol and
+// unavailable are retried, one symbol per request, with exponential backoff and jitter; any other refusal
+// drops the subscriptions.
 func (c *Client) refused(id *int64, serr *ServerError) (evs []Event, ok bool) {
 	if id == nil {
 		return nil, false
@@ -81,11 +136,24 @@ func (c *Client) refused(id *int64, serr *ServerError) (evs []Event, ok bool) {
 	if r == nil {
 		return nil, false
 	}
-	delete(c.resubs, *id)
+	targets := slices.Clone(r.syms)
+	if serr.Symbol != "" {
+		i := slices.IndexFunc(r.syms, func(e resubSym) bool { return e.symbol == serr.Symbol })
+		if i < 0 {
+			// Settled or superseded meanwhile: the subscription that stands is another request's.
+			c.log.Debug("refusal of a symbol no longer waiting for it", "channel", r.channel, "symbol", serr.Symbol, "code", serr.Code)
+			return nil, true
+		}
+		targets = []resubSym{r.syms[i]}
+	}
+	for _, e := range targets {
+		c.forgetLocked(*id, subKey{r.channel, e.symbol})
+	}
 	retry := serr.Code == codeUnknownSymbol || serr.Code == codeUnavailable
 	woken := false
-	for i, s := range r.symbols {
-		if !r.current(c, i) {
+	for _, t := range targets {
+		s := t.symbol
+		if !t.current(c, r.channel) {
 			continue // unsubscribed or subscribed anew meanwhile
 		}
 		if !retry {
@@ -98,23 +166,22 @@ func (c *Client) refused(id *int64, serr *ServerError) (evs []Event, ok bool) {
 			evs = append(evs, ErrorEvent{Symbol: s, Err: fmt.Errorf("client: %s %s: %w: %w", r.channel, s, ErrDropped, serr)})
 			continue
 		}
-		// Refused for unknown symbols, some of a request's symbols may be known: each on its own, at once.
+		// Refused whole for unknown symbols, some of a request's symbols may be known: each on its own, at once.
 		var delay time.Duration
-		attempt := r.attempt
-		if len(r.symbols) == 1 || serr.Code != codeUnknownSymbol {
+		attempt := t.attempt
+		if len(targets) == 1 || serr.Code != codeUnknownSymbol {
 			delay = c.retryDelay(attempt)
 			attempt++
 		}
 		e := &retryEntry{due: timeNow().Add(delay), attempt: attempt}
 		if r.channel == schema.ChannelBook {
-			sub := r.subs[i]
-			e.sub = sub
-			sub.status = StatusWaiting
+			e.sub = t.sub
+			t.sub.status = StatusWaiting
 			evs = append(evs, StatusEvent{Symbol: s, Status: StatusWaiting, Err: serr, Delay: delay})
 		} else {
 			evs = append(evs, ErrorEvent{Symbol: s, Err: fmt.Errorf("client: trades %s: %w, retried in %v", s, serr, delay)})
 		}
-		c.retries[retryKey{r.channel, s}] = e
+		c.retries[subKey{r.channel, s}] = e
 		woken = true
 	}
 	if woken {

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,7 +11,10 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/client"
+	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 )
 
@@ -339,6 +343,86 @@ func TestRestoreOnANodeCatchingUp(t *testing.T) {
 	}
 }
 
+// notReady is the input of a node that has not yet read the stream up to where it stood at its start: its
+// /readyz says 503 however far its books are.
+type notReady struct{ *engine.Pipeline }
+
+func (notReady) Ready() bool { return false }
+
+// A node restarts on the same address still catching up, one book behind the seq the client holds: the node
+// refuses the resume of that symbol alone, by an error that names it, and the other symbol resumes untouched.
+// The client retries the refused symbol with a growing backoff, until the node's book has reached its seq.
+func TestRestoreOnANodeCatchingUpBehind(t *testing.T) {
+	const minBackoff, maxBackoff = 20 * time.Millisecond, 200 * time.Millisecond
+	a := newNode(t, feed.Config{})
+	x := exchange(t, 2, 20)
+	syms := x.Symbols()
+	recs := next(x, 300)
+	a.submit(recs...)
+	c := dial(t, a.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: maxBackoff})
+	rec := record(t, c)
+	subscribeBooks(t, c, syms...)
+	for _, s := range syms {
+		converge(t, c, a, s, 10)
+	}
+	held, _ := c.Book(syms[1], 0)
+	// The restarted node has read syms[0] as far as a had, and only the first third of syms[1].
+	var first, rest []sim.Event
+	n := 0
+	for _, r := range recs {
+		if r.Key == syms[1] {
+			n++
+			if n > 10 && n*3 > len(recs)/len(syms) {
+				rest = append(rest, r)
+				continue
+			}
+		}
+		first = append(first, r)
+	}
+
+	addr := a.Addr()
+	a.Stop()
+	var books *engine.Pipeline
+	b := feedNode{nodetest.Start(t, node.Config{Input: func(pub engine.Publisher) (node.Input, error) {
+		p, err := engine.New(engine.Config{Shards: 2, Logger: quietLogger()}, pub)
+		books = p
+		return notReady{p}, err
+	}})}
+	b.Books = books
+	b.submit(first...)
+	if _, seq := b.httpBook(syms[1], 10); seq >= held.Seq {
+		t.Fatalf("%s: the restarted node is at seq %d, not behind the client's %d", syms[1], seq, held.Seq)
+	}
+	b.Listen(addr)
+	converge(t, c, b, syms[0], 10)
+	waitFor(t, "three refusals of "+syms[1], func() bool { return len(waitingEvents(rec, syms[1])) >= 3 })
+	b.submit(rest...)
+	b.submit(next(x, 100)...)
+	for _, s := range syms {
+		converge(t, c, b, s, 10)
+		if v, _ := c.Book(s, 0); v.Status != client.StatusLive {
+			t.Errorf("%s: status %s after it came back", s, v.Status)
+		}
+	}
+
+	if evs := waitingEvents(rec, syms[0]); len(evs) != 0 {
+		t.Errorf("%s: %d waiting events, want none: its resume was not refused", syms[0], len(evs))
+	}
+	for i, ev := range waitingEvents(rec, syms[1]) {
+		var se *client.ServerError
+		if !errors.As(ev.Err, &se) || se.Code != "unavailable" || se.Symbol != syms[1] {
+			t.Errorf("%s waiting event %d: err %v, want unavailable naming it", syms[1], i, ev.Err)
+		}
+		d := min(minBackoff<<min(i, 10), maxBackoff)
+		if ev.Delay < d/2 || ev.Delay > d {
+			t.Errorf("%s waiting event %d: delay %v out of [%v, %v]", syms[1], i, ev.Delay, d/2, d)
+		}
+	}
+	if st := c.Stats(); st.Gaps != 0 || st.Checksums != 0 {
+		t.Errorf("stats %+v: want no gap and no mismatch", st)
+	}
+}
+
 // The resubscribe after a gap is refused too: it is retried with backoff until the feed answers; a symbol
 // unsubscribed while it waits is not retried.
 func TestResubscribeRefused(t *testing.T) {
@@ -495,5 +579,279 @@ func TestRestoreRetriesTrades(t *testing.T) {
 	}
 	if fs.count() != 2 {
 		t.Errorf("%d connections, want 2: refusals are retried on the same connection", fs.count())
+	}
+}
+
+// symbolRefusal is an error reply about sym alone, as a node catching up sends it for a resume past its book.
+func symbolRefusal(req map[string]any, sym, code string) string {
+	return fmt.Sprintf(`{"type":"error","id":%v,"symbol":%q,"code":%q,"message":"%s is not available now: this node is catching up"}`, req["id"], sym, code, sym)
+}
+
+// subscribedList is a "subscribed" reply to the book subscribe req that lists syms.
+func subscribedList(req map[string]any, syms ...string) string {
+	list, _ := json.Marshal(syms)
+	return fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"book","symbols":%s,"depth":10,"interval_ms":0}`, req["id"], list)
+}
+
+// sentRequest is a request the fake node received, and when.
+type sentRequest struct {
+	at   time.Time
+	syms []string
+}
+
+// sinceLast returns how long after the last of times before t t is; ok is false when none is before t.
+func sinceLast(times []time.Time, t time.Time) (d time.Duration, ok bool) {
+	for _, at := range times {
+		if !at.After(t) {
+			d, ok = t.Sub(at), true
+		}
+	}
+	return d, ok
+}
+
+// An error that names one symbol of the client's restore concerns that symbol alone, whether it comes before
+// the "subscribed" reply (which then leaves the symbol out) or after it: the symbol is retried on a request
+// of its own after a backoff that grows with each refusal, and the request's other symbols stand. An error
+// that names no symbol concerns them all.
+func TestRestoreRefusedForOneSymbol(t *testing.T) {
+	const minBackoff = 40 * time.Millisecond
+	syms := []string{"BTC-USD", "ETH-USD"}
+	tests := []struct {
+		name string
+		// answer answers the restore; it calls refused with the symbols it refuses before it sends the refusal.
+		answer func(fc *fakeConn, req map[string]any, refused func(syms ...string))
+		// again is how many times each retry is refused (by an error naming its symbol) before it is accepted.
+		again       int
+		wantRetries map[string]int
+	}{
+		{
+			name: "refused before subscribed",
+			answer: func(fc *fakeConn, req map[string]any, refused func(...string)) {
+				refused("ETH-USD")
+				fc.send(t, symbolRefusal(req, "ETH-USD", "unavailable"))
+				fc.send(t, subscribedList(req, "BTC-USD"))
+				fc.send(t, snapshotOf("BTC-USD", 20))
+			},
+			wantRetries: map[string]int{"ETH-USD": 1},
+		},
+		{
+			name: "refused after subscribed",
+			answer: func(fc *fakeConn, req map[string]any, refused func(...string)) {
+				fc.send(t, subscribedList(req, syms...))
+				fc.send(t, snapshotOf("BTC-USD", 20))
+				refused("ETH-USD")
+				fc.send(t, symbolRefusal(req, "ETH-USD", "unavailable"))
+			},
+			wantRetries: map[string]int{"ETH-USD": 1},
+		},
+		{
+			name: "refused whole",
+			answer: func(fc *fakeConn, req map[string]any, refused func(...string)) {
+				refused(syms...)
+				fc.send(t, refusal(req, "unavailable"))
+			},
+			wantRetries: map[string]int{"BTC-USD": 1, "ETH-USD": 1},
+		},
+		{
+			name: "refused before subscribed, again and again",
+			answer: func(fc *fakeConn, req map[string]any, refused func(...string)) {
+				refused("ETH-USD")
+				fc.send(t, symbolRefusal(req, "ETH-USD", "unavailable"))
+				fc.send(t, subscribedList(req, "BTC-USD"))
+				fc.send(t, snapshotOf("BTC-USD", 20))
+			},
+			again:       3,
+			wantRetries: map[string]int{"ETH-USD": 4},
+		},
+		{
+			name: "refused after subscribed, again and again",
+			answer: func(fc *fakeConn, req map[string]any, refused func(...string)) {
+				fc.send(t, subscribedList(req, syms...))
+				fc.send(t, snapshotOf("BTC-USD", 20))
+				refused("ETH-USD")
+				fc.send(t, symbolRefusal(req, "ETH-USD", "unavailable"))
+			},
+			again:       2,
+			wantRetries: map[string]int{"ETH-USD": 3},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ready := make(chan struct{})
+			var mu sync.Mutex
+			var restore []string
+			var retries []sentRequest
+			refusedAt := map[string][]time.Time{} // when each refusal of a symbol was sent
+			refused := func(ss ...string) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, s := range ss {
+					refusedAt[s] = append(refusedAt[s], time.Now())
+				}
+			}
+			fs := newFakeServer(t, func(fc *fakeConn) {
+				switch fc.n {
+				case 0:
+					subscribeAndGoAway(t, fc, syms, ready)
+					return
+				case 1:
+				default:
+					return
+				}
+				req := fc.next(t)
+				if req == nil {
+					return
+				}
+				mu.Lock()
+				restore = symbolsOf(req)
+				mu.Unlock()
+				tc.answer(fc, req, refused)
+				left := map[string]int{}
+				for req := range fc.reqs { // until the client goes
+					got := symbolsOf(req)
+					mu.Lock()
+					retries = append(retries, sentRequest{at: time.Now(), syms: got})
+					mu.Unlock()
+					if len(got) != 1 {
+						fc.send(t, refusal(req, "bad_request"))
+						continue
+					}
+					if left[got[0]] < tc.again {
+						left[got[0]]++
+						refused(got[0])
+						fc.send(t, symbolRefusal(req, got[0], "unavailable")) // no "subscribed": nothing of it stands
+						continue
+					}
+					fc.send(t, subscribedList(req, got[0]))
+					fc.send(t, snapshotOf(got[0], 20))
+				}
+			})
+			c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: 10 * time.Second})
+			rec := record(t, c)
+			subscribeBooks(t, c, syms...)
+			for _, s := range syms {
+				waitFor(t, s+" at seq 10", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 10 })
+			}
+			close(ready)
+			for _, s := range syms {
+				waitFor(t, s+" back at seq 20", func() bool {
+					v, ok := c.Book(s, 0)
+					return ok && v.Seq == 20 && v.Status == client.StatusLive && v.ChecksumOK
+				})
+			}
+			time.Sleep(4 * minBackoff) // room for retries that must not come
+
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(restore, syms) {
+				t.Errorf("restore request carried %v, want %v", restore, syms)
+			}
+			sent := map[string][]time.Time{}
+			for _, r := range retries {
+				if len(r.syms) != 1 {
+					t.Errorf("retry request carried %v, want one symbol", r.syms)
+					continue
+				}
+				sent[r.syms[0]] = append(sent[r.syms[0]], r.at)
+			}
+			count := map[string]int{}
+			for s, at := range sent {
+				count[s] = len(at)
+			}
+			if !mapsEqual(count, tc.wantRetries) {
+				t.Errorf("retries per symbol %v, want %v", count, tc.wantRetries)
+			}
+			for _, s := range syms {
+				evs := waitingEvents(rec, s)
+				if len(evs) != tc.wantRetries[s] {
+					t.Errorf("%s: %d waiting events, want %d", s, len(evs), tc.wantRetries[s])
+				}
+				// Each refusal doubles the backoff; the retry comes no sooner than the delay announced.
+				for i, ev := range evs {
+					var se *client.ServerError
+					if !errors.As(ev.Err, &se) || se.Code != "unavailable" {
+						t.Errorf("%s waiting event %d: err %v, want unavailable", s, i, ev.Err)
+					}
+					lo, hi := minBackoff<<i/2, minBackoff<<i
+					if ev.Delay < lo || ev.Delay > hi {
+						t.Errorf("%s waiting event %d: delay %v out of [%v, %v]", s, i, ev.Delay, lo, hi)
+					}
+					if i < len(sent[s]) {
+						if gap, ok := sinceLast(refusedAt[s], sent[s][i]); !ok || gap < ev.Delay {
+							t.Errorf("%s retry %d came %v after the last refusal before it (%v), before its delay %v", s, i, gap, ok, ev.Delay)
+						}
+					}
+				}
+			}
+			if fs.count() != 2 {
+				t.Errorf("%d connections, want 2: refusals are retried on the same connection", fs.count())
+			}
+		})
+	}
+}
+
+// The resubscribe after a gap is answered with "subscribed", then refused for its symbol: the symbol is
+// retried. An update of the subscription it replaces, still on its way before "subscribed", does not count
+// as the new subscription's first message.
+func TestResubscribeRefusedAfterSubscribed(t *testing.T) {
+	const minBackoff = 40 * time.Millisecond
+	update := func(sym string, seq, prev uint64) string {
+		return fmt.Sprintf(`{"type":"update","channel":"book","symbol":%q,"seq":%d,"prev_seq":%d,"time":"2026-11-24T10:00:02Z","bids":[],"asks":[],"checksum":0}`, sym, seq, prev)
+	}
+	var mu sync.Mutex
+	var after [][]string // requests after the resubscribe
+	fs := newFakeServer(t, func(fc *fakeConn) {
+		if fc.n != 0 {
+			return
+		}
+		fc.send(t, subscribedTo(fc.next(t)))
+		fc.send(t, snapshotOf("A-USD", 10))
+		fc.send(t, update("A-USD", 13, 12)) // a gap
+		req := fc.next(t)
+		if req == nil {
+			return
+		}
+		fc.send(t, update("A-USD", 14, 13)) // of the old subscription
+		fc.send(t, subscribedList(req, "A-USD"))
+		fc.send(t, symbolRefusal(req, "A-USD", "unavailable"))
+		for req := range fc.reqs {
+			mu.Lock()
+			after = append(after, symbolsOf(req))
+			mu.Unlock()
+			fc.send(t, subscribedList(req, symbolsOf(req)...))
+			fc.send(t, snapshotOf(symbolsOf(req)[0], 20))
+		}
+	})
+	c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: time.Second})
+	rec := record(t, c)
+	subscribeBooks(t, c, "A-USD")
+	waitFor(t, "A-USD back at seq 20", func() bool {
+		v, ok := c.Book("A-USD", 0)
+		return ok && v.Seq == 20 && v.Status == client.StatusLive
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(after) != "[[A-USD]]" {
+		t.Errorf("requests after the refused resubscribe %v, want one retry of A-USD", after)
+	}
+	if evs := waitingEvents(rec, "A-USD"); len(evs) != 1 || evs[0].Delay < minBackoff/2 || evs[0].Delay > minBackoff {
+		t.Errorf("A-USD waiting events %+v: want one with a delay in [%v, %v]", evs, minBackoff/2, minBackoff)
+	}
+}
+
+// A ServerError's message names the symbol it is about, once.
+func TestServerErrorMessage(t *testing.T) {
+	tests := []struct {
+		err  client.ServerError
+		want string
+	}{
+		{client.ServerError{Code: "unknown_symbol", Message: "no such symbol: NOPE-USD"}, "feed error unknown_symbol: no such symbol: NOPE-USD"},
+		{client.ServerError{Code: "unavailable", Symbol: "ETH-USD", Message: "ETH-USD is not available now"}, "feed error unavailable: ETH-USD is not available now"},
+		{client.ServerError{Code: "unavailable", Symbol: "ETH-USD", Message: "try again"}, "feed error unavailable for ETH-USD: try again"},
+	}
+	for _, tc := range tests {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
