@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -67,34 +68,63 @@ func waitingEvents(rec *recorder, sym string) []client.StatusEvent {
 	return out
 }
 
-// restoreScript serves the restore on a node that has just restarted: the grouped restore request is
-// refused with unknown_symbol, then each single-symbol retry of channel is refused refusals[sym] times more
-// before accept answers it. It records the requests for the test to check.
+// restoreScript serves the restore on a node that has just restarted: answer answers the restore request
+// (by default it is refused whole with unknown_symbol), then each single-symbol retry of channel is refused
+// refusals[sym] times more (by refuse; by default unknown_symbol) before accept answers it, until the
+// client goes. It records the requests, and when each symbol was refused, for the test to check.
 type restoreScript struct {
 	channel  string
 	syms     []string
 	refusals map[string]int
-	accept   func(fc *fakeConn, req map[string]any, sym string)
+	// answer answers the restore request; it calls refused with the symbols it refuses before it sends the
+	// refusal. Nil: the request is refused whole with unknown_symbol.
+	answer func(fc *fakeConn, req map[string]any, refused func(syms ...string))
+	// refuse is the refusal of the single-symbol retry req of sym. Nil: unknown_symbol for the request.
+	refuse func(req map[string]any, sym string) string
+	accept func(fc *fakeConn, req map[string]any, sym string)
 
-	mu      sync.Mutex
-	restore map[string]any
-	singles [][]string
+	mu        sync.Mutex
+	restore   map[string]any
+	singles   []sentRequest
+	refusedAt map[string][]time.Time // when each refusal of a symbol was sent
+}
+
+// sentRequest is a request the fake node received, and when.
+type sentRequest struct {
+	at   time.Time
+	syms []string
+}
+
+// refused records that the refusals of syms are sent now.
+func (r *restoreScript) refused(syms ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.refusedAt == nil {
+		r.refusedAt = map[string][]time.Time{}
+	}
+	for _, s := range syms {
+		r.refusedAt[s] = append(r.refusedAt[s], time.Now())
+	}
 }
 
 func (r *restoreScript) serve(t *testing.T, fc *fakeConn) {
 	req := fc.next(t)
+	if req == nil {
+		return
+	}
 	r.mu.Lock()
 	r.restore = req
 	r.mu.Unlock()
-	fc.send(t, refusal(req, "unknown_symbol"))
-	for done := 0; done < len(r.syms); {
-		req := fc.next(t)
-		if req == nil {
-			return
-		}
+	if r.answer != nil {
+		r.answer(fc, req, r.refused)
+	} else {
+		r.refused(r.syms...)
+		fc.send(t, refusal(req, "unknown_symbol"))
+	}
+	for req := range fc.reqs { // until the client goes
 		got := symbolsOf(req)
 		r.mu.Lock()
-		r.singles = append(r.singles, got)
+		r.singles = append(r.singles, sentRequest{at: time.Now(), syms: got})
 		r.mu.Unlock()
 		if len(got) != 1 || req["channel"] != r.channel {
 			fc.send(t, refusal(req, "bad_request"))
@@ -102,27 +132,56 @@ func (r *restoreScript) serve(t *testing.T, fc *fakeConn) {
 		}
 		if r.refusals[got[0]] > 0 {
 			r.refusals[got[0]]--
-			fc.send(t, refusal(req, "unknown_symbol"))
+			r.refused(got[0])
+			if r.refuse != nil {
+				fc.send(t, r.refuse(req, got[0]))
+			} else {
+				fc.send(t, refusal(req, "unknown_symbol"))
+			}
 			continue
 		}
 		r.accept(fc, req, got[0])
-		done++
 	}
+}
+
+// retriedAt returns when each symbol's single-symbol requests came; a request with more symbols is an error.
+func (r *restoreScript) retriedAt(t *testing.T) map[string][]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := map[string][]time.Time{}
+	for _, s := range r.singles {
+		if len(s.syms) != 1 {
+			t.Errorf("retry request carried %v, want one symbol", s.syms)
+			continue
+		}
+		at[s.syms[0]] = append(at[s.syms[0]], s.at)
+	}
+	return at
 }
 
 // retries returns how many single-symbol requests each symbol got; a request with more symbols is an error.
 func (r *restoreScript) retries(t *testing.T) map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	count := map[string]int{}
-	for _, s := range r.singles {
-		if len(s) != 1 {
-			t.Errorf("retry request carried %v, want one symbol", s)
-			continue
-		}
-		count[s[0]]++
+	for s, at := range r.retriedAt(t) {
+		count[s] = len(at)
 	}
 	return count
+}
+
+// untilRestored waits for each of syms at seq 10 on the first connection, lets that connection go (ready),
+// and waits for each back at seq 20, live and verified, on the next.
+func untilRestored(t *testing.T, c *client.Client, syms []string, ready chan<- struct{}) {
+	t.Helper()
+	for _, s := range syms {
+		waitFor(t, s+" at seq 10", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 10 })
+	}
+	close(ready)
+	for _, s := range syms {
+		waitFor(t, s+" back at seq 20", func() bool {
+			v, ok := c.Book(s, 0)
+			return ok && v.Seq == 20 && v.Status == client.StatusLive && v.ChecksumOK
+		})
+	}
 }
 
 // A node that has just restarted refuses the restore with unknown_symbol: the client retries each symbol on
@@ -147,16 +206,7 @@ func TestRestoreRetriesUnknownSymbols(t *testing.T) {
 	c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: time.Second})
 	rec := record(t, c)
 	subscribeBooks(t, c, syms...)
-	for _, s := range syms {
-		waitFor(t, s+" at seq 10", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 10 })
-	}
-	close(ready)
-	for _, s := range syms {
-		waitFor(t, s+" back at seq 20", func() bool {
-			v, ok := c.Book(s, 0)
-			return ok && v.Seq == 20 && v.Status == client.StatusLive && v.ChecksumOK
-		})
-	}
+	untilRestored(t, c, syms, ready)
 
 	rs.mu.Lock()
 	if got := symbolsOf(rs.restore); !slices.Equal(got, syms) {
@@ -164,7 +214,7 @@ func TestRestoreRetriesUnknownSymbols(t *testing.T) {
 	}
 	rs.mu.Unlock()
 	count := rs.retries(t)
-	if want := map[string]int{"A-USD": 1, "B-USD": 2, "C-USD": 3}; !mapsEqual(count, want) {
+	if want := map[string]int{"A-USD": 1, "B-USD": 2, "C-USD": 3}; !maps.Equal(count, want) {
 		t.Errorf("retries per symbol %v, want %v", count, want)
 	}
 	// The grouped refusal is split at once; then each refusal of a single symbol doubles the backoff.
@@ -187,18 +237,6 @@ func TestRestoreRetriesUnknownSymbols(t *testing.T) {
 	if fs.count() != 2 {
 		t.Errorf("%d connections, want 2: refusals are retried on the same connection", fs.count())
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // What the client does after each refusal of its restore: unknown_symbol and unavailable are retried, one
@@ -560,7 +598,7 @@ func TestRestoreRetriesTrades(t *testing.T) {
 		t.Errorf("restore request %v, want trades of %v", rs.restore, syms)
 	}
 	rs.mu.Unlock()
-	if want := map[string]int{"A-USD": 1, "B-USD": 3}; !mapsEqual(rs.retries(t), want) {
+	if want := map[string]int{"A-USD": 1, "B-USD": 3}; !maps.Equal(rs.retries(t), want) {
 		t.Errorf("retries per symbol %v, want %v", rs.retries(t), want)
 	}
 	refusalsSeen := map[string]int{}
@@ -574,7 +612,7 @@ func TestRestoreRetriesTrades(t *testing.T) {
 		}
 	}
 	// The grouped refusal is reported for both; then each single refusal of B-USD once more.
-	if want := map[string]int{"A-USD": 1, "B-USD": 3}; !mapsEqual(refusalsSeen, want) {
+	if want := map[string]int{"A-USD": 1, "B-USD": 3}; !maps.Equal(refusalsSeen, want) {
 		t.Errorf("error events per symbol %v, want %v", refusalsSeen, want)
 	}
 	if fs.count() != 2 {
@@ -591,12 +629,6 @@ func symbolRefusal(req map[string]any, sym, code string) string {
 func subscribedList(req map[string]any, syms ...string) string {
 	list, _ := json.Marshal(syms)
 	return fmt.Sprintf(`{"type":"subscribed","id":%v,"channel":"book","symbols":%s,"depth":10,"interval_ms":0}`, req["id"], list)
-}
-
-// sentRequest is a request the fake node received, and when.
-type sentRequest struct {
-	at   time.Time
-	syms []string
 }
 
 // sinceLast returns how long after the last of times before t t is; ok is false when none is before t.
@@ -678,87 +710,40 @@ func TestRestoreRefusedForOneSymbol(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ready := make(chan struct{})
-			var mu sync.Mutex
-			var restore []string
-			var retries []sentRequest
-			refusedAt := map[string][]time.Time{} // when each refusal of a symbol was sent
-			refused := func(ss ...string) {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, s := range ss {
-					refusedAt[s] = append(refusedAt[s], time.Now())
-				}
-			}
+			rs := &restoreScript{channel: "book", syms: syms, answer: tc.answer,
+				refusals: map[string]int{"BTC-USD": tc.again, "ETH-USD": tc.again},
+				refuse: func(req map[string]any, sym string) string {
+					return symbolRefusal(req, sym, "unavailable") // no "subscribed": nothing of it stands
+				},
+				accept: func(fc *fakeConn, req map[string]any, sym string) {
+					fc.send(t, subscribedList(req, sym))
+					fc.send(t, snapshotOf(sym, 20))
+				}}
 			fs := newFakeServer(t, func(fc *fakeConn) {
 				switch fc.n {
 				case 0:
 					subscribeAndGoAway(t, fc, syms, ready)
-					return
 				case 1:
-				default:
-					return
-				}
-				req := fc.next(t)
-				if req == nil {
-					return
-				}
-				mu.Lock()
-				restore = symbolsOf(req)
-				mu.Unlock()
-				tc.answer(fc, req, refused)
-				left := map[string]int{}
-				for req := range fc.reqs { // until the client goes
-					got := symbolsOf(req)
-					mu.Lock()
-					retries = append(retries, sentRequest{at: time.Now(), syms: got})
-					mu.Unlock()
-					if len(got) != 1 {
-						fc.send(t, refusal(req, "bad_request"))
-						continue
-					}
-					if left[got[0]] < tc.again {
-						left[got[0]]++
-						refused(got[0])
-						fc.send(t, symbolRefusal(req, got[0], "unavailable")) // no "subscribed": nothing of it stands
-						continue
-					}
-					fc.send(t, subscribedList(req, got[0]))
-					fc.send(t, snapshotOf(got[0], 20))
+					rs.serve(t, fc)
 				}
 			})
 			c := dial(t, fs.url(), client.Config{MinBackoff: minBackoff, MaxBackoff: 10 * time.Second})
 			rec := record(t, c)
 			subscribeBooks(t, c, syms...)
-			for _, s := range syms {
-				waitFor(t, s+" at seq 10", func() bool { v, ok := c.Book(s, 0); return ok && v.Seq == 10 })
-			}
-			close(ready)
-			for _, s := range syms {
-				waitFor(t, s+" back at seq 20", func() bool {
-					v, ok := c.Book(s, 0)
-					return ok && v.Seq == 20 && v.Status == client.StatusLive && v.ChecksumOK
-				})
-			}
+			untilRestored(t, c, syms, ready)
 			time.Sleep(4 * minBackoff) // room for retries that must not come
 
-			mu.Lock()
-			defer mu.Unlock()
-			if !slices.Equal(restore, syms) {
-				t.Errorf("restore request carried %v, want %v", restore, syms)
-			}
-			sent := map[string][]time.Time{}
-			for _, r := range retries {
-				if len(r.syms) != 1 {
-					t.Errorf("retry request carried %v, want one symbol", r.syms)
-					continue
-				}
-				sent[r.syms[0]] = append(sent[r.syms[0]], r.at)
+			sent := rs.retriedAt(t)
+			rs.mu.Lock()
+			defer rs.mu.Unlock()
+			if got := symbolsOf(rs.restore); !slices.Equal(got, syms) {
+				t.Errorf("restore request carried %v, want %v", got, syms)
 			}
 			count := map[string]int{}
 			for s, at := range sent {
 				count[s] = len(at)
 			}
-			if !mapsEqual(count, tc.wantRetries) {
+			if !maps.Equal(count, tc.wantRetries) {
 				t.Errorf("retries per symbol %v, want %v", count, tc.wantRetries)
 			}
 			for _, s := range syms {
@@ -777,7 +762,7 @@ func TestRestoreRefusedForOneSymbol(t *testing.T) {
 						t.Errorf("%s waiting event %d: delay %v out of [%v, %v]", s, i, ev.Delay, lo, hi)
 					}
 					if i < len(sent[s]) {
-						if gap, ok := sinceLast(refusedAt[s], sent[s][i]); !ok || gap < ev.Delay {
+						if gap, ok := sinceLast(rs.refusedAt[s], sent[s][i]); !ok || gap < ev.Delay {
 							t.Errorf("%s retry %d came %v after the last refusal before it (%v), before its delay %v", s, i, gap, ok, ev.Delay)
 						}
 					}
