@@ -99,7 +99,7 @@ func (c GuardConfig) Validate() error {
 	case d.IdleTimeout > 0 && d.IdleTimeout < d.PingInterval:
 		return fmt.Errorf("Guard.IdleTimeout %v is shorter than PingInterval %v", d.IdleTimeout, d.PingInterval)
 	}
-	if _, err := parsePrefixes(d.TrustedProxies); err != nil {
+	if _, err := d.TrustedPrefixes(); err != nil {
 		return fmt.Errorf("Guard.TrustedProxies: %w", err)
 	}
 	for _, o := range d.AllowOrigins {
@@ -119,7 +119,7 @@ type guard struct {
 	cfg     GuardConfig
 	origins []origin
 	anyOrig bool
-	proxies []netip.Prefix
+	proxies Prefixes
 	metrics *metrics
 	log     *slog.Logger
 
@@ -137,7 +137,7 @@ type ipState struct {
 
 func newGuard(cfg GuardConfig, m *metrics, log *slog.Logger) *guard {
 	g := &guard{cfg: cfg.withDefaults(), ips: map[string]*ipState{}, names: map[string]int{}, metrics: m, log: log}
-	g.proxies, _ = parsePrefixes(cfg.TrustedProxies) // Validate has refused bad ones
+	g.proxies, _ = cfg.TrustedPrefixes() // Validate has refused bad ones
 	for _, o := range g.cfg.AllowOrigins {
 		if o == "*" {
 			g.anyOrig = true
@@ -242,7 +242,7 @@ func (g *guard) clientIP(r *http.Request) string {
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if len(g.proxies) == 0 || !g.trusted(host) {
+	if !g.proxies.Contains(host) {
 		return host
 	}
 	hops := r.Header.Values("X-Forwarded-For")
@@ -260,7 +260,7 @@ func (g *guard) clientIP(r *http.Request) string {
 			if err != nil {
 				return host // a malformed hop: nothing left of it can be trusted, count the proxy
 			}
-			if !g.trusted(hop) {
+			if !g.proxies.Contains(hop) {
 				return addr.Unmap().String()
 			}
 			host = hop
@@ -269,31 +269,34 @@ func (g *guard) clientIP(r *http.Request) string {
 	return host // every hop is a trusted proxy: count the leftmost one
 }
 
-// trusted reports whether ip is in TrustedProxies.
-func (g *guard) trusted(ip string) bool {
+// Prefixes is a set of address prefixes, such as the trusted proxies of GuardConfig.TrustedPrefixes. A nil
+// Prefixes holds no address.
+type Prefixes []netip.Prefix
+
+// Contains reports whether ip, an address in text, is in one of p; an IPv4-mapped IPv6 address counts as
+// its IPv4 form. An ip that does not parse is in none.
+func (p Prefixes) Contains(ip string) bool {
+	if len(p) == 0 {
+		return false
+	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return false
 	}
 	a = a.Unmap()
-	for _, p := range g.proxies {
-		if p.Contains(a) {
+	for _, q := range p {
+		if q.Contains(a) {
 			return true
 		}
 	}
 	return false
 }
 
-// parsePrefixes parses CIDR prefixes and single addresses.
 // TrustedPrefixes returns TrustedProxies as address prefixes (a single address is a full-length prefix). It
 // fails for an entry that is neither an address nor a CIDR prefix, as Validate does.
-func (c GuardConfig) TrustedPrefixes() ([]netip.Prefix, error) {
-	return parsePrefixes(c.TrustedProxies)
-}
-
-func parsePrefixes(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
+func (c GuardConfig) TrustedPrefixes() (Prefixes, error) {
+	var out Prefixes
+	for _, s := range c.TrustedProxies {
 		s = strings.TrimSpace(s)
 		if p, err := netip.ParsePrefix(s); err == nil {
 			out = append(out, p.Masked())
@@ -309,10 +312,10 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// refusal is a handshake refused before the upgrade.
 // refuseReasons are the values of the reason attribute of the refused-connections metric.
 var refuseReasons = []string{"max_connections", "ip_rate", "origin", "no_token", "bad_token", "ip_connections", "key_connections", "symbol"}
 
+// refusal is a handshake refused before the upgrade.
 type refusal struct {
 	status     int
 	code       string

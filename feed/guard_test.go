@@ -416,3 +416,32 @@ func TestGuardConfigValidate(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// Prefixes holds the addresses of its prefixes, an IPv4-mapped IPv6 address as its IPv4 form, and nothing
+// when empty or for text that is not an address.
+func TestPrefixesContains(t *testing.T) {
+	ps, err := feed.GuardConfig{TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}}.TrustedPrefixes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		ps   feed.Prefixes
+		ip   string
+		want bool
+	}{
+		{ps, "10.1.2.3", true},
+		{ps, "::ffff:10.1.2.3", true},
+		{ps, "192.0.2.7", true},
+		{ps, "192.0.2.8", false},
+		{ps, "2001:db8::1", true},
+		{ps, "2001:db9::1", false},
+		{ps, "10.1.2.3:80", false},
+		{ps, "", false},
+		{nil, "10.1.2.3", false},
+	}
+	for _, tc := range tests {
+		if got := tc.ps.Contains(tc.ip); got != tc.want {
+			t.Errorf("%v.Contains(%q) = %v, want %v", tc.ps, tc.ip, got, tc.want)
+		}
+	}
+}

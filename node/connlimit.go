@@ -3,9 +3,10 @@ package node
 import (
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/depthcast/depthcast/feed"
 )
 
 // perIPListener caps the open connections from each remote IP address, but for trusted proxies': past the
@@ -16,7 +17,7 @@ import (
 type perIPListener struct {
 	net.Listener
 	max     int
-	exempt  []netip.Prefix // trusted proxies: their connections are not capped
+	exempt  feed.Prefixes // trusted proxies: their connections are not capped
 	refused atomic.Int64
 
 	mu    sync.Mutex
@@ -24,27 +25,8 @@ type perIPListener struct {
 	perIP map[string]int
 }
 
-func newPerIPListener(ln net.Listener, max int, exempt []netip.Prefix) *perIPListener {
+func newPerIPListener(ln net.Listener, max int, exempt feed.Prefixes) *perIPListener {
 	return &perIPListener{Listener: ln, max: max, exempt: exempt, open: map[string]string{}, perIP: map[string]int{}}
-}
-
-// exempted reports whether ip is a trusted proxy's: behind one, every client shares its address, and the
-// feed's own per-IP limits count the client in X-Forwarded-For instead.
-func (l *perIPListener) exempted(ip string) bool {
-	if len(l.exempt) == 0 {
-		return false
-	}
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, p := range l.exempt {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // Accept returns the next connection whose IP is under the cap.
@@ -59,7 +41,7 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 		if err != nil {
 			ip = addr
 		}
-		if l.exempted(ip) {
+		if l.exempt.Contains(ip) { // behind a trusted proxy the feed's per-IP limits count X-Forwarded-For
 			return c, nil
 		}
 		l.mu.Lock()
