@@ -174,14 +174,20 @@ func (c *liveConn) subscribe(id int64, req *liveRequest) {
 		})
 		cancel()
 		if err != nil {
-			c.srv.log.Warn("subscribe failed", "symbol", sym, "remote", sess.remote, "err", err)
-			sess.replySymbol(id, sym, CodeUnavailable, fmt.Sprintf("%s is not available now: %v", sym, err))
+			c.unreachable(id, sym, err)
 			continue
 		}
 		if sub != nil {
 			c.subs[sub.key] = sub
 		}
 	}
+}
+
+// unreachable answers unavailable for sym of the subscribe request id, whose book's writer did not run
+// the subscription (err: the node stops, or the writer did not answer in time).
+func (c *liveConn) unreachable(id int64, sym string, err error) {
+	c.srv.log.Warn("subscribe failed", "symbol", sym, "remote", c.sess.remote, "err", err)
+	c.sess.replySymbol(id, sym, CodeUnavailable, fmt.Sprintf("%s is not available now: %v", sym, err))
 }
 
 // dropBehind answers unavailable, before the "subscribed" reply, for each symbol whose book is behind the
@@ -203,8 +209,7 @@ func (c *liveConn) dropBehind(id int64, syms []string, entries []*entry, resume 
 		cancel()
 		switch {
 		case err != nil:
-			c.srv.log.Warn("subscribe failed", "symbol", sym, "remote", c.sess.remote, "err", err)
-			c.sess.replySymbol(id, sym, CodeUnavailable, fmt.Sprintf("%s is not available now: %v", sym, err))
+			c.unreachable(id, sym, err)
 		case want > at && !c.srv.cfg.Ready():
 			c.sess.replySymbol(id, sym, CodeUnavailable, fmt.Sprintf("%s is not available now: this node is catching up (its book is at seq %d, you hold %d); try again", sym, at, want))
 		default:
