@@ -144,16 +144,14 @@ const book = (symbol, seq, bid, ask) => {
   };
 };
 const update = (symbol, seq, bid, ask) => {
-  const bids = [[bid, "2"]];
-  const asks = [[ask, "1"]];
-  const m = book(symbol, seq, bid, ask);
+  const bids = [[bid, "2"]]; // the bid's size goes to 2; the ask stays
   return {
-    ...m,
+    ...book(symbol, seq, bid, ask),
     type: "update",
     prev_seq: seq - 1,
-    bids: [[bid, "2"]],
+    bids,
     asks: [],
-    checksum: checksum(bids, asks, 10),
+    checksum: checksum(bids, [[ask, "1"]], 10),
   };
 };
 const partialRefusals = [
