@@ -59,8 +59,8 @@ func (c HubConfig) withDefaults() HubConfig {
 // Hub is the registry of a feed: for every symbol its book views and their subscribers, and its trade
 // subscribers. It is the engine.Publisher of the books: their writers call PublishBook, PublishTrade and
 // PublishStatus, and the Hub encodes each change once per view and queues the same bytes for every
-// subscriber. The live Server owns one Hub; each replay playback owns a Hub of its own, whose messages carry
-// the replay flag.
+// subscriber. The live Server serves the Hub it is given (the node builds it); each replay playback owns a
+// Hub of its own, whose messages carry the replay flag.
 //
 // Subscribing runs on the symbol's book writer (inside engine.Books.Do, see subscribeBook), so a new
 // subscriber's snapshot and the updates after it come from one book version. A Hub is safe for concurrent
@@ -89,9 +89,10 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 }
 
 // newReplayHub returns the Hub of one replay playback: its messages carry the replay flag, a view goes with
-// its last subscriber (nothing resumes a replay), and no symbol of it is metered.
+// its last subscriber, no symbol of it is metered, and its views keep no resume history (nothing resumes a
+// replay): its config does not take the defaults, so ResumeHistory stays 0.
 func newReplayHub() *Hub {
-	return newHub(HubConfig{ViewLinger: -1, SymbolMetrics: -1}.withDefaults(), true)
+	return newHub(HubConfig{ViewLinger: -1, SymbolMetrics: -1}, true)
 }
 
 func newHub(cfg HubConfig, replay bool) *Hub {
@@ -259,10 +260,12 @@ func (h *Hub) touch(e *entry) {
 	if h.replay {
 		return
 	}
-	e.lastEvent.Store(time.Now().UnixNano())
 	max := int64(h.cfg.SymbolMetrics)
 	if !e.known && h.symbolSlots.Load() < max && h.symbolSlots.Add(1) <= max {
 		e.metered.Store(true)
+	}
+	if e.metered.Load() { // only a metered symbol's age is observed
+		e.lastEvent.Store(time.Now().UnixNano())
 	}
 }
 
