@@ -381,14 +381,9 @@ func (g *guard) admit(r *http.Request, now time.Time) (*admission, *refusal) {
 	}
 	adm := &admission{g: g, ip: ip}
 	if g.cfg.Auth != nil {
-		tok := bearerToken(r)
-		if tok == "" {
-			return nil, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
-				"a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN", 0}
-		}
-		grant, err := g.verify(tok, now)
-		if err != nil {
-			return nil, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0}
+		grant, rf := g.authenticate(r, now)
+		if rf != nil {
+			return nil, rf
 		}
 		adm.id = &grant
 	}
@@ -538,13 +533,22 @@ func isUpgrade(r *http.Request) bool {
 	return false
 }
 
-// verify checks a token and that it has not expired at now.
-func (g *guard) verify(tok string, now time.Time) (auth.Grant, error) {
+// authenticate returns the grant of r's token, checked and not expired at now, or the refusal of a request
+// without a token (no_token) or with a bad one (bad_token).
+func (g *guard) authenticate(r *http.Request, now time.Time) (auth.Grant, *refusal) {
+	tok := bearerToken(r)
+	if tok == "" {
+		return auth.Grant{}, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
+			"a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN", 0}
+	}
 	grant, err := g.cfg.Auth.Verify(tok)
 	if err == nil && !grant.Expires.IsZero() && !now.Before(grant.Expires) {
 		err = errors.New("token expired")
 	}
-	return grant, err
+	if err != nil {
+		return auth.Grant{}, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0}
+	}
+	return grant, nil
 }
 
 // refuse answers a refused handshake or request.
@@ -591,15 +595,9 @@ func (g *guard) checkAPI(w http.ResponseWriter, r *http.Request) (*http.Request,
 	if g.cfg.Auth == nil || !strings.HasPrefix(r.URL.Path, "/v1/") {
 		return r, true
 	}
-	tok := bearerToken(r)
-	if tok == "" {
-		g.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "no_token",
-			"a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN", 0})
-		return nil, false
-	}
-	grant, err := g.verify(tok, time.Now())
-	if err != nil {
-		g.refuse(w, r, &refusal{http.StatusUnauthorized, CodeUnauthorized, "bad_token", closeText(err.Error()), 0})
+	grant, rf := g.authenticate(r, time.Now())
+	if rf != nil {
+		g.refuse(w, r, rf)
 		return nil, false
 	}
 	if sym, ok := strings.CutPrefix(r.URL.Path, "/v1/book/"); ok && grant.Denied(sym) != nil {
