@@ -54,19 +54,13 @@ func (c *liveConn) handle(data []byte) {
 	}
 }
 
-// closed drops every subscription of the connection, in a stable order.
+// closed drops every subscription of the connection. Each unsubscribe takes one entry's lock on its own, so
+// their order does not matter.
 func (c *liveConn) closed() {
-	keys := make([]subKey, 0, len(c.subs))
-	for k := range c.subs {
-		keys = append(keys, k)
+	for _, sub := range c.subs {
+		c.srv.hub.unsubscribe(sub)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].channel+keys[i].symbol < keys[j].channel+keys[j].symbol
-	})
-	for _, k := range keys {
-		c.srv.hub.unsubscribe(c.subs[k])
-		delete(c.subs, k)
-	}
+	clear(c.subs)
 }
 
 // checkSymbols validates a request's channel and symbols; it returns the deduplicated symbols and their

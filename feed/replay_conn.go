@@ -349,10 +349,15 @@ func (rc *replayConn) playback(ctx context.Context, p *replayPlay, w *replayWant
 	}
 	rc.mu.Unlock()
 	sess.sendBytes(schema.AppendReplayStarted(nil, id, from, w.to, speed))
-	for _, sym := range w.symbols {
-		if w.trades {
-			hub.subscribeTrades(sess, []*entry{hub.entry(sym)}, nil)
+	// Nothing is published before run.Run: the trades of every symbol are subscribed at once, then each book.
+	if w.trades {
+		entries := make([]*entry, len(w.symbols))
+		for i, sym := range w.symbols {
+			entries[i] = hub.entry(sym)
 		}
+		hub.subscribeTrades(sess, entries, nil)
+	}
+	for _, sym := range w.symbols {
 		if w.book {
 			if err := hub.subscribeReplayBook(ctx, run, sess, sym, w.depth); err != nil {
 				return // stopped
