@@ -11,7 +11,7 @@ import (
 )
 
 // Config configures a Server. The zero value of every field means its documented default. (What its Hub
-// keeps, the resume history and how long idle views linger, is HubConfig.)
+// keeps, the resume history, how long idle views linger and which symbols are metered, is HubConfig.)
 type Config struct {
 	// SendQueueBytes bounds the bytes queued for one connection and not yet written to its socket. A
 	// connection whose queue would pass it is closed with 1013 (slow consumer). Default 8 MiB.

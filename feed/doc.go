@@ -5,10 +5,11 @@
 //   - Hub (hub.go, view.go): the registry. It is the engine.Publisher of the books: their writers call its
 //     Publish methods, and it encodes each change once per view and queues it for the view's subscribers.
 //     Subscribing runs on the symbol's book writer, through engine.Books.Do, so a new subscriber's snapshot
-//     and the updates after it come from one book version. The live Server owns one Hub; each replay
+//     and the updates after it come from one book version. The live Server serves one Hub; each replay
 //     playback owns a Hub of its own, whose messages carry the replay flag.
-//   - Server (server.go): the routes, the sessions, Run's timers (heartbeats, pings, conflated flushes) and
-//     Shutdown. A node builds it in one order: NewHub, then the books publishing to the Hub, then New.
+//   - Server (server.go): the routes, the sessions, Run's timers (heartbeats, pings, conflated flushes, the
+//     sweep of idle views) and Shutdown. A node builds it in one order: NewHub, then the books publishing to
+//     the Hub, then New.
 //   - session (session.go, flusher.go, netconn.go, frame.go, framecheck.go): one connection, its send queue
 //     and writers, its close; handler.go receives gws's events.
 //   - the protocols of the routes: liveConn (live.go) on /ws, replayConn (replay_conn.go) on /replay, picked

@@ -27,7 +27,7 @@ type view struct {
 	// every-update views: recent updates for resume, oldest first
 	history []histEntry
 	// idleSince is when the last subscriber left (zero while it has some); an idle view keeps its
-	// history for Config.ViewLinger so that clients that reconnect can resume.
+	// history for HubConfig.ViewLinger so that clients that reconnect can resume.
 	idleSince time.Time
 
 	// conflated views: the levels last sent, and when the next flush may happen

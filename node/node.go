@@ -66,7 +66,8 @@ type Config struct {
 	// Input, when set, replaces the Kafka consumer (and Ingest is not used): it returns what feeds the
 	// books, publishing to pub, such as a recording's player.
 	Input func(pub engine.Publisher) (Input, error)
-	// Hub configures the live Hub of the feed: resume history and how long idle views linger.
+	// Hub configures the live Hub of the feed: resume history, how long idle views linger and how many
+	// symbols get metric series of their own.
 	Hub feed.HubConfig
 	// Feed configures the feed (its Logger, Meter, Metrics and Ready are set by the node).
 	Feed feed.Config
