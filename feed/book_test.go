@@ -227,9 +227,9 @@ func TestConflatedBook(t *testing.T) {
 		if i == 10 {
 			late.subscribe(2, "book", []string{sym}, `,"interval_ms":100`)
 		}
-		f.submit(flow.next(100)...)
+		f.Submit(flow.next(100)...)
 	}
-	f.flush()
+	f.Flush()
 	deltas := flow.deltas[sym] - deltasBefore
 	want, _ := f.pipelineBook(sym, 0)
 
@@ -254,7 +254,7 @@ func TestConflatedBook(t *testing.T) {
 		}
 	}
 	// Nothing else is pending: a ping is answered right away with nothing before it.
-	f.flush()
+	f.Flush()
 	for _, c := range []*client{early, late} {
 		for _, m := range c.barrier() {
 			checkBookMessages(t, c, flow.ref, []wsMsg{m})
@@ -382,7 +382,7 @@ func TestResumeAlone(t *testing.T) {
 			checkBookMessages(t, a, flow.ref, a.barrier())
 			held := a.book(sym)
 			_ = a.conn.Close()
-			waitFor(t, "the subscription to go", func() bool { return f.gauge("depthcast.feed.subscriptions") == 0 })
+			waitFor(t, "the subscription to go", func() bool { return f.metric("depthcast.feed.subscriptions") == 0 })
 			f.submitAndFlush(flow.next(10)...)
 
 			c := f.dial()

@@ -72,7 +72,7 @@ func TestHandshakeAuthRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := f.counter("depthcast.feed.connections.refused"); n < 12 {
+	if n := f.metric("depthcast.feed.connections.refused"); n < 12 {
 		t.Errorf("refused handshakes counted %d, want at least 12", n)
 	}
 }

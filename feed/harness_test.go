@@ -58,13 +58,6 @@ func (f *testFeed) wsURL() string { return f.URL("ws", "/ws") }
 // httpURL is the feed's base URL, http://addr.
 func (f *testFeed) httpURL() string { return f.URL("http", "") }
 
-// submit hands upstream records (JSON values, key = their symbol) to the books, in order.
-func (f *testFeed) submit(values ...[]byte) { f.Submit(values...) }
-
-// flush waits until everything submitted has been applied and published to the feed: whatever the feed
-// queued for a connection because of it is then ahead of any reply to a request sent after flush returns.
-func (f *testFeed) flush() { f.Flush() }
-
 // submitAndFlush submits values and waits for them to be published.
 func (f *testFeed) submitAndFlush(values ...[]byte) {
 	f.t.Helper()
@@ -98,11 +91,9 @@ func (f *testFeed) pipelineBook(symbol string, n int) (string, uint64) {
 	return s, seq
 }
 
-// counter returns the current value of an Int64 counter of the feed's metrics (summed over attributes).
-func (f *testFeed) counter(name string) int64 { return max(0, f.metrics.Value(f.t, name)) }
-
-// gauge returns the current value of an Int64 gauge of the feed's metrics (summed over attributes).
-func (f *testFeed) gauge(name string) int64 { return max(0, f.metrics.Value(f.t, name)) }
+// metric returns the current value of an Int64 counter or gauge of the feed's metrics (summed over
+// attributes), 0 before it has one.
+func (f *testFeed) metric(name string) int64 { return max(0, f.metrics.Value(f.t, name)) }
 
 // wideDeltasUntil submits rounds of 100 wide deltas of u (20 levels with new sizes each, about 500 bytes a
 // message) until closed reports the slow consumer the test waits for: more than a stalled client's socket
@@ -122,9 +113,9 @@ func (f *testFeed) wideDeltasUntil(t *testing.T, u *upstream, closed func() bool
 			for i := range 20 {
 				d = append(d, lv{fmt.Sprintf("%d.12", 43000-i), fmt.Sprintf("%d.%03d", n, i+1)})
 			}
-			f.submit(u.delta(d, nil))
+			f.Submit(u.delta(d, nil))
 		}
-		f.flush()
+		f.Flush()
 		if afterRound != nil {
 			afterRound()
 		}

@@ -47,13 +47,13 @@ func httpGetHeader(t *testing.T, f *testFeed, path string, wantStatus int) (stri
 func TestHTTPEndpoints(t *testing.T) {
 	f := newTestFeed(t, feed.Config{})
 	btc := newUpstream("BTC-USD")
-	f.submit(btc.snapshot([]lv{{"43000.1", "2"}, {"42999", "1.5"}, {"42998.5", "3"}}, []lv{{"43000.2", "1"}, {"43001", "0.25"}}))
-	f.submit(btc.delta([]lv{{"42999", "1.75"}}, nil))
-	f.submit(btc.trade("43000.2", "0.5", "buy", "t-1"))
+	f.Submit(btc.snapshot([]lv{{"43000.1", "2"}, {"42999", "1.5"}, {"42998.5", "3"}}, []lv{{"43000.2", "1"}, {"43001", "0.25"}}))
+	f.Submit(btc.delta([]lv{{"42999", "1.75"}}, nil))
+	f.Submit(btc.trade("43000.2", "0.5", "buy", "t-1"))
 	eth := newUpstream("ETH-USD")
 	eth.skip(41)
-	f.submit(eth.delta([]lv{{"2310", "1"}}, nil)) // known, never live
-	f.flush()
+	f.Submit(eth.delta([]lv{{"2310", "1"}}, nil)) // known, never live
+	f.Flush()
 
 	for _, tc := range []struct {
 		path        string

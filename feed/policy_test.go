@@ -20,9 +20,9 @@ import (
 // threeSymbols makes BTC-USD, ETH-USD and SOL-USD known and live.
 func threeSymbols(f *testFeed) {
 	for _, sym := range []string{"BTC-USD", "ETH-USD", "SOL-USD"} {
-		f.submit(newUpstream(sym).snapshot([]lv{{"10", "1"}}, []lv{{"11", "1"}}))
+		f.Submit(newUpstream(sym).snapshot([]lv{{"10", "1"}}, []lv{{"11", "1"}}))
 	}
-	f.flush()
+	f.Flush()
 }
 
 // A bad request gets an "error" with the request's id (when it could be read) and the right code, and
@@ -262,7 +262,7 @@ func TestSlowConsumer(t *testing.T) {
 	// Wide deltas until the feed gives up on the slow client. The fast client catches up after each round,
 	// so that only the slow one falls behind, however little CPU a loaded machine leaves the fast one's
 	// reader (its queue holds at most one round).
-	round := f.wideDeltasUntil(t, u, func() bool { return f.counter("depthcast.feed.slow_consumers") > 0 }, func() {
+	round := f.wideDeltasUntil(t, u, func() bool { return f.metric("depthcast.feed.slow_consumers") > 0 }, func() {
 		waitFor(t, "the fast client to catch up with the round", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
@@ -272,9 +272,9 @@ func TestSlowConsumer(t *testing.T) {
 	// Some more after the close: the fast client must not notice anything.
 	for range 50 {
 		round++
-		f.submit(u.delta([]lv{{"43000.12", fmt.Sprintf("%d", round)}}, nil))
+		f.Submit(u.delta([]lv{{"43000.12", fmt.Sprintf("%d", round)}}, nil))
 	}
-	f.flush()
+	f.Flush()
 
 	ce := slow.closeError()
 	if ce.Code != 1013 || !strings.Contains(ce.Text, "slow consumer") {
@@ -290,7 +290,7 @@ func TestSlowConsumer(t *testing.T) {
 	<-readDone
 	mu.Lock()
 	defer mu.Unlock()
-	if n := f.counter("depthcast.feed.slow_consumers"); n != 1 {
+	if n := f.metric("depthcast.feed.slow_consumers"); n != 1 {
 		t.Errorf("%d slow consumers, want 1 (fast client read error: %v)", n, readErr)
 	}
 	updates := 0
@@ -369,7 +369,7 @@ func TestConnectionLimit(t *testing.T) {
 	f.dial()
 	// The feed counts a connection once it has registered it, which can be just after the client's dial
 	// returns (see TestConnectionLimitConcurrent).
-	waitFor(t, "two open connections", func() bool { return f.gauge("depthcast.feed.connections") == 2 })
+	waitFor(t, "two open connections", func() bool { return f.metric("depthcast.feed.connections") == 2 })
 	_, resp, err := dialer().Dial(f.wsURL(), nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("third connection: err %v, response %v, want HTTP 429", err, resp)

@@ -44,11 +44,11 @@ func TestStatsEndpoint(t *testing.T) {
 		bids = append(bids, lv{fmt.Sprintf("%d.12", 43000-i), "1"})
 		asks = append(asks, lv{fmt.Sprintf("%d.12", 43001+i), "1"})
 	}
-	f.submit(u.snapshot(bids, asks))
+	f.Submit(u.snapshot(bids, asks))
 	eth := newUpstream("ETH-USD")
 	eth.skip(41)
-	f.submit(eth.delta([]lv{{"2310", "1"}}, nil)) // known, never live
-	f.flush()
+	f.Submit(eth.delta([]lv{{"2310", "1"}}, nil)) // known, never live
+	f.Flush()
 
 	st := stats(t, f)
 	if st.Connections != 0 || st.ConnectionsOpened != 0 || len(st.Closes) != 0 || st.Subscriptions != 0 {
@@ -87,9 +87,9 @@ func TestStatsEndpoint(t *testing.T) {
 	}
 	waitFor(t, "one open connection left", func() bool { return stats(t, f).Connections == 1 })
 
-	before := f.counter("depthcast.feed.messages.sent")
+	before := f.metric("depthcast.feed.messages.sent")
 	st = stats(t, f)
-	after := f.counter("depthcast.feed.messages.sent")
+	after := f.metric("depthcast.feed.messages.sent")
 	if want := "peer/1000:1 binary_frame/1003:1 slow_consumer/1013:1"; closesString(st.Closes) != want {
 		t.Errorf("closes %q, want %q", closesString(st.Closes), want)
 	}

@@ -26,18 +26,18 @@ func TestWriteTimeoutClosesWith1013(t *testing.T) {
 			for i := range 20 {
 				d = append(d, lv{fmt.Sprintf("%d.12", 42999-i), fmt.Sprintf("%d.%03d", round*100+n, i+1)})
 			}
-			f.submit(u.delta(d, nil))
+			f.Submit(u.delta(d, nil))
 		}
-		f.flush()
+		f.Flush()
 	}
 	waitFor(t, "the write timeout to close the stalled client", func() bool {
-		return f.counter("depthcast.feed.slow_consumers") > 0
+		return f.metric("depthcast.feed.slow_consumers") > 0
 	})
 	ce := slow.closeError()
 	if ce.Code != 1013 || !strings.Contains(ce.Text, "write timeout") {
 		t.Errorf("stalled client closed with %d %q, want 1013 write timeout", ce.Code, ce.Text)
 	}
-	if n := f.counter("depthcast.feed.slow_consumers"); n != 1 {
+	if n := f.metric("depthcast.feed.slow_consumers"); n != 1 {
 		t.Errorf("%d slow consumers, want 1", n)
 	}
 }
