@@ -255,9 +255,23 @@ export class Client {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.heartbeat);
+    this.clearRetries();
+    this.wakeIterators();
+  }
+
+  /** clearRetries cancels the pending retries of refused subscribes. */
+  private clearRetries(): void {
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
-    this.wakeIterators();
+  }
+
+  /**
+   * backoffMs is the delay before try n (from 0): backoffInitialMs doubled n times, at most backoffMaxMs, of
+   * which a random half or more (jitter).
+   */
+  private backoffMs(n: number): number {
+    const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** n);
+    return cap / 2 + (Math.random() * cap) / 2;
   }
 
   /** events returns an async iterator over the client's events; it ends when the client stops. */
@@ -376,8 +390,6 @@ export class Client {
     if (code === 1008) err = new PolicyError(reason);
     else if (code === 1013) err = new TryAgainError(reason);
     else err = new FeedCloseError(code, reason);
-    for (const t of this.retryTimers) clearTimeout(t);
-    this.retryTimers.clear();
     const fatal = FATAL_CLOSE_CODES.includes(code);
     if (this.stopped || fatal || !this.opts.reconnect) {
       if (fatal) this.fatal = err;
@@ -385,10 +397,10 @@ export class Client {
       this.emit({ type: "close", error: err, retryInMs: undefined });
       return;
     }
-    // Exponential backoff with full jitter; a 1013 waits at least tryAgainMinMs.
-    const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** this.attempt);
+    this.clearRetries();
+    // Exponential backoff with jitter; a 1013 waits at least tryAgainMinMs.
+    let delay = this.backoffMs(this.attempt);
     this.attempt++;
-    let delay = cap / 2 + (Math.random() * cap) / 2;
     if (code === 1013) delay = Math.max(delay, this.opts.tryAgainMinMs);
     this.emit({ type: "close", error: err, retryInMs: delay });
     this.retryTimer = setTimeout(() => {
@@ -461,8 +473,7 @@ export class Client {
       if (!this.bookSubs.has(sym)) continue;
       const n = this.refusals.get(sym) ?? 0;
       this.refusals.set(sym, n + 1);
-      const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** n);
-      const delay = cap / 2 + (Math.random() * cap) / 2;
+      const delay = this.backoffMs(n);
       longest = Math.max(longest, delay);
       const t = setTimeout(() => {
         this.retryTimers.delete(t);
