@@ -280,17 +280,8 @@ class Client:
         for sym, sub in self._book_subs.items():
             groups.setdefault((sub.depth, sub.interval_ms), []).append(sym)
         for (depth, interval), syms in groups.items():
-            req: dict[str, Any] = {
-                "op": "subscribe",
-                "channel": "book",
-                "symbols": syms,
-                "depth": depth,
-                "interval_ms": interval,
-            }
-            resume = {s: b.seq for s in syms if (b := self.books[s]).seq is not None}
-            if resume and interval == 0:
-                req["resume"] = resume
-            else:
+            req = self._book_request(syms, _BookSub(depth, interval), resume=True)
+            if "resume" not in req:
                 for s in syms:
                     self.books[s].reset()
             await self._send(ws, req, own=self._connections > 1)
@@ -300,17 +291,24 @@ class Client:
     async def _resubscribe(self, ws: ClientConnection, symbol: str) -> None:
         sub = self._book_subs[symbol]
         self.books[symbol].reset()
-        await self._send(
-            ws,
-            {
-                "op": "subscribe",
-                "channel": "book",
-                "symbols": [symbol],
-                "depth": sub.depth,
-                "interval_ms": sub.interval_ms,
-            },
-            own=True,
-        )
+        await self._send(ws, self._book_request([symbol], sub, resume=False), own=True)
+
+    def _book_request(self, symbols: list[str], sub: _BookSub, resume: bool) -> dict[str, Any]:
+        """_book_request is the book subscribe request of ``symbols`` at ``sub``'s depth and interval.
+        With ``resume``, and ``sub`` unthrottled (interval_ms 0), it resumes each of the symbols whose
+        book has a seq; without such a symbol it has no resume."""
+        req: dict[str, Any] = {
+            "op": "subscribe",
+            "channel": "book",
+            "symbols": symbols,
+            "depth": sub.depth,
+            "interval_ms": sub.interval_ms,
+        }
+        if resume and sub.interval_ms == 0:
+            seqs = {s: seq for s in symbols if (seq := self.books[s].seq) is not None}
+            if seqs:
+                req["resume"] = seqs
+        return req
 
     def _refused(self, ws: ClientConnection, err: RequestError) -> list[RetryEvent] | None:
         """_refused schedules the retries of a request the client made by itself that the feed refused
@@ -369,18 +367,8 @@ class Client:
         sub = self._book_subs.get(symbol)
         if sub is None or self._closed:
             return
-        req: dict[str, Any] = {
-            "op": "subscribe",
-            "channel": "book",
-            "symbols": [symbol],
-            "depth": sub.depth,
-            "interval_ms": sub.interval_ms,
-        }
-        seq = self.books[symbol].seq
-        if seq is not None and sub.interval_ms == 0:
-            req["resume"] = {symbol: seq}
         try:
-            await self._send(ws, req, own=True)
+            await self._send(ws, self._book_request([symbol], sub, resume=True), own=True)
         except ConnectionClosed:
             pass  # the reconnect restores it
 
@@ -430,7 +418,7 @@ class Client:
                     for task in self._retries.values():
                         task.cancel()
                     self._retries.clear()
-                    await ws.close()
+                    await ws.close()  # a no-op after the heartbeat close
             attempt += 1
             if self.options.max_attempts is not None and attempt > self.options.max_attempts:
                 raise err
