@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"net/http"
 	"os"
 	"regexp"
@@ -252,6 +254,11 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"simulate", "--brokers", "127.0.0.1:9", "--compression", "foo"}, `depthcast simulate: unknown compression "foo" (want gzip, snappy, lz4 or zstd)`},
 		{[]string{"serve", "--brokers", "127.0.0.1:9", "--heartbeat", "1ms"}, `depthcast serve: --heartbeat 1ms < 100ms`},
 		{[]string{"demo", "--ops-per-second", "-1"}, `depthcast demo: --ops-per-second must be positive`},
+		{[]string{"serve", "--brokers", "127.0.0.1:9", "--max-replays", "-1"}, `depthcast serve: --max-replays must be positive`},
+		{[]string{"serve", "--brokers", "127.0.0.1:9", "--max-connections-per-ip", "-1"}, `depthcast serve: --max-connections-per-ip is negative`},
+		{[]string{"serve", "--brokers", "127.0.0.1:9", "--ping-interval", "1s", "--idle-timeout", "10ms"}, `depthcast serve: --idle-timeout 10ms is shorter than --ping-interval 1s`},
+		{[]string{"serve", "--brokers", "127.0.0.1:9", "--trusted-proxies", "bogus"}, `depthcast serve: --trusted-proxies: "bogus" is neither an address nor a CIDR prefix`},
+		{[]string{"tail", "--symbol", "BTC-USD", "--depth", "2000"}, `depthcast tail: depth 2000 out of range 1..1000 (0: full book)`},
 	} {
 		code, _, stderr := runToEnd(t, tc.args...)
 		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
@@ -265,6 +272,35 @@ func TestCommandLineMistakes(t *testing.T) {
 		code, _, stderr := runToEnd(t, args...)
 		if code != 1 || internalPrefix.MatchString(stderr) || !strings.Contains(stderr, "no such file or directory") {
 			t.Errorf("%v: exit %d, stderr %q: want 1, the error without package names", args, code, stderr)
+		}
+	}
+}
+
+// userMessage names the flag that sets a config field in place of the Go field, when the command has that
+// flag: an identifier of two words or more, one reached through a struct, or one that starts the message.
+func TestUserMessage(t *testing.T) {
+	fs := flag.NewFlagSet("testcmd", flag.ContinueOnError)
+	for _, name := range []string{"send-queue-bytes", "heartbeat", "idle-timeout", "ping-interval", "max-connections-per-ip"} {
+		fs.String(name, "", "")
+	}
+	recordFlags(fs)
+	for _, tc := range []struct{ err, want string }{
+		{"invalid feed config: SendQueueBytes 10 < 4096", "--send-queue-bytes 10 < 4096"},
+		{"invalid feed config: Heartbeat 1ms < 100ms", "--heartbeat 1ms < 100ms"},
+		{"invalid feed config: Guard.IdleTimeout 1s is shorter than PingInterval 2s", "--idle-timeout 1s is shorter than --ping-interval 2s"},
+		{"feed: invalid feed config: Guard.MaxConnectionsPerIP is negative", "--max-connections-per-ip is negative"},
+		{"invalid feed config: MaxSymbolsPerRequest must be positive", "MaxSymbolsPerRequest must be positive"}, // no such flag
+		{"no Heartbeat from the broker", "no Heartbeat from the broker"},                                        // a word of a sentence
+		{"Kafka SendQueueBytes", "Kafka --send-queue-bytes"},
+	} {
+		if got := userMessage("testcmd", errors.New(tc.err)); got != tc.want {
+			t.Errorf("userMessage(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	for id, want := range map[string]string{"MaxConnectionsPerIP": "max-connections-per-ip", "Heartbeat": "heartbeat",
+		"MaxHTTPConnectionsPerIP": "max-http-connections-per-ip", "SendQueueBytes": "send-queue-bytes"} {
+		if got := kebab(id); got != want {
+			t.Errorf("kebab(%q) = %q, want %q", id, got, want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/depthcast/depthcast/engine"
@@ -77,9 +78,28 @@ func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// flagNames holds the names of each command's flags, as parseFlags found them: userMessage names a flag
+// in place of the config field it sets only when the command has that flag.
+var flagNames sync.Map // command name -> map[string]bool
+
+// recordFlags records the names of fs's flags under its command's name.
+func recordFlags(fs *flag.FlagSet) {
+	names := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
+	flagNames.Store(fs.Name(), names)
+}
+
+// commandFlags returns the names of command's flags, none before its flags were parsed.
+func commandFlags(command string) map[string]bool {
+	names, _ := flagNames.Load(command)
+	m, _ := names.(map[string]bool)
+	return m
+}
+
 // parseFlags applies environment variables (the command's own, or else the shared one), then the command
 // line, which wins. On a mistake it returns the error alone; on --help it prints the usage.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	recordFlags(fs)
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		for _, name := range flagEnv(fs.Name(), f.Name) {

@@ -24,6 +24,13 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+	"unicode"
+
+	"github.com/depthcast/depthcast/client"
+	"github.com/depthcast/depthcast/engine"
+	"github.com/depthcast/depthcast/feed"
+	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/node"
 )
 
 func main() {
@@ -89,10 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "depthcast %s: %s\nRun \"depthcast help %s\" for its flags.\n", name, userMessage(err), name)
+		fmt.Fprintf(stderr, "depthcast %s: %s\nRun \"depthcast help %s\" for its flags.\n", name, userMessage(name, err), name)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "depthcast %s: %s\n", name, userMessage(err))
+		fmt.Fprintf(stderr, "depthcast %s: %s\n", name, userMessage(name, err))
 		return 1
 	}
 }
@@ -101,22 +108,58 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // ("ingest: ", "replay: "): Go style for the packages' callers, noise to a user of the command.
 var internalPrefix = regexp.MustCompile(`(^|: )(?:auth|book|client|engine|feed|ingest|replay|schema|sim): `)
 
-// userMessage is err as a user of the command reads it, without the project's package names, and with the
-// flags that set a feed setting named instead of its Go field.
-func userMessage(err error) string {
-	return feedFields.Replace(internalPrefix.ReplaceAllString(err.Error(), "$1"))
+// configSentinels are the texts of the packages' config sentinels, which lead their Validate errors: Go
+// callers branch on them, a user of the command reads past them.
+var configSentinels = func() *strings.Replacer {
+	var pairs []string
+	for _, err := range []error{client.ErrConfig, engine.ErrConfig, feed.ErrConfig, ingest.ErrConfig, node.ErrConfig} {
+		pairs = append(pairs, err.Error()+": ", "")
+	}
+	// The command sets OpsBurst from --ops-per-second: a user set one of the two.
+	return strings.NewReplacer(append(pairs, "OpsPerSecond and OpsBurst ", "OpsPerSecond ")...)
+}()
+
+// goField is a Go identifier in an error, with the structs it is reached through ("Guard.TrustedProxies"):
+// group 1 is all of it, group 2 the field.
+var goField = regexp.MustCompile(`(?:^|[^A-Za-z0-9_.])((?:[A-Z][A-Za-z0-9]*\.)*([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)*))\b`)
+
+// userMessage is the error of command as a user of it reads it: without the project's package names and
+// config sentinels, and with the flag that sets a config field (its name in kebab case: SendQueueBytes is
+// --send-queue-bytes) in place of the Go field. A field is an identifier of two words or more
+// ("MaxReplays"), one reached through a struct ("Guard.X") or one that starts the message ("Heartbeat");
+// a single word inside a sentence is left alone.
+func userMessage(command string, err error) string {
+	msg := configSentinels.Replace(internalPrefix.ReplaceAllString(err.Error(), "$1"))
+	flags := commandFlags(command)
+	var b strings.Builder
+	last := 0
+	for _, ix := range goField.FindAllStringSubmatchIndex(msg, -1) {
+		token, field := msg[ix[2]:ix[3]], msg[ix[4]:ix[5]]
+		words := strings.IndexFunc(field[1:], unicode.IsUpper) >= 0
+		name := kebab(field)
+		if !flags[name] || !words && ix[2] != 0 && token == field {
+			continue
+		}
+		b.WriteString(msg[last:ix[2]])
+		b.WriteString("--" + name)
+		last = ix[3]
+	}
+	b.WriteString(msg[last:])
+	return b.String()
 }
 
-// feedFields maps the packages' validation messages onto what a user of the command set: the config
-// sentinels' texts go, feed.Config's field names become the flags that set them.
-var feedFields = strings.NewReplacer(
-	"invalid feed config: ", "", "invalid books config: ", "", "invalid Kafka input config: ", "", "invalid node config: ", "",
-	"SendQueueBytes ", "--send-queue-bytes ", "SendQueueMessages ", "--send-queue-messages ",
-	"WriteTimeout ", "--write-timeout ", "Heartbeat ", "--heartbeat ", "MaxMessageBytes ", "--max-message-bytes ",
-	"MaxMalformed ", "--max-malformed ", "MaxSubscriptions ", "--max-subscriptions ",
-	"OpsPerSecond and OpsBurst ", "--ops-per-second ", "MaxConnections ", "--max-connections ",
-	"DrainTimeout ", "--drain-timeout ",
-)
+// kebab returns a Go identifier in kebab case: MaxConnectionsPerIP is max-connections-per-ip.
+func kebab(id string) string {
+	var b strings.Builder
+	r := []rune(id)
+	for i, c := range r {
+		if unicode.IsUpper(c) && i > 0 && (unicode.IsLower(r[i-1]) || unicode.IsDigit(r[i-1]) || i+1 < len(r) && unicode.IsLower(r[i+1])) {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	return b.String()
+}
 
 // usageError is a command-line mistake (exit code 2).
 type usageError struct{ error }
