@@ -10,10 +10,10 @@ import (
 )
 
 // perIPListener caps the open connections from each remote IP address, but for trusted proxies': past the
-// cap, Accept closes the new connection at once and takes the next. It returns the accepted connections as they are (a wrapped
-// net.Conn would lose the kernel's writev); the http.Server's ConnState, set to its release, gives a
-// connection's place back when it closes or is hijacked (a WebSocket then counts under the feed's own
-// per-IP cap). It is safe for concurrent use.
+// cap, Accept closes the new connection at once (counted in refused) and takes the next. It returns the
+// accepted connections as they are (a wrapped net.Conn would lose the kernel's writev); the http.Server's
+// ConnState, set to its release, gives a connection's place back when it closes or is hijacked (a WebSocket
+// then counts under the feed's own per-IP cap). It is safe for concurrent use.
 type perIPListener struct {
 	net.Listener
 	max     int

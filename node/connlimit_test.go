@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +44,8 @@ func getOn(t *testing.T, c net.Conn, br *bufio.Reader) error {
 	return resp.Body.Close()
 }
 
-// Plain HTTP connections are reaped once idle, capped per IP whatever they carry, and a WebSocket outlives
-// the HTTP timeouts (its deadlines are cleared at the upgrade).
+// Plain HTTP connections are reaped once idle, capped per IP whatever they carry (a refused one is counted),
+// and a WebSocket outlives the HTTP timeouts (its deadlines are cleared at the upgrade).
 func TestHTTPConnectionLimits(t *testing.T) {
 	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", HTTPIdleTimeout: 2 * time.Second,
 		HTTPReadTimeout: 300 * time.Millisecond, HTTPWriteTimeout: 300 * time.Millisecond, MaxHTTPConnectionsPerIP: 3,
@@ -107,6 +108,24 @@ func TestHTTPConnectionLimits(t *testing.T) {
 		t.Fatal("a fourth connection from the same IP was served, cap 3")
 	}
 	held[0].Close()
+	// The refusal is counted, on the node's /metrics.
+	testkit.WaitFor(t, nodetest.WaitTimeout, "the refused connection on /metrics", func() bool {
+		cl := &http.Client{Timeout: nodetest.WaitTimeout, Transport: &http.Transport{}}
+		defer cl.CloseIdleConnections()
+		resp, err := cl.Get(m.URL("http", "/metrics"))
+		if err != nil {
+			return false // no place yet
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, "depthcast_http_connections_refused_total "); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				return err == nil && n >= 1
+			}
+		}
+		return false
+	})
 	testkit.WaitFor(t, nodetest.WaitTimeout, "a place after a close", func() bool {
 		c, err := net.Dial("tcp", m.Addr())
 		if err != nil {

@@ -272,6 +272,20 @@ func (n *Node) Run(ctx context.Context) error {
 		ErrorLog: slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelDebug)}
 	if capped != nil {
 		hs.ConnState = capped.release
+		meter := mp.Meter("github.com/depthcast/depthcast/node")
+		refused, err := meter.Int64ObservableCounter("depthcast.http.connections.refused",
+			metric.WithDescription("TCP connections closed as they were accepted: their IP had MaxHTTPConnectionsPerIP open"))
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			o.ObserveInt64(refused, capped.refused.Load())
+			return nil
+		}, refused)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer func() { _ = reg.Unregister() }()
 	}
 
 	var wg sync.WaitGroup

@@ -1,7 +1,7 @@
 // Package nodetest starts depthcast nodes for tests, in the spirit of net/http/httptest: a real node
 // (node.New, the one way a node is wired) listening on a loopback port, stopped at the test's end. A node's
-// books are read from Kafka when the config names brokers or an input; otherwise the test feeds them
-// itself with Submit and Flush, straight into the engine. Only tests import it.
+// books are read from Kafka when the config names brokers, or from its Input when it has one; otherwise the
+// test feeds them itself with Submit and Flush, straight into the engine. Only tests import it.
 //
 // A Node's methods run on the test's goroutine; Stop may be called more than once.
 package nodetest
