@@ -296,7 +296,7 @@ func (h *Hub) subscribeBook(b *book.Book, sess *session, e *entry, k viewKey, re
 	}
 	if !e.live {
 		var buf [128]byte
-		sess.send(newMessage(schema.AppendStatus(buf[:0], e.symbol, schema.StatusStale, h.replay)))
+		sess.sendBytes(schema.AppendStatus(buf[:0], e.symbol, schema.StatusStale, h.replay))
 		return sub
 	}
 	v := sub.view
@@ -334,7 +334,7 @@ func (h *Hub) subscribeReplayBook(ctx context.Context, books engine.Books, sess 
 	defer e.mu.Unlock()
 	e.addBookSub(sess, k, 0)
 	var buf [128]byte
-	sess.send(newMessage(schema.AppendStatus(buf[:0], symbol, schema.StatusStale, true)))
+	sess.sendBytes(schema.AppendStatus(buf[:0], symbol, schema.StatusStale, true))
 	return nil
 }
 

@@ -182,17 +182,29 @@ func (rc *replayConn) start(id int64, req *replayRequest) {
 		return
 	}
 
-	rc.supersede()
-	rc.mu.Lock()
-	if !rc.slot && !s.takeReplaySlot() {
-		rc.mu.Unlock()
-		sess.reply(id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", s.cfg.MaxReplays))
+	if !rc.restart(id, func() { rc.want, rc.speed, rc.paused = w, speed, false }) {
 		return
 	}
-	rc.slot = true
-	rc.want, rc.speed, rc.paused = w, speed, false
-	rc.mu.Unlock()
 	rc.launch(id, w.from)
+}
+
+// restart stops the connection's playback, if any, and holds a replay slot for the next one: the slot it
+// held, or a new one. It answers limit_exceeded and reports false when the server has none left. set, when
+// not nil, runs under rc.mu once the slot is held.
+func (rc *replayConn) restart(id int64, set func()) bool {
+	rc.supersede()
+	rc.mu.Lock()
+	if !rc.slot && !rc.srv.takeReplaySlot() {
+		rc.mu.Unlock()
+		rc.sess.reply(id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", rc.srv.cfg.MaxReplays))
+		return false
+	}
+	rc.slot = true
+	if set != nil {
+		set()
+	}
+	rc.mu.Unlock()
+	return true
 }
 
 // control applies a replay_control action to the connection's replay.
@@ -250,15 +262,9 @@ func (rc *replayConn) control(id int64, req *replayRequest) {
 			rc.sess.reply(id, CodeBadRequest, fmt.Sprintf("seek to %s is outside the replay's range %s to %s", schema.FormatTime(to), schema.FormatTime(w.from), schema.FormatTime(w.to)))
 			return
 		}
-		rc.supersede()
-		rc.mu.Lock()
-		if !rc.slot && !rc.srv.takeReplaySlot() {
-			rc.mu.Unlock()
-			rc.sess.reply(id, CodeLimitExceeded, fmt.Sprintf("%d replays are running, the server's limit", rc.srv.cfg.MaxReplays))
+		if !rc.restart(id, nil) {
 			return
 		}
-		rc.slot = true
-		rc.mu.Unlock()
 		rc.launch(id, to)
 	case "":
 		rc.bad(id, "replay_control: missing action")
