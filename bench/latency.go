@@ -60,7 +60,6 @@ type kafkaFeed struct {
 	closeBroker func() // the kfake cluster's Close, or the real cluster's topic deletion
 	prod        *kgo.Client
 	node        *node.Node
-	stopNode    func()
 	cancel      context.CancelFunc
 	failed      atomic.Int64 // produce errors
 	// gen carries each symbol's seq from one trial to the next: a generator started afresh would repeat
@@ -139,7 +138,7 @@ func startKafkaFeed(syms []string, real []string) (*kafkaFeed, error) {
 		k.close()
 		return nil, fmt.Errorf("produce snapshots: %w", err)
 	}
-	if k.node, k.stopNode, err = startNode(node.Config{Ingest: ingest.Config{Brokers: addrs, Topic: latTopic,
+	if k.node, err = startNode(node.Config{Ingest: ingest.Config{Brokers: addrs, Topic: latTopic,
 		Start: kafkatopic.Earliest, Books: engine.Config{Tap: &k.leg}}}); err != nil {
 		k.close()
 		return nil, err
@@ -156,8 +155,8 @@ func startKafkaFeed(syms []string, real []string) (*kafkaFeed, error) {
 }
 
 func (k *kafkaFeed) close() {
-	if k.stopNode != nil {
-		k.stopNode()
+	if k.node != nil {
+		_ = k.node.Close()
 	}
 	if k.cancel != nil {
 		k.cancel()

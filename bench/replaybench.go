@@ -107,14 +107,14 @@ func runReplay(o *options, rep *report) error {
 	defer rec.Close()
 	// A node serving /replay of the recording (the recording's symbols come from its indexes); its live
 	// books are empty.
-	nd, stop, err := startNode(node.Config{Feed: feed.Config{Replayer: replay.NewHistory(rec, quietLogger)},
+	nd, err := startNode(node.Config{Feed: feed.Config{Replayer: replay.NewHistory(rec, quietLogger)},
 		Input: func(pub engine.Publisher) (node.Input, error) {
 			return engine.New(engine.Config{Logger: quietLogger}, pub)
 		}})
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer nd.Close()
 	fmt.Fprintf(os.Stderr, "   replay: %d records recorded\n", n)
 	vals, cpus, bvals, bcpus := []float64{}, []float64{}, []float64{}, []float64{}
 	for r := 0; r < o.rounds; r++ {

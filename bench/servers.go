@@ -41,39 +41,38 @@ func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.
 type dcServer struct {
 	node   *node.Node
 	pipe   *engine.Pipeline
-	stop   func()
 	rec    []byte
 	offset int64
 }
 
 // startNode runs a depthcast node of cfg on a loopback port, built as the depthcast command builds one,
-// without metrics (the baselines have none either) or HTTP connection caps. stop stops it.
-func startNode(cfg node.Config) (n *node.Node, stop func(), err error) {
+// without metrics (the baselines have none either) or HTTP connection caps. Close stops it.
+func startNode(cfg node.Config) (n *node.Node, err error) {
 	if cfg.Listener, err = listenLoopback(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cfg.Logger = quietLogger
 	cfg.MeterProvider = noop.NewMeterProvider()
 	cfg.MaxHTTPConnectionsPerIP = -1
 	if n, err = node.New(cfg); err != nil {
 		_ = cfg.Listener.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.Run(context.Background()) }()
 	select {
 	case <-n.Started():
 	case err := <-done:
-		return nil, nil, err
+		return nil, err
 	}
-	return n, func() { _ = n.Close() }, nil
+	return n, nil
 }
 
 // startDepthcast runs a node with syms already live (a snapshot of levels levels per side each), whose
 // books the benchmark feeds.
 func startDepthcast(cfg feed.Config, syms []string, levels int) (*dcServer, error) {
 	d := &dcServer{}
-	n, stop, err := startNode(node.Config{Feed: cfg, Input: func(pub engine.Publisher) (node.Input, error) {
+	n, err := startNode(node.Config{Feed: cfg, Input: func(pub engine.Publisher) (node.Input, error) {
 		p, err := engine.New(engine.Config{Logger: quietLogger}, pub)
 		d.pipe = p
 		return p, err
@@ -81,17 +80,17 @@ func startDepthcast(cfg feed.Config, syms []string, levels int) (*dcServer, erro
 	if err != nil {
 		return nil, err
 	}
-	d.node, d.stop = n, stop
+	d.node = n
 	ctx := context.Background()
 	now := schema.FormatTime(time.Now())
 	for _, s := range syms {
 		if err := d.pipe.Submit(ctx, engine.Record{Key: []byte(s), Value: snapshotRecord(s, 1, levels, now)}); err != nil {
-			stop()
+			_ = n.Close()
 			return nil, err
 		}
 	}
 	if err := d.pipe.Flush(ctx); err != nil {
-		stop()
+		_ = n.Close()
 		return nil, err
 	}
 	return d, nil
@@ -113,7 +112,7 @@ func (d *dcServer) publish(dl *delta) {
 	_ = d.pipe.Submit(context.Background(), engine.Record{Offset: d.offset, Key: []byte(dl.sym), Value: d.rec})
 }
 
-func (d *dcServer) close() { d.stop() }
+func (d *dcServer) close() { _ = d.node.Close() }
 
 func subscribeMsg(syms []string, depth int) []byte {
 	b := []byte(`{"op":"subscribe","id":1,"channel":"book","symbols":[`)
