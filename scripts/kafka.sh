@@ -44,11 +44,10 @@ fetch() {
 </project>
 POM
   echo "kafka.sh: fetching Apache Kafka $KAFKA_VERSION jars into $CACHE" >&2
-  if ! mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$CACHE/libs" >&2; then
-    rm -rf "$(dirname "$pom")"
-    die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
-  fi
+  local status=0
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$CACHE/libs" >&2 || status=$?
   rm -rf "$(dirname "$pom")"
+  [ "$status" -eq 0 ] || die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
   cat >"$CACHE/log4j2.xml" <<'LOG'
 <Configuration status="WARN">
   <Appenders><Console name="STDOUT"><PatternLayout pattern="[%d] %p %m (%c)%n"/></Console></Appenders>
