@@ -287,39 +287,14 @@ func slowDialer() *websocket.Dialer {
 // parseMetrics reads the Prometheus text format: sample name -> label names.
 func parseMetrics(body string) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
-	for _, line := range strings.Split(body, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, rest := line, ""
-		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			name, rest = line[:i], line[i:]
-		}
-		labels := out[name]
+	for _, s := range testkit.ParsePrometheus(body) {
+		labels := out[s.Name]
 		if labels == nil {
 			labels = map[string]bool{}
-			out[name] = labels
+			out[s.Name] = labels
 		}
-		if !strings.HasPrefix(rest, "{") {
-			continue
-		}
-		// label="value",… with \" and \\ escapes inside values.
-		s := rest[1:]
-		for len(s) > 0 && s[0] != '}' {
-			eq := strings.IndexByte(s, '=')
-			if eq < 0 || eq+1 >= len(s) || s[eq+1] != '"' {
-				break
-			}
-			labels[strings.TrimSpace(s[:eq])] = true
-			j := eq + 2
-			for j < len(s) && s[j] != '"' {
-				if s[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			s = strings.TrimPrefix(s[min(j+1, len(s)):], ",")
+		for l := range s.Labels {
+			labels[l] = true
 		}
 	}
 	return out

@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -42,16 +44,12 @@ func metricByLabel(t *testing.T, addr, name, label string) map[string]int64 {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}
-	re := regexp.MustCompile(`(?m)^` + name + `[a-z_]*\{([^}]*)\} (\d+)`)
-	lre := regexp.MustCompile(label + `="([^"]*)"`)
+	named := regexp.MustCompile(`^` + name + `[a-z_]*$`)
 	out := map[string]int64{}
-	for _, m := range re.FindAllStringSubmatch(body, -1) {
-		l := lre.FindStringSubmatch(m[1])
-		if l == nil {
-			continue
+	for _, s := range testkit.ParsePrometheus(body) {
+		if l, ok := s.Labels[label]; ok && named.MatchString(s.Name) {
+			out[l] += int64(s.Value)
 		}
-		v, _ := strconv.ParseInt(m[2], 10, 64)
-		out[l[1]] += v
 	}
 	return out
 }
@@ -85,7 +83,7 @@ func TestHostileRecordsOverKafka(t *testing.T) {
 	produceRecords(t, prod,
 		rec(victim, `{"type":"snapshot","symbol":"VICTIM","seq":1,`+at+`,"bids":[["10","1"]],"asks":[["50","1"]]}`),
 		rec(other, `{"type":"snapshot","symbol":"OTHER","seq":1,`+at+`,"bids":[["10","1"]],"asks":[["50","1"]]}`))
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	c := dialWS(t, m.Addr())
 	c.send(`{"op":"subscribe","id":1,"channel":"book","symbols":["VICTIM","OTHER"]}`)

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -92,14 +91,9 @@ func realProduce(t *testing.T, cl *kgo.Client, keys []string, values [][]byte) {
 }
 
 // realNode starts a node reading topic from brokers.
-func realNode(t *testing.T, brokers []string, topic, start string) (*nodetest.Node, func()) {
+func realNode(t *testing.T, brokers []string, topic, start string) *nodetest.Node {
 	t.Helper()
-	return startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: start}})
-}
-
-func waitReady(t *testing.T, m *nodetest.Node) {
-	t.Helper()
-	testkit.WaitFor(t, 2*time.Minute, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
+	return nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: start}})
 }
 
 func subscribeBooks(t *testing.T, m *nodetest.Node, syms []string) *wsClient {
@@ -145,8 +139,6 @@ type figures struct {
 // applied is how many events went into the books (or the trade stream) in order.
 func (f figures) applied() int64 { return f.events - f.duplicates - f.notLive }
 
-var ingestMetric = regexp.MustCompile(`(?m)^depthcast_ingest_([a-z_]+?)_total(?:\{([^}]*)\})? (\d+)$`)
-
 // nodeFigures reads a node's ingest counters.
 func nodeFigures(t *testing.T, addr string) figures {
 	t.Helper()
@@ -155,24 +147,24 @@ func nodeFigures(t *testing.T, addr string) figures {
 		t.Fatalf("/metrics: %d", code)
 	}
 	var f figures
-	for _, m := range ingestMetric.FindAllStringSubmatch(body, -1) {
-		v, _ := strconv.ParseInt(m[3], 10, 64)
-		switch m[1] {
-		case "events":
+	for _, s := range testkit.ParsePrometheus(body) {
+		v := int64(s.Value)
+		switch s.Name {
+		case "depthcast_ingest_events_total":
 			f.events += v
-		case "records_rejected":
+		case "depthcast_ingest_records_rejected_total":
 			f.rejected += v
-		case "events_skipped":
-			if strings.Contains(m[2], `reason="duplicate"`) {
+		case "depthcast_ingest_events_skipped_total":
+			if s.Labels["reason"] == "duplicate" {
 				f.duplicates += v
 			} else {
 				f.notLive += v
 			}
-		case "gaps":
+		case "depthcast_ingest_gaps_total":
 			f.gaps += v
-		case "records_control":
+		case "depthcast_ingest_records_control_total":
 			f.markers += v
-		case "reader_restarts":
+		case "depthcast_ingest_reader_restarts_total":
 			f.restarts += v
 		}
 	}
@@ -258,6 +250,7 @@ func (p *nodeProcess) terminate(t *testing.T) {
 	}
 }
 
+// waitReadyAt waits until the node at addr answers GET /readyz with 200.
 func waitReadyAt(t *testing.T, addr string) {
 	t.Helper()
 	testkit.WaitFor(t, 2*time.Minute, "/readyz", func() bool { code, _ := httpGet(t, addr, "/readyz"); return code == http.StatusOK })
@@ -359,8 +352,8 @@ func TestKafkaCodecsAndPartitions(t *testing.T) {
 		}
 	}
 	write(2000)
-	m, _ := realNode(t, brokers, topic, "earliest")
-	waitReady(t, m)
+	m := realNode(t, brokers, topic, "earliest")
+	waitReadyAt(t, m.Addr())
 	// Ready means caught up with the start high watermarks: every symbol is already known and live, and
 	// the first snapshots a client gets are the exchange's books.
 	if got := symbolsStatus(t, m.Addr()); len(got) != len(syms) || slices.ContainsFunc(got, func(s string) bool { return !strings.HasSuffix(s, ":live") }) {
@@ -424,8 +417,8 @@ func TestKafkaJavaAndKcatProducers(t *testing.T) {
 			t.Fatalf("kafka-console-producer --compression-codec %s: %v\n%s", codec, err, out)
 		}
 		if m == nil {
-			m, _ = realNode(t, brokers, topic, "earliest")
-			waitReady(t, m)
+			m = realNode(t, brokers, topic, "earliest")
+			waitReadyAt(t, m.Addr())
 			c = subscribeBooks(t, m, syms)
 		}
 		waitBooks(t, c, x)
@@ -468,8 +461,8 @@ func TestKafkaStartPositions(t *testing.T) {
 			if mode == "time" {
 				produceEvents(t, prod, x, 800)
 			}
-			m, _ := realNode(t, brokers, topic, start)
-			waitReady(t, m)
+			m := realNode(t, brokers, topic, start)
+			waitReadyAt(t, m.Addr())
 			if mode == "latest" {
 				if got := symbolsStatus(t, m.Addr()); len(got) != 0 {
 					t.Fatalf("--start latest: symbols %v before any new record", got)
@@ -539,8 +532,8 @@ func TestKafkaTransactions(t *testing.T) {
 		}
 	}
 	transactions(8) // history: read at the start
-	m, _ := realNode(t, brokers, topic, "earliest")
-	waitReady(t, m)
+	m := realNode(t, brokers, topic, "earliest")
+	waitReadyAt(t, m.Addr())
 	c := subscribeBooks(t, m, syms)
 	waitBooks(t, c, x)
 	transactions(8) // live: read at the last stable offset as they end
@@ -576,9 +569,9 @@ func TestKafkaTwoNodes(t *testing.T) {
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1500)
 	n1 := serveProcess(t, "--brokers", strings.Join(brokers, ","), "--topic", topic, "--listen", "127.0.0.1:0", "--start", "earliest")
-	m2, _ := realNode(t, brokers, topic, "earliest")
+	m2 := realNode(t, brokers, topic, "earliest")
 	waitReadyAt(t, n1.addr)
-	waitReady(t, m2)
+	waitReadyAt(t, m2.Addr())
 
 	var to atomic.Value
 	to.Store(n1.addr)
@@ -744,10 +737,10 @@ func TestKafkaLeaderFailover(t *testing.T) {
 	x := newExchange(t, 6, 61)
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1500)
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, Start: "earliest", PollInterval: 500 * time.Millisecond, OutageTimeout: 2 * time.Minute,
 	}})
-	waitReady(t, m)
+	waitReadyAt(t, m.Addr())
 	waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(syms) })
 	c := subscribeBooks(t, m, syms)
 	waitBooks(t, c, x)
@@ -816,10 +809,10 @@ func TestKafkaClusterRestart(t *testing.T) {
 	x := newExchange(t, 3, 71)
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1000)
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, Start: "earliest", OutageTimeout: 2 * time.Minute,
 	}})
-	waitReady(t, m)
+	waitReadyAt(t, m.Addr())
 	c := subscribeBooks(t, m, syms)
 	waitBooks(t, c, x)
 	start := time.Now()
@@ -857,10 +850,10 @@ func TestKafkaPartitionsAdded(t *testing.T) {
 		t.Fatalf("no symbol of %v hashes to a new partition: the test would prove nothing", syms)
 	}
 	produced := produceEvents(t, prod, x, 1000)
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, Start: "earliest", PollInterval: time.Second,
 	}})
-	waitReady(t, m)
+	waitReadyAt(t, m.Addr())
 	c := subscribeBooks(t, m, syms)
 	waitBooks(t, c, x)
 	start := time.Now()
@@ -901,10 +894,10 @@ func TestKafkaOutage(t *testing.T) {
 	x := newExchange(t, 3, 91)
 	syms := x.Symbols()
 	produced := produceEvents(t, prod, x, 1000)
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{
 		Brokers: brokers, Topic: topic, OutageTimeout: 3 * time.Second, PollInterval: 500 * time.Millisecond,
 	}})
-	waitReady(t, m)
+	waitReadyAt(t, m.Addr())
 	c := subscribeBooks(t, m, syms)
 	waitBooks(t, c, x)
 	start := time.Now()
@@ -950,8 +943,8 @@ func TestKafkaRetention(t *testing.T) {
 	syms := x.Symbols()
 	produceEvents(t, prod, x, 1500)
 	deleteRecords(t, prod, topic, 3)
-	m, _ := realNode(t, brokers, topic, "earliest")
-	waitReady(t, m)
+	m := realNode(t, brokers, topic, "earliest")
+	waitReadyAt(t, m.Addr())
 	start := time.Now()
 	produced := 1500 + produceEvents(t, prod, x, 3000)
 	waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(syms) })
@@ -1114,8 +1107,8 @@ func TestKafkaTopicRecreated(t *testing.T) {
 			var addr string
 			var n *nodeProcess
 			if mode == "serving" {
-				m, _ := realNode(t, brokers, topic, "earliest")
-				waitReady(t, m)
+				m := realNode(t, brokers, topic, "earliest")
+				waitReadyAt(t, m.Addr())
 				addr = m.Addr()
 			} else {
 				n = serveProcess(t, "--brokers", strings.Join(brokers, ","), "--topic", topic, "--listen", "127.0.0.1:0", "--start", "earliest")

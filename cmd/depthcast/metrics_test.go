@@ -7,14 +7,15 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
+	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/schema"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -41,22 +42,6 @@ func documentedMetrics(t *testing.T) map[string]string {
 	return out
 }
 
-// metricValue returns the value of the series name{labels} (labels as Prometheus writes them, sorted), and
-// whether it is there.
-func metricValue(body, name, labels string) (float64, bool) {
-	series := name
-	if labels != "" {
-		series += "{" + labels + "}"
-	}
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return f, err == nil
-		}
-	}
-	return 0, false
-}
-
 // A fresh node has every documented counter and gauge on /metrics before any event, each counter at 0 with
 // every value its attributes can take, and the subscriptions gauge by channel. Once events flow to
 // subscribers, the end-to-end latency histogram has samples per channel, and the seconds since each
@@ -68,7 +53,7 @@ func TestMetricsFromStart(t *testing.T) {
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0",
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0",
 		Ingest: ingest.Config{Brokers: brokers, Topic: topic, DeadLetterTopic: "md.dead", Books: engine.Config{Tap: nopTap{}}, PollInterval: 100 * time.Millisecond},
 		Hub:    feed.HubConfig{SymbolMetrics: 3}})
 	addr := m.Addr()
@@ -114,9 +99,10 @@ func TestMetricsFromStart(t *testing.T) {
 			zero[name] = append(zero[name], `partition="`+p+`"`)
 		}
 	}
+	samples := testkit.ParsePrometheus(body)
 	for name, labels := range zero {
 		for _, l := range labels {
-			if v, ok := metricValue(body, name, l); !ok || v != 0 {
+			if v, ok := samples.Value(name, l); !ok || v != 0 {
 				t.Errorf("%s{%s}: %v (present %v), want 0 from the start", name, l, v, ok)
 			}
 		}
@@ -136,19 +122,20 @@ func TestMetricsFromStart(t *testing.T) {
 	c.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, syms))
 	c.send(fmt.Sprintf(`{"op":"subscribe","id":2,"channel":"trades","symbols":%s}`, syms))
 	waitFor(t, "8 book and 8 trade subscriptions", func() bool {
-		body := scrape()
-		b, _ := metricValue(body, "depthcast_feed_subscriptions", `channel="book"`)
-		tr, _ := metricValue(body, "depthcast_feed_subscriptions", `channel="trades"`)
+		samples := testkit.ParsePrometheus(scrape())
+		b, _ := samples.Value("depthcast_feed_subscriptions", `channel="book"`)
+		tr, _ := samples.Value("depthcast_feed_subscriptions", `channel="trades"`)
 		return b == 8 && tr == 8
 	})
 	waitFor(t, "latency samples of both channels", func() bool {
 		keys, values := events(x, 100)
 		produce(t, prod, keys, values)
 		body = scrape()
+		samples := testkit.ParsePrometheus(body)
 		for _, ch := range []string{"book", "trades"} {
-			n, _ := metricValue(body, "depthcast_feed_latency_seconds_count", `channel="`+ch+`"`)
+			n, _ := samples.Value("depthcast_feed_latency_seconds_count", `channel="`+ch+`"`)
 			// every sample under 10 s: measured from the event's time, which is now
-			in10, _ := metricValue(body, "depthcast_feed_latency_seconds_bucket", `channel="`+ch+`",le="10"`)
+			in10, _ := samples.Value("depthcast_feed_latency_seconds_bucket", `channel="`+ch+`",le="10"`)
 			if n == 0 || in10 != n {
 				return false
 			}

@@ -1,8 +1,9 @@
 // Package testkit holds what the tests of several packages share: waiting for a condition (WaitFor), a
 // buffer safe for concurrent writers (Buffer), free loopback ports and an in-process Kafka-protocol broker
 // (FreePort, StartBroker), a dialer control that shrinks a socket's receive buffer so a client stalls
-// quickly (SmallReceiveBuffer), an OpenTelemetry meter provider whose metrics a test reads (Metrics), and a
-// line-by-line comparison (EqualLines). It imports no package of the project; only tests import it.
+// quickly (SmallReceiveBuffer), an OpenTelemetry meter provider whose metrics a test reads (Metrics), a
+// reader of the Prometheus text format that GET /metrics answers (ParsePrometheus), and a line-by-line
+// comparison (EqualLines). It imports no package of the project; only tests import it.
 //
 // Buffer and Metrics are safe for concurrent use; WaitFor, FreePort and StartBroker run on the test's
 // goroutine.
