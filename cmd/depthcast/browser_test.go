@@ -28,6 +28,7 @@ import (
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/shopspring/decimal"
 )
@@ -221,7 +222,7 @@ func TestDashboardBrowser(t *testing.T) {
 		return node.Config{Listen: listen, ShutdownTimeout: 5 * time.Second,
 			Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: kafkatopic.Earliest}}
 	}
-	m, stop := startNode(t, nodeCfg("127.0.0.1:0"))
+	m := nodetest.Start(t, nodeCfg("127.0.0.1:0"))
 	addr := m.Addr()
 	waitFor(t, "8 symbols", func() bool { return len(symbolsStatus(t, addr)) == 8 })
 
@@ -267,9 +268,9 @@ func TestDashboardBrowser(t *testing.T) {
 	before := js[int](t, ctx, jsBookSeq)
 	reconnects := js[int](t, ctx, jsReconnects)
 	verified := js[string](t, ctx, "JSON.stringify("+jsVerifiedBySymbol+")")
-	stop()
+	m.Stop()
 	waitJS(t, ctx, "the page to notice the node is gone", `document.getElementById("conn-state").dataset.state !== "connected"`)
-	startNode(t, nodeCfg(addr))
+	nodetest.Start(t, nodeCfg(addr))
 	waitJS(t, ctx, "the page to reconnect", jsConnected+" && "+jsReconnects+" > "+strconv.Itoa(reconnects))
 	if n := js[string](t, ctx, `document.getElementById("conn-state").dataset.resumed`); n == "0" || n == "" {
 		t.Errorf("the reconnect resumed %q books, want every book it held", n)

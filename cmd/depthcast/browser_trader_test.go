@@ -10,6 +10,7 @@ import (
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/kafkatopic"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -89,7 +90,7 @@ func TestDashboardTraderView(t *testing.T) {
 			stopX()
 		}
 	})
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second,
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second,
 		Ingest: ingest.Config{Brokers: brokers, Topic: topic, Start: kafkatopic.Earliest, PollInterval: 100 * time.Millisecond, OutageTimeout: 2 * time.Second}})
 	addr := m.Addr()
 	waitFor(t, "8 symbols", func() bool { return len(symbolsStatus(t, addr)) == 8 })

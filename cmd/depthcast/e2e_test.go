@@ -13,6 +13,7 @@ import (
 
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,7 +75,7 @@ func TestServeEndToEnd(t *testing.T) {
 	produce(t, prod, keys, values)
 	all = append(all, values...)
 
-	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	if code, body := httpGet(t, m.Addr(), "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d %s", code, body)
@@ -132,7 +133,7 @@ func TestServeEndToEnd(t *testing.T) {
 	// Close: every client, subscribed or not, gets 1001 and a reason.
 	other := dialWS(t, m.Addr())
 	subscribed, idle := c.awaitClose(), other.awaitClose()
-	stop()
+	m.Stop()
 	checkClose(t, "subscribed client", subscribed, 1001)
 	checkClose(t, "idle client", idle, 1001)
 }
@@ -193,7 +194,7 @@ func TestServeCompressedBatches(t *testing.T) {
 		}
 	}
 	writeEvents(400)
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}})
 	c := dialWS(t, m.Addr())
 	waitFor(t, "every symbol to be known", func() bool { return len(symbolsStatus(t, m.Addr())) == len(syms) })
 	c.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))

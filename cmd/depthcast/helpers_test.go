@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/depthcast/depthcast/internal/testkit"
-	"github.com/depthcast/depthcast/node"
 	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/gorilla/websocket"
 	"github.com/shopspring/decimal"
@@ -80,14 +79,6 @@ func produce(t *testing.T, cl *kgo.Client, keys []string, values [][]byte) {
 }
 
 func quietLogger() *slog.Logger { return nodetest.QuietLogger() }
-
-// startNode runs a node of cfg until the test ends (node/nodetest); stop stops it earlier, and checks
-// that its Run returned nil.
-func startNode(t *testing.T, cfg node.Config) (n *nodetest.Node, stop func()) {
-	t.Helper()
-	n = nodetest.Start(t, cfg)
-	return n, n.Stop
-}
 
 // httpGet returns the status and body of GET http://addr/path.
 func httpGet(t *testing.T, addr, path string) (int, string) {

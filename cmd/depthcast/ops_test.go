@@ -15,6 +15,7 @@ import (
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -71,7 +72,7 @@ func TestLagMetricOnPrometheus(t *testing.T) {
 	}
 	keys, values := events(x, 100)
 	produce(t, prod, keys, values)
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic,
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic,
 		PollInterval: 100 * time.Millisecond, OutageTimeout: time.Minute}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	waitFor(t, "zero lag on 3 partitions", func() bool {
@@ -126,7 +127,7 @@ func TestBrokerRestartWithSubscribedClient(t *testing.T) {
 	syms := x.Symbols()
 	keys, values := events(x, 300)
 	produce(t, prod, keys, values)
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, PollInterval: 100 * time.Millisecond, OutageTimeout: time.Second}})
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, PollInterval: 100 * time.Millisecond, OutageTimeout: time.Second}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	c := dialWS(t, m.Addr())
 	c.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))

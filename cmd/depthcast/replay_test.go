@@ -12,6 +12,7 @@ import (
 	"github.com/depthcast/depthcast/feed"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/replay"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
@@ -93,7 +94,7 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Books: engine.Config{Tap: rec}}})
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic, Books: engine.Config{Tap: rec}}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	live := dialWS(t, m.Addr())
 	live.send(fmt.Sprintf(`{"op":"subscribe","id":1,"channel":"book","symbols":%s}`, mustJSON(syms)))
@@ -112,7 +113,7 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 			liveUpdates[fmt.Sprint(m.Symbol, " ", m.Seq)] = m.raw
 		}
 	}
-	stop()
+	m.Stop()
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestLiveAndRecordingAgree(t *testing.T) {
 	defer recording.Close()
 	fcfg := feed.Config{}
 	fcfg.Replayer = replay.NewHistory(recording, quietLogger())
-	rm, _ := startNode(t, node.Config{Listen: "127.0.0.1:0", Feed: fcfg, Input: func(pub engine.Publisher) (node.Input, error) {
+	rm := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Feed: fcfg, Input: func(pub engine.Publisher) (node.Input, error) {
 		return replay.NewStream(replay.PlayerConfig{Source: recording, Publisher: pub, Logger: quietLogger()}, quietLogger()), nil
 	}})
 	a, rawA := replayAll(t, rm.Addr(), syms)

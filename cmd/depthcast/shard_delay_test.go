@@ -13,6 +13,7 @@ import (
 	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -52,7 +53,7 @@ func TestPathologicalSymbolDoesNotDelayItsShard(t *testing.T) {
 	produceRecords(t, prod,
 		rec(0, "BAD", `{"type":"snapshot","symbol":"BAD","seq":1,`+at+`,"bids":[["100000","1"]],"asks":[["100001","1"]]}`),
 		rec(1, "GOOD", `{"type":"snapshot","symbol":"GOOD","seq":1,`+at+`,"bids":[["10","1"]],"asks":[["11","1"]]}`))
-	m, _ := startNode(t, node.Config{Listen: "127.0.0.1:0",
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0",
 		Ingest: ingest.Config{Brokers: brokers, Topic: topic, Books: engine.Config{Shards: 1}}})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
 	c := dialWS(t, m.Addr())

@@ -23,6 +23,7 @@ import (
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/internal/testkit"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
@@ -247,7 +248,7 @@ func TestSoak(t *testing.T) {
 	go func() {
 		simDone <- sim.Run(simCtx, x, sim.WriterConfig{Brokers: brokers, Topic: topic, Rate: 1000, Logger: quietLogger()})
 	}()
-	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0",
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0",
 		Ingest: ingest.Config{Brokers: brokers, Topic: topic},
 		Feed:   feed.Config{SendQueueBytes: 64 << 10, WriteTimeout: 2 * time.Second, Heartbeat: 500 * time.Millisecond},
 		Hub:    feed.HubConfig{ViewLinger: 2 * time.Second}})
@@ -318,7 +319,7 @@ func TestSoak(t *testing.T) {
 		t.Error("no stalled client was closed with 1013")
 	}
 
-	stop()
+	m.Stop()
 	stopSim()
 	if err := <-simDone; err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("simulated exchange: %v", err)

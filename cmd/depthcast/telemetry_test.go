@@ -16,6 +16,7 @@ import (
 	"github.com/depthcast/depthcast/engine"
 	"github.com/depthcast/depthcast/ingest"
 	"github.com/depthcast/depthcast/node"
+	"github.com/depthcast/depthcast/node/nodetest"
 	"github.com/depthcast/depthcast/sim"
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -194,9 +195,9 @@ func TestTracesExportedOverOTLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, stop := startNode(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}, TracerProvider: tp})
+	m := nodetest.Start(t, node.Config{Listen: "127.0.0.1:0", Ingest: ingest.Config{Brokers: brokers, Topic: topic}, TracerProvider: tp})
 	waitFor(t, "/readyz", func() bool { code, _ := httpGet(t, m.Addr(), "/readyz"); return code == http.StatusOK })
-	stop()
+	m.Stop()
 	if err := shutdown(context.Background()); err != nil { // flushes the spans
 		t.Fatal(err)
 	}
