@@ -135,7 +135,7 @@ type symState struct {
 	held bool   // marked stale by a partition outage (not a gap): revived when the stream resumes in order
 }
 
-// NewPipeline validates cfg and starts the shard writers. Close stops them.
+// New validates cfg and starts the shard writers, which publish to pub. Close stops them.
 func New(cfg Config, pub Publisher) (*Pipeline, error) {
 	if pub == nil {
 		return nil, errors.New("engine: nil Publisher")
