@@ -287,8 +287,8 @@ func (b *Book) mergeSide(s Side, ins []input) {
 	}
 	out = append(out, old[i:]...)
 	b.sides[s], b.spare[s] = out, old
-	// The side's edits went in by ascending key, one per key: reversed, they are in editBefore's order and
-	// sortEdits has nothing to sort.
+	// The side's edits went in by ascending key, one per key: reversed, they are in editBefore's order, and
+	// with the bids merged before the asks so is the whole log, which buildChanges does not sort.
 	slices.Reverse(b.log[start:])
 }
 
@@ -528,7 +528,9 @@ func (b *Book) buildChanges() {
 			}
 		}
 	}
-	sortEdits(log)
+	if !b.bulk { // a merged delta's log is in order already (see mergeSide)
+		sortEdits(log)
+	}
 	b.changes, b.above = b.changes[:0], b.above[:0]
 	for i := 0; i < len(log); {
 		j := i
@@ -583,7 +585,6 @@ func (b *Book) twoChanges(e, f *edit) {
 	b.nbids = 2 - int(e.side) - int(f.side)
 }
 
-// editBefore orders edits bids first, then best (highest key) first.
 // editCompare orders edits as editBefore does: -1, 0 or +1.
 func editCompare(x, y *edit) int {
 	switch {
@@ -595,6 +596,7 @@ func editCompare(x, y *edit) int {
 	return 0
 }
 
+// editBefore orders edits bids first, then best (highest key) first.
 func editBefore(x, y *edit) bool {
 	if x.side != y.side {
 		return x.side < y.side
@@ -606,10 +608,7 @@ func editBefore(x, y *edit) bool {
 // insertion for the few edits of a usual delta.
 func sortEdits(log []edit) {
 	if len(log) > 16 {
-		cmp := func(x, y edit) int { return editCompare(&x, &y) }
-		if !slices.IsSortedFunc(log, cmp) { // a merged delta's log is in order already
-			slices.SortStableFunc(log, cmp)
-		}
+		slices.SortStableFunc(log, func(x, y edit) int { return editCompare(&x, &y) })
 		return
 	}
 	for i := 1; i < len(log); i++ {
