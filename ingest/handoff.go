@@ -53,7 +53,9 @@ func newHandOff(b *engine.Batcher, tracer trace.Tracer, topic string, partition 
 	return &handOff{b: b, tracer: tracer, topic: topic, partition: partition}
 }
 
-// add hands rec to the batcher, under the open fetch span (opening one if needed).
+// add hands rec to the batcher, under the open fetch span (opening one if needed). When that leaves
+// nothing held (a full batch went, or the record was rejected), the hold window and the fetch span end, as
+// after a flush: the next held event starts a window of its own.
 func (h *handOff) add(ctx context.Context, rec engine.Record) error {
 	if h.tracer != nil {
 		if h.span == nil {
@@ -70,7 +72,10 @@ func (h *handOff) add(ctx context.Context, rec engine.Record) error {
 	if err := h.b.Add(ctx, rec); err != nil {
 		return err
 	}
-	if h.n >= maxSpanRecords {
+	if !h.held() {
+		h.stopHold()
+		h.endSpan(nil)
+	} else if h.n >= maxSpanRecords {
 		h.endSpan(nil)
 	}
 	return nil
