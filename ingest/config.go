@@ -85,7 +85,7 @@ type Config struct {
 	Meter metric.Meter
 	// TracerProvider, when set, traces ingestion: an "ingest.fetch" span per run of records a partition
 	// reader hands to the writers, and an "ingest.apply" span per batch a writer applies, linked to it.
-	// Default: none (no spans, no cost).
+	// Both come from Books.TracerProvider, which defaults to this one. Default: none (no spans, no cost).
 	TracerProvider trace.TracerProvider
 }
 
@@ -180,5 +180,8 @@ func (c Config) Validate() error {
 	if c.MinBytes > c.MaxBytes {
 		return bad("MinBytes %d above MaxBytes %d", c.MinBytes, c.MaxBytes)
 	}
-	return c.Books.Validate()
+	if err := c.Books.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
 }

@@ -74,7 +74,7 @@ func newDeadLetter(cfg Config, transport *kafka.Transport) (*deadLetter, error) 
 	return d, nil
 }
 
-// enqueue is a PipelineConfig.OnReject.
+// enqueue is an engine.Config.OnReject.
 func (d *deadLetter) enqueue(rec engine.Record, reason schema.Reason, err error) {
 	msg := kafka.Message{
 		Key:   rec.Key,

@@ -31,9 +31,9 @@
 // record (reader.go, control.go).
 //
 // Rejected records go, with DeadLetterTopic set, to a dead-letter topic with the reason in their headers
-// (deadletter.go). Tracing: with Config.TracerProvider set, each partition reader groups what it hands over
-// into "ingest.fetch" spans (topic, partition, offset range, symbols, count) that the writers' apply spans
-// link to; without it no span code runs.
+// (deadletter.go). Tracing: with Config.TracerProvider (or Books.TracerProvider) set, each partition reader
+// groups what it hands over into "ingest.fetch" spans (topic, partition, offset range, symbols, count)
+// that the writers' apply spans link to; without it no span code runs.
 //
 // # Concurrency contract
 //

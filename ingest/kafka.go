@@ -78,8 +78,9 @@ func New(cfg Config, pub engine.Publisher) (*Consumer, error) {
 	}
 	cfg = cfg.WithDefaults()
 	c := &Consumer{cfg: cfg, pub: pub, log: cfg.Logger, kafkaLogs: ratelog.New(1, 10)}
-	if cfg.TracerProvider != nil {
-		c.tracer = cfg.TracerProvider.Tracer(engine.TracerName)
+	// The fetch spans come from the provider of the writers' apply spans, which defaults to the consumer's.
+	if tp := cfg.Books.TracerProvider; tp != nil {
+		c.tracer = tp.Tracer(engine.TracerName)
 	}
 	var err error
 	if c.controls, err = cfg.Meter.Int64Counter(metricControlRecords,
@@ -448,25 +449,19 @@ func (c *Consumer) monitor(ctx context.Context, client *kafka.Client, pipe *engi
 // addedPartitions returns the states of the topic's partitions that are not in known, each starting at its
 // first offset (everything in a partition added while serving is new). Errors are left to the next poll.
 func (c *Consumer) addedPartitions(ctx context.Context, client *kafka.Client, known []int) []*partState {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+	all, err := kafkatopic.Partitions(ctx, client, c.cfg.Topic, nil)
 	if err != nil {
 		return nil
 	}
-	var ids []int
-	for _, t := range md.Topics {
-		if t.Name != c.cfg.Topic || t.Error != nil {
-			continue
-		}
-		for _, p := range t.Partitions {
-			if !slices.Contains(known, p.ID) {
-				ids = append(ids, p.ID)
-			}
+	var ids []int // sorted, as all is
+	for _, id := range all {
+		if !slices.Contains(known, id) {
+			ids = append(ids, id)
 		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	slices.Sort(ids)
 	firsts, err := c.listOffsets(ctx, client, ids, kafka.FirstOffset)
 	if err != nil {
 		return nil
