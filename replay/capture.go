@@ -39,7 +39,8 @@ type CaptureConfig struct {
 // the recording is complete (every partition past Until) or a write failed. It is safe for concurrent use
 // (the partition readers call Tap concurrently).
 type Capture struct {
-	cfg CaptureConfig
+	cfg  CaptureConfig
+	from int64 // Start as a ListOffsets timestamp (kafkatopic.ParseStart), with Until only
 
 	mu      sync.Mutex
 	next    map[int]int64 // next offset per partition, after the last record seen
@@ -55,11 +56,13 @@ func NewCapture(cfg CaptureConfig) (*Capture, error) {
 	if cfg.Recorder == nil {
 		return nil, errors.New("capture without a recorder")
 	}
+	var from int64
 	if !cfg.Until.IsZero() {
 		if len(cfg.Brokers) == 0 {
 			return nil, errors.New("capture until a time without brokers")
 		}
-		if _, err := kafkatopic.ParseStart(cfg.Start); err != nil {
+		var err error
+		if from, err = kafkatopic.ParseStart(cfg.Start); err != nil {
 			return nil, err
 		}
 	}
@@ -72,7 +75,7 @@ func NewCapture(cfg CaptureConfig) (*Capture, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Capture{cfg: cfg, next: map[int]int64{}, done: map[int]bool{}, failed: make(chan struct{})}, nil
+	return &Capture{cfg: cfg, from: from, next: map[int]int64{}, done: map[int]bool{}, failed: make(chan struct{})}, nil
 }
 
 // Tap records r, unless it is stamped after Until. A write that fails ends Run with its error.
@@ -117,13 +120,12 @@ func (c *Capture) Run(ctx context.Context) error {
 	transport := &kafka.Transport{ClientID: "depthcast-record", DialTimeout: 5 * time.Second}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: transport, Timeout: 10 * time.Second}
-	from, _ := kafkatopic.ParseStart(c.cfg.Start) // checked by NewCapture
 	var bounds *kafkatopic.Bounds
 	tick := time.NewTicker(c.cfg.PollInterval)
 	defer tick.Stop()
 	for {
 		if bounds == nil && !time.Now().Before(c.cfg.Until) {
-			b, err := kafkatopic.ReadBounds(ctx, client, c.cfg.Topic, c.cfg.Partitions, from, kafka.ReadCommitted)
+			b, err := kafkatopic.ReadBounds(ctx, client, c.cfg.Topic, c.cfg.Partitions, c.from, kafka.ReadCommitted)
 			if err == nil {
 				bounds = &b
 			} else if ctx.Err() == nil {

@@ -9,8 +9,8 @@
 // A Recorder writes raw records (partition, offset, Kafka timestamp, key, value) to a directory of
 // segment files: zstd-compressed blocks, each with a CRC-32C, and per segment an index of its blocks (file
 // offset, earliest and latest record time, the symbols with events and with a snapshot in it). FORMAT.md
-// describes the format byte by byte. Set as ingest.Config.Tap, a Recorder records exactly what a
-// Consumer's readers hand to the pipeline.
+// describes the format byte by byte. Set as ingest.Config.Books.Tap (an engine.Config.Tap), a Recorder
+// records exactly what a Consumer's readers hand to the pipeline.
 //
 // OpenDir opens a recording as a Source. Missing or damaged indexes are rebuilt by reading the segments
 // (with a warning); damaged data is served up to the damage, and then reported as a *FormatError naming the

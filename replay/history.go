@@ -18,15 +18,10 @@ type History struct {
 
 var _ feed.Replayer = (*History)(nil)
 
-// symbolLister is a Source that says itself which symbols it holds (Dir, Kafka).
-type symbolLister interface {
-	Symbols(ctx context.Context) ([]string, error)
-}
-
 // NewHistory returns the History of src, logging the players' warnings to log (slog.Default() when nil).
-// The symbols a replay may ask for come from src's own Symbols method when it has one (a recordings
-// directory: its indexes; the Kafka topic: none, the live feed's are accepted), else from the records
-// (a Library).
+// The symbols a replay may ask for are those of a Library over src: from src's own Symbols method when it
+// has one (a recording or a recordings directory: its indexes; the Kafka topic: none, the live feed's are
+// accepted), else from the records.
 func NewHistory(src Source, log *slog.Logger) *History {
 	if log == nil {
 		log = slog.Default()
@@ -41,9 +36,6 @@ func (h *History) Range(ctx context.Context) (first, last time.Time, err error) 
 
 // Symbols lists the symbols the history holds.
 func (h *History) Symbols(ctx context.Context) ([]string, error) {
-	if sl, ok := h.lib.Source.(symbolLister); ok {
-		return sl.Symbols(ctx)
-	}
 	return h.lib.Symbols(ctx)
 }
 

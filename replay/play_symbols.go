@@ -78,11 +78,13 @@ type Library struct {
 // NewLibrary returns a Library over src.
 func NewLibrary(src Source) *Library { return &Library{Source: src} }
 
-// Symbols lists the symbols the source holds, sorted: from the indexes of a *Recording, else by reading the
-// source.
+// Symbols lists the symbols the source holds, sorted: from the source's own Symbols method when it has one
+// (a *Recording or a Dir: their indexes; Kafka: none), else by reading the source.
 func (l *Library) Symbols(ctx context.Context) ([]string, error) {
-	if r, ok := l.Source.(*Recording); ok {
-		return RecordingSymbols(r), nil
+	if sl, ok := l.Source.(interface {
+		Symbols(context.Context) ([]string, error)
+	}); ok {
+		return sl.Symbols(ctx)
 	}
 	first, last, err := l.Range(ctx)
 	if err != nil {

@@ -150,7 +150,8 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 
 var _ engine.Tap = (*Recorder)(nil)
 
-// Tap writes rec (engine.Tap): a Recorder set as ingest.Config.Tap records what the pipeline reads.
+// Tap writes rec (engine.Tap): a Recorder set as engine.Config.Tap (ingest.Config.Books.Tap for a
+// Consumer) records what the pipeline reads.
 func (r *Recorder) Tap(_ context.Context, rec engine.Record) error { return r.Write(rec) }
 
 // Write appends one record to the open block; the bytes of Key and Value are copied. A record whose time

@@ -161,6 +161,10 @@ func loadSegment(path string, log *slog.Logger) (*segment, error) {
 // Dir returns the recording's directory.
 func (r *Recording) Dir() string { return r.dir }
 
+// Symbols lists the symbols with valid events in the recording, sorted, from its segment indexes: those of
+// RecordingSymbols.
+func (r *Recording) Symbols(context.Context) ([]string, error) { return RecordingSymbols(r), nil }
+
 // Range reports the earliest and the latest record time of the recording's readable blocks. With none it
 // returns ErrEmpty (and the first damage, when there is one).
 func (r *Recording) Range(ctx context.Context) (first, last time.Time, err error) {
