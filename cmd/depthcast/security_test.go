@@ -240,9 +240,9 @@ func TestSecurityFlagErrors(t *testing.T) {
 		{"missing public key", []string{"--auth-jwt-key", filepath.Join(dir, "none.pem")}, "--auth-jwt-key"},
 		{"not a public key", []string{"--auth-jwt-key", keyPath}, "jwt public key"},
 		{"issuer without a verifier", []string{"--auth-jwt-issuer", "x"}, "need --auth-jwt-secret"},
-		{"bad origin", []string{"--allow-origins", "example.com"}, "AllowOrigins"},
-		{"negative per-IP cap", []string{"--max-connections-per-ip", "-1"}, "MaxConnectionsPerIP"},
-		{"idle shorter than ping", []string{"--ping-interval", "10s", "--idle-timeout", "5s"}, "IdleTimeout"},
+		{"bad origin", []string{"--allow-origins", "example.com"}, `--allow-origins: "example.com" is not an origin`},
+		{"negative per-IP cap", []string{"--max-connections-per-ip", "-1"}, "--max-connections-per-ip is negative"},
+		{"idle shorter than ping", []string{"--ping-interval", "10s", "--idle-timeout", "5s"}, "--idle-timeout 5s is shorter than --ping-interval 10s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr testkit.Buffer
